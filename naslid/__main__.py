@@ -1,0 +1,5 @@
+import sys
+
+from naslid.cli import main
+
+sys.exit(main())

@@ -1,0 +1,123 @@
+"""Atomic, self-checking files: checkpoints, state dicts, JSON and tables.
+
+Every write goes to a temporary name in the target's directory and is renamed into place, so
+a killed process leaves either the old file or the new one, never half of one. Tensor files
+end with a footer (magic, payload length, SHA-256): a truncated or corrupt file is refused
+with a message naming it, before ``torch.load`` sees a byte of it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import struct
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+_MAGIC = b"NASLIDv1"
+_FOOTER = struct.Struct("<8sQ32s")  # magic, payload length, sha256
+
+
+class CorruptFileError(RuntimeError):
+    """A file that is truncated, corrupt or not written by naslid."""
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def seal(payload: bytes) -> bytes:
+    """``payload`` followed by the footer that :func:`unseal` checks."""
+    return payload + _FOOTER.pack(_MAGIC, len(payload), hashlib.sha256(payload).digest())
+
+
+def unseal(data: bytes, name: str = "<bytes>") -> bytes:
+    """The payload of sealed bytes; raises :class:`CorruptFileError` naming ``name``."""
+    if len(data) < _FOOTER.size:
+        raise CorruptFileError(f"{name}: truncated ({len(data)} bytes, no naslid footer)")
+    magic, length, digest = _FOOTER.unpack(data[-_FOOTER.size :])
+    if magic != _MAGIC:
+        raise CorruptFileError(f"{name}: truncated or not a naslid checkpoint (footer missing)")
+    payload = data[: -_FOOTER.size]
+    if len(payload) != length:
+        raise CorruptFileError(f"{name}: truncated ({len(payload)} of {length} bytes)")
+    if hashlib.sha256(payload).digest() != digest:
+        raise CorruptFileError(f"{name}: corrupt (checksum mismatch)")
+    return payload
+
+
+def save_torch(obj: Any, path: str | os.PathLike) -> Path:
+    """``torch.save`` to ``path`` atomically, with a checksum footer."""
+    buf = io.BytesIO()
+    torch.save(obj, buf)
+    return atomic_write_bytes(path, seal(buf.getvalue()))
+
+
+def torch_to_bytes(obj: Any) -> bytes:
+    buf = io.BytesIO()
+    torch.save(obj, buf)
+    return seal(buf.getvalue())
+
+
+def torch_from_bytes(data: bytes, name: str = "<bytes>", map_location: str | torch.device = "cpu") -> Any:
+    payload = unseal(data, name)
+    return torch.load(io.BytesIO(payload), map_location=map_location, weights_only=False)
+
+
+def load_torch(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> Any:
+    """Load a file written by :func:`save_torch`; a damaged file raises, never half-loads."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such checkpoint")
+    return torch_from_bytes(path.read_bytes(), str(path), map_location)
+
+
+def write_json(path: str | os.PathLike, obj: Any) -> Path:
+    return atomic_write_bytes(path, (json.dumps(obj, indent=2, sort_keys=False) + "\n").encode())
+
+
+def read_json(path: str | os.PathLike) -> Any:
+    path = Path(path)
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{path}: no such file") from None
+    except json.JSONDecodeError as exc:
+        raise CorruptFileError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
+
+
+def write_table(path: str | os.PathLike, frame: Any) -> Path:
+    """A pandas DataFrame as parquet (``.parquet``) or CSV (``.csv``), atomically."""
+    path = Path(path)
+    buf = io.BytesIO()
+    if path.suffix == ".csv":
+        buf.write(frame.to_csv(index=False).encode())
+    else:
+        frame.to_parquet(buf, index=False)
+    return atomic_write_bytes(path, buf.getvalue())
+
+
+def check_meta(meta: dict, expected: dict, source: str) -> None:
+    """Refuse an artifact whose ``meta.json`` disagrees with what a step expects."""
+    for key, want in expected.items():
+        if key not in meta:
+            raise ValueError(f"{source}: meta.json has no field {key!r} (expected {want!r})")
+        if meta[key] != want:
+            raise ValueError(f"{source}: meta.json field {key!r} is {meta[key]!r}, expected {want!r}")

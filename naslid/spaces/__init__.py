@@ -1,0 +1,15 @@
+"""Search spaces. Every space module offers the same functions (see ``base.SlotSpace``)."""
+
+from __future__ import annotations
+
+import importlib
+from types import ModuleType
+
+SPACES = ("nb201", "mobilenet")
+
+
+def get(name: str) -> ModuleType:
+    """The space module called ``name`` (``nb201`` or ``mobilenet``)."""
+    if name not in SPACES:
+        raise ValueError(f"space: unknown {name!r}; expected one of {', '.join(SPACES)}")
+    return importlib.import_module(f"naslid.spaces.{name}")

@@ -1,0 +1,26 @@
+"""Shared fixtures: the NAS-Bench-201 table from ../shared, when present."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("NASLID_SHARED", REPO.parent / "shared"))
+NB201_CSV = SHARED / "data" / "nb201" / "nb201_cifar10.csv"
+
+
+@pytest.fixture(scope="session")
+def nb201_csv() -> Path:
+    if not NB201_CSV.is_file():
+        pytest.skip(f"NAS-Bench-201 table not found at {NB201_CSV} (set NASLID_SHARED to the shared/ folder)")
+    return NB201_CSV
+
+
+@pytest.fixture(scope="session")
+def nb201_table(nb201_csv):
+    from naslid.benchmarks import load_table
+
+    return load_table(f"table:{nb201_csv}:c10_test_acc_200")
