@@ -1,0 +1,142 @@
+"""``naslid evolve``: the evolutionary search of NAS-LID (or the random-search baseline)."""
+
+from __future__ import annotations
+
+import argparse
+import math
+from dataclasses import asdict
+
+from naslid import __version__
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    from naslid.evolution import EvolutionConfig
+    from naslid.spaces import SPACES
+
+    defaults = EvolutionConfig()
+    p = subparsers.add_parser(
+        "evolve",
+        help="evolutionary architecture search (NAS-LID section 4)",
+        description="Evolutionary search (population, top-20% parents, mutation, uniform "
+        "crossover, random fill) in a search space; no arch is scored twice. Writes "
+        "OUT/top.json, OUT/history.parquet, OUT/history.csv and OUT/meta.json.",
+    )
+    p.add_argument("--space", default="nb201", choices=SPACES, help="search space (default nb201)")
+    scorer = p.add_mutually_exclusive_group(required=True)  # a --proxy TREE option joins here
+    scorer.add_argument(
+        "--oracle",
+        metavar="TABLE",
+        help="score archs by lookup in a benchmark table: table:CSV:COLUMN",
+    )
+    p.add_argument(
+        "--budget", type=int, help="stop after this many distinct scored archs (default: none)"
+    )
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--out", required=True, metavar="DIR", help="output directory")
+    p.add_argument(
+        "--population", type=int, default=defaults.population, help="default %(default)s (paper)"
+    )
+    p.add_argument(
+        "--generations", type=int, default=defaults.generations, help="default %(default)s (paper)"
+    )
+    p.add_argument("--flops-max", type=float, help="FLOPs limit in millions (space.flops)")
+    p.add_argument("--params-max", type=float, help="parameter limit in millions (space.params)")
+    p.add_argument(
+        "--restrict",
+        metavar="CSV",
+        help="search only these archs: a file with an arch_str column (e.g. LISSNAS space.csv)",
+    )
+    p.add_argument(
+        "--mask",
+        metavar="JSON",
+        help="search inside a mask: JSON list of allowed op names per slot",
+    )
+    p.add_argument("--top", type=int, default=defaults.top_k, help="archs in top.json (default 10)")
+    p.add_argument(
+        "--method",
+        choices=("evolution", "random"),
+        default="evolution",
+        help="evolution (default) or the random-search baseline (needs --budget)",
+    )
+    p.set_defaults(func=run)
+
+
+def _evaluator(args: argparse.Namespace):
+    from naslid.benchmarks import load_table
+    from naslid.evolution import table_oracle
+
+    if args.oracle:
+        return table_oracle(load_table(args.oracle))
+    raise ValueError("evolve: give an evaluator (--oracle table:CSV:COLUMN)")  # pragma: no cover
+
+
+def run(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from naslid import spaces
+    from naslid.evolution import EvolutionConfig, evolve, load_archs, random_search, write_result
+    from naslid.io import read_json
+
+    space = spaces.get(args.space).SPACE
+    config = EvolutionConfig(
+        population=args.population,
+        generations=args.generations,
+        budget=args.budget,
+        flops_max=args.flops_max,
+        params_max=args.params_max,
+        top_k=args.top,
+    )
+    mask = space.mask_from_json(read_json(args.mask)) if args.mask else None
+    restrict = load_archs(space, args.restrict) if args.restrict else None
+    evaluator = _evaluator(args)
+
+    if args.method == "random":
+        if args.budget is None:
+            raise ValueError("budget: --method random needs --budget")
+        steps = math.ceil(args.budget / config.population)
+    else:
+        steps = config.generations
+        if args.budget is not None:
+            steps = min(steps, math.ceil(args.budget / config.population))
+    with tqdm(total=steps, desc=f"{args.method} {args.space}", unit="gen") as bar:
+
+        def progress(generation: int, best: float) -> None:
+            bar.update(1)
+            bar.set_postfix(best=f"{best:.4g}")
+
+        if args.method == "random":
+            result = random_search(
+                space,
+                evaluator,
+                args.budget,
+                args.seed,
+                mask=mask,
+                restrict=restrict,
+                flops_max=args.flops_max,
+                params_max=args.params_max,
+                batch_size=config.population,
+                top_k=args.top,
+                progress=progress,
+            )
+        else:
+            result = evolve(
+                space, evaluator, config, args.seed, mask=mask, restrict=restrict, progress=progress
+            )
+    meta = {
+        "step": "evolve",
+        "method": args.method,
+        "space": args.space,
+        "evaluator": {"oracle": args.oracle},
+        "seed": args.seed,
+        "config": asdict(config),
+        "mask": args.mask,
+        "restrict": args.restrict,
+        "num_scored": len(result.history),
+        "version": __version__,
+    }
+    write_result(result, args.out, meta)
+    best = result.best
+    print(
+        f"best {best['arch']} score {best['score']:.4f} ({len(result.history)} archs scored) -> {args.out}"
+    )
+    return 0
