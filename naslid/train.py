@@ -1,0 +1,660 @@
+"""Uniform single-path supernet training inside a mask (SPOS / RSPS), with resumable checkpoints.
+
+Every step samples one architecture uniformly from the mask (``space.sample`` with a
+dedicated ``numpy`` Generator, Guo et al. 2020 SPOS; Li & Talwalkar 2019 RSPS) and trains
+``net(x, arch)`` on one batch: SGD with Nesterov momentum, a per-step cosine schedule,
+weight decay, gradient-norm clipping; bf16 autocast and channels_last on a GPU, plain fp32 on
+the CPU. Sub-supernets are fine-tuned the same way inside their smaller mask, starting from
+their parent's weights (:func:`inherit`, :func:`finetune`).
+
+Checkpoints go through a :mod:`naslid.store` (a directory, or MinIO for pods that may be
+pre-empted): after every epoch ``ckpt/epoch-NNNN.pt`` (model, optimiser, scheduler, every
+RNG state: python, numpy, torch, CUDA, the data shuffling/augmentation generator, the path
+sampler; the epoch and history) and then the pointer ``ckpt/latest.json``; the last
+``keep_checkpoints`` are kept. ``train(..., resume=True)`` continues from the newest valid
+checkpoint and ends with the same weights, bit for bit on the CPU, as a run never stopped.
+A truncated or corrupt checkpoint is refused by its checksum before anything is loaded.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import dataclasses
+import json
+import random
+import re
+import time
+import warnings
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from naslid import __version__
+from naslid.data import BatchIterator, ImageData
+from naslid.io import (
+    CorruptFileError,
+    check_meta,
+    load_torch,
+    read_json,
+    save_torch,
+    torch_from_bytes,
+    torch_to_bytes,
+    write_json,
+)
+from naslid.spaces.base import Arch, Mask
+from naslid.store import Store, open_store
+
+CKPT_FORMAT = "naslid-train-checkpoint/1"
+CKPT_DIR = "ckpt"
+LATEST_KEY = f"{CKPT_DIR}/latest.json"
+MODEL_FILE = "supernet.pt"
+META_FILE = "meta.json"
+_CKPT_RE = re.compile(rf"^{CKPT_DIR}/epoch-(\d+)\.pt$")
+
+
+@dataclass
+class TrainConfig:
+    """Supernet training hyper-parameters; defaults are those of NAS-Bench-201 supernet training.
+
+    NAS-LID (He et al. 2023) runs its NAS-Bench-201 experiments in the setting of few-shot NAS
+    (Zhao et al. 2021) and GM-NAS (Hu et al. 2022), which train the supernet with
+    NAS-Bench-201's weight-sharing recipe; we found no optimiser numbers in the NAS-LID paper
+    itself to check against, so each default below names where it comes from:
+    [NB201] Dong & Yang 2020, AutoDL-Projects configs/nas-benchmark/algos/weight-sharing.config
+    and RANDOM.config (RSPS); [FS] few-shot NAS code, FEW-SHOT-SUPERNET.config; [GM] GM-NAS
+    code, nasbench201/train_search.py; [LID] NAS-LID code, configs/experiment/fewshot_search_nb201.yaml.
+    """
+
+    epochs: int = 100  # [NB201] weight-sharing.config; [LID] max_epochs=100 (RSPS used 250)
+    batch_size: int = 64  # [NB201], [LID], [GM] (few-shot NAS used 48)
+    lr: float = 0.025  # [NB201], [FS], [GM]; [LID]'s public config says 0.001: we follow the benchmark recipe
+    lr_min: float = 0.001  # cosine annealing floor, eta_min: [NB201], [FS], [GM]
+    momentum: float = 0.9  # [NB201], [FS], [GM], [LID]
+    nesterov: bool = True  # [NB201], [FS], [LID]
+    weight_decay: float = 5e-4  # [NB201], [LID] (few-shot NAS used 1e-4)
+    grad_clip: float = 5.0  # max gradient L2 norm: [NB201] RSPS search loop, [GM] --grad_clip 5
+    # Epochs each child trains after a split (inheriting its parent's weights) before it is
+    # profiled and split again: [LID] warmup_epochs=[20, 40, 60, 80], i.e. 20 per level.
+    warmup_epochs: int = 20
+    # Epochs of fine-tuning for every final sub-supernet after the last split: [LID] finetune_epoch=10.
+    finetune_epochs: int = 10
+    augment: bool = True  # random crop (4-pixel padding) + horizontal flip: [NB201]
+    seed: int = 0
+    amp: bool = True  # bf16 autocast, on CUDA only (the CPU always runs fp32)
+    channels_last: bool = True  # on CUDA only
+    keep_checkpoints: int = 2  # the last one and the previous (fallback if the last is damaged)
+
+    def __post_init__(self) -> None:
+        for name in ("epochs", "batch_size", "keep_checkpoints"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"train config: {name} must be >= 1, got {getattr(self, name)}")
+        for name in (
+            "lr",
+            "lr_min",
+            "momentum",
+            "weight_decay",
+            "grad_clip",
+            "warmup_epochs",
+            "finetune_epochs",
+        ):
+            if getattr(self, name) < 0:
+                raise ValueError(f"train config: {name} must be >= 0, got {getattr(self, name)}")
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict) -> TrainConfig:
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"train config: unknown field(s) {', '.join(unknown)}")
+        return cls(**data)
+
+
+# Fields that change what the run computes; resuming with others (amp, keep) is allowed.
+_RESUME_FIELDS = (
+    "epochs",
+    "batch_size",
+    "lr",
+    "lr_min",
+    "momentum",
+    "nesterov",
+    "weight_decay",
+    "grad_clip",
+    "augment",
+    "seed",
+)
+
+
+@dataclass
+class TrainResult:
+    epochs: int  # epochs completed in total
+    start_epoch: int  # epochs already done when this call began (0 unless resumed)
+    history: list[dict] = field(
+        default_factory=list
+    )  # per epoch: epoch, loss, accuracy, lr, seconds
+    checkpoint: str | None = None  # key of the last checkpoint written
+
+
+def resolve_device(device: str | torch.device = "auto") -> torch.device:
+    """``auto``: CUDA when a GPU is visible, else the CPU; ``cuda`` without a GPU is an error."""
+    if isinstance(device, torch.device):
+        return device
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dev = torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device: cuda requested but no GPU is visible (use --device auto or cpu)")
+    return dev
+
+
+def checkpoint_key(epoch: int) -> str:
+    return f"{CKPT_DIR}/epoch-{epoch:04d}.pt"
+
+
+def _space(net: nn.Module):
+    space = getattr(net, "space", None)
+    if space is None:
+        raise ValueError("net: has no .space (a naslid supernet is expected)")
+    return space
+
+
+def _net_mask(net: nn.Module) -> Mask:
+    return getattr(net, "mask", None) or _space(net).full_mask()
+
+
+def check_inside(mask: Mask, outer: Mask, what: str = "mask") -> None:
+    """Raise unless every slot of ``mask`` allows only options that ``outer`` allows."""
+    for slot, (inner, allowed) in enumerate(zip(mask, outer)):
+        extra = sorted(set(inner) - set(allowed))
+        if extra:
+            raise ValueError(
+                f"{what}: slot {slot} allows options {extra} that the network does not hold "
+                f"(it holds {list(allowed)})"
+            )
+
+
+# ------------------------------------------------------------------------------ one epoch
+def build_optimizer(
+    net: nn.Module, config: TrainConfig, steps_per_epoch: int
+) -> tuple[torch.optim.SGD, torch.optim.lr_scheduler.CosineAnnealingLR]:
+    """SGD (Nesterov) over all parameters and a cosine schedule stepped once per batch."""
+    opt = torch.optim.SGD(
+        net.parameters(),
+        lr=config.lr,
+        momentum=config.momentum,
+        nesterov=config.nesterov and config.momentum > 0,
+        weight_decay=config.weight_decay,
+    )
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(
+        opt, T_max=max(1, config.epochs * steps_per_epoch), eta_min=config.lr_min
+    )
+    return opt, sched
+
+
+def train_epoch(
+    net: nn.Module,
+    batches: BatchIterator,
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler | None,
+    archs: Sequence[Arch | Mask | None],
+    *,
+    grad_clip: float = 5.0,
+    amp: bool = False,
+    bar=None,
+    report_every: int = 10,
+) -> dict:
+    """One pass over ``batches``; batch ``i`` trains ``net(x, archs[i])``. Returns loss/accuracy."""
+    if len(archs) < len(batches):
+        raise ValueError(f"archs: {len(archs)} given for {len(batches)} batches")
+    net.train()
+    device = batches.device
+    params = [p for p in net.parameters() if p.requires_grad]
+    loss_sum = torch.zeros((), device=device)
+    correct = torch.zeros((), device=device, dtype=torch.long)
+    seen = 0
+    every = max(1, len(batches) // report_every)
+    for step, ((x, y), arch) in enumerate(zip(batches, archs)):
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+            logits = net(x, arch)
+        loss = F.cross_entropy(logits.float(), y)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if grad_clip > 0:
+            nn.utils.clip_grad_norm_(params, grad_clip)
+        optimizer.step()
+        if scheduler is not None:
+            scheduler.step()
+        loss_sum += loss.detach() * len(y)
+        correct += (logits.detach().argmax(1) == y).sum()
+        seen += len(y)
+        if bar is not None:
+            bar.update(1)
+            if (step + 1) % every == 0 or step + 1 == len(batches):
+                bar.set_postfix(
+                    loss=f"{loss_sum.item() / seen:.3f}",
+                    acc=f"{100.0 * correct.item() / seen:.1f}",
+                    lr=f"{optimizer.param_groups[0]['lr']:.4f}",
+                    refresh=False,
+                )
+    return {
+        "loss": loss_sum.item() / max(1, seen),
+        "accuracy": 100.0 * correct.item() / max(1, seen),
+    }
+
+
+# ------------------------------------------------------------------------------ RNG states
+def _rng_state(batches: BatchIterator, paths: np.random.Generator) -> dict:
+    cuda = None
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        cuda = torch.cuda.get_rng_state_all()
+    return {
+        "python": random.getstate(),
+        "numpy": np.random.get_state(),
+        "torch": torch.get_rng_state(),
+        "cuda": cuda,
+        "data": batches.state_dict(),
+        "paths": paths.bit_generator.state,
+    }
+
+
+def _set_rng_state(
+    state: dict, batches: BatchIterator, paths: np.random.Generator, epoch: int
+) -> None:
+    random.setstate(state["python"])
+    np.random.set_state(state["numpy"])
+    torch.set_rng_state(state["torch"])
+    if state.get("cuda") is not None and torch.cuda.is_available():
+        if len(state["cuda"]) == torch.cuda.device_count():
+            torch.cuda.set_rng_state_all(state["cuda"])
+        else:
+            warnings.warn(
+                "checkpoint: CUDA RNG states of another device count are not restored", stacklevel=3
+            )
+    try:
+        batches.load_state_dict(state["data"])
+    except (
+        ValueError
+    ) as exc:  # saved on GPU, resumed on CPU (or back): same epochs, other batch order
+        warnings.warn(
+            f"{exc}; re-seeding it, so batches differ from an uninterrupted run", stacklevel=3
+        )
+        batches.generator.manual_seed(batches.seed * 1_000_003 + epoch)
+    paths.bit_generator.state = state["paths"]
+
+
+# ------------------------------------------------------------------------------ checkpoints
+def _as_store(store: Store | str | Path) -> Store:
+    return open_store(store) if isinstance(store, str | Path) else store
+
+
+def load_checkpoint(store: Store | str | Path, key: str) -> dict:
+    """The checkpoint at ``key``; truncated/corrupt/foreign files raise CorruptFileError."""
+    store = _as_store(store)
+    obj = torch_from_bytes(store.get_bytes(key), f"{store.uri}/{key}")
+    if not isinstance(obj, dict) or obj.get("format") != CKPT_FORMAT:
+        raise CorruptFileError(f"{store.uri}/{key}: not a naslid training checkpoint")
+    return obj
+
+
+def checkpoint_keys(store: Store) -> list[str]:
+    """Epoch checkpoint keys, newest first."""
+    keys = [k for k in store.list(f"{CKPT_DIR}/") if _CKPT_RE.match(k)]
+    return sorted(keys, key=lambda k: int(_CKPT_RE.match(k).group(1)), reverse=True)
+
+
+def latest_checkpoint(store: Store | str | Path) -> tuple[str, dict] | None:
+    """The newest checkpoint that loads cleanly: the pointer's target first, then older ones.
+
+    Damaged ones are skipped with a warning naming them; if checkpoints exist but none is
+    valid, CorruptFileError (a run must not restart from scratch silently).
+    """
+    store = _as_store(store)
+    candidates = checkpoint_keys(store)
+    if store.exists(LATEST_KEY):
+        try:
+            pointed = json.loads(store.get_bytes(LATEST_KEY))["key"]
+            candidates = [pointed] + [k for k in candidates if k != pointed]
+        except (ValueError, KeyError, TypeError):
+            warnings.warn(
+                f"{store.uri}/{LATEST_KEY}: unreadable pointer; scanning checkpoints", stacklevel=2
+            )
+    errors = []
+    for key in candidates:
+        try:
+            return key, load_checkpoint(store, key)
+        except (CorruptFileError, FileNotFoundError) as exc:
+            errors.append(str(exc))
+            warnings.warn(f"{exc}; trying an older checkpoint", stacklevel=2)
+    if errors:
+        raise CorruptFileError(f"{store.uri}: no valid checkpoint ({'; '.join(errors)})")
+    return None
+
+
+def _write_checkpoint(store: Store, ckpt: dict, keep: int) -> str:
+    epoch = ckpt["epoch"]
+    key = checkpoint_key(epoch)
+    store.put_bytes(key, torch_to_bytes(ckpt))
+    pointer = {"key": key, "epoch": epoch, "format": CKPT_FORMAT, "time": time.time()}
+    store.put_bytes(LATEST_KEY, (json.dumps(pointer, indent=2) + "\n").encode())
+    for old in checkpoint_keys(store):
+        n = int(_CKPT_RE.match(old).group(1))
+        if n > epoch or n <= epoch - keep:  # older than the kept ones, or left by an abandoned run
+            store.delete(old)
+    return key
+
+
+def _check_resumable(
+    ckpt: dict,
+    key: str,
+    config: TrainConfig,
+    mask_json: list,
+    net_config: dict | None,
+    steps: int,
+    state_keys: dict,
+) -> None:
+    for name in _RESUME_FIELDS:
+        old = ckpt["config"].get(name)
+        if old != getattr(config, name):
+            raise ValueError(
+                f"{key}: checkpoint was written with {name}={old!r}, this run has "
+                f"{name}={getattr(config, name)!r}"
+            )
+    if ckpt["mask"] != mask_json:
+        raise ValueError(
+            f"{key}: checkpoint trained mask {ckpt['mask']}, this run asks for {mask_json}"
+        )
+    if net_config is not None and ckpt.get("net_config") not in (None, net_config):
+        raise ValueError(
+            f"{key}: checkpoint's network config {ckpt['net_config']} differs from {net_config}"
+        )
+    if ckpt["steps_per_epoch"] != steps:
+        raise ValueError(
+            f"{key}: checkpoint had {ckpt['steps_per_epoch']} batches per epoch, this run has "
+            f"{steps} (a different data set or size?)"
+        )
+    saved = {k: tuple(v.shape) for k, v in ckpt["model"].items()}
+    if saved != state_keys:
+        missing = sorted(set(state_keys) - set(saved))[:3]
+        extra = sorted(set(saved) - set(state_keys))[:3]
+        raise ValueError(
+            f"{key}: checkpoint tensors do not match the network (missing {missing}, "
+            f"unexpected {extra}, or other shapes)"
+        )
+
+
+# ------------------------------------------------------------------------------ training
+def train(
+    net: nn.Module,
+    data: ImageData,
+    config: TrainConfig,
+    mask: Mask | None = None,
+    *,
+    store: Store | str | Path | None = None,
+    resume: bool = False,
+    device: str | torch.device = "auto",
+    progress: bool = True,
+    desc: str = "train",
+    on_epoch_end: Callable[[int, dict], None] | None = None,
+) -> TrainResult:
+    """Train ``net`` in place for ``config.epochs``, one uniform path of ``mask`` per batch.
+
+    ``mask``: the sub-space to sample from (default: everything ``net`` holds).
+    ``store``: where epoch checkpoints go (a Store, a directory or a ``minio://`` URI);
+    without one nothing is written. ``resume``: continue from the store's newest valid
+    checkpoint (without it, an existing checkpoint is an error rather than overwritten).
+    ``on_epoch_end(epoch, stats)`` is called after each epoch's checkpoint is written.
+    """
+    device = resolve_device(device)
+    space = _space(net)
+    mask = _net_mask(net) if mask is None else space.check_mask(mask)
+    check_inside(mask, _net_mask(net))
+    mask_json = space.mask_to_json(mask)
+    net_config = net.config() if hasattr(net, "config") else None
+    cuda = device.type == "cuda"
+    amp, channels_last = config.amp and cuda, config.channels_last and cuda
+    if cuda:
+        torch.backends.cudnn.benchmark = True
+    net.to(device, memory_format=torch.channels_last if channels_last else torch.preserve_format)
+
+    batches = BatchIterator(
+        data,
+        config.batch_size,
+        shuffle=True,
+        augment=config.augment,
+        device=device,
+        drop_last=len(data) >= config.batch_size,
+        channels_last=channels_last,
+        seed=config.seed,
+    )
+    steps = len(batches)
+    paths = np.random.default_rng([config.seed, 0x5A7])  # the path sampler's own stream
+    optimizer, scheduler = build_optimizer(net, config, steps)
+    store = _as_store(store) if store is not None else None
+
+    start, history, last_key = 0, [], None
+    if store is not None:
+        found = latest_checkpoint(store) if resume else None
+        if found is None and not resume and checkpoint_keys(store):
+            raise ValueError(
+                f"{store.uri}: already holds checkpoints; resume them (--resume) or use "
+                "another checkpoint location"
+            )
+        if found is not None:
+            key, ckpt = found
+            state_shapes = {k: tuple(v.shape) for k, v in net.state_dict().items()}
+            _check_resumable(ckpt, key, config, mask_json, net_config, steps, state_shapes)
+            net.load_state_dict(ckpt["model"])
+            optimizer.load_state_dict(ckpt["optimizer"])
+            scheduler.load_state_dict(ckpt["scheduler"])
+            _set_rng_state(ckpt["rng"], batches, paths, ckpt["epoch"])
+            start, history = ckpt["epoch"], list(ckpt["history"])
+            last_key = key
+
+    from tqdm.auto import tqdm
+
+    with tqdm(
+        total=config.epochs * steps,
+        initial=start * steps,
+        desc=desc,
+        unit="batch",
+        disable=not progress,
+        dynamic_ncols=True,
+        leave=False,
+    ) as bar:
+        for epoch in range(start + 1, config.epochs + 1):
+            t0 = time.perf_counter()
+            archs = space.sample(paths, steps, mask)
+            stats = train_epoch(
+                net,
+                batches,
+                optimizer,
+                scheduler,
+                archs,
+                grad_clip=config.grad_clip,
+                amp=amp,
+                bar=bar,
+            )
+            stats = {
+                "epoch": epoch,
+                **stats,
+                "lr": optimizer.param_groups[0]["lr"],
+                "seconds": time.perf_counter() - t0,
+            }
+            history.append(stats)
+            bar.set_description(f"{desc} {epoch}/{config.epochs}")
+            if store is not None:
+                ckpt = {
+                    "format": CKPT_FORMAT,
+                    "epoch": epoch,
+                    "steps_per_epoch": steps,
+                    "model": {k: v.detach().cpu() for k, v in net.state_dict().items()},
+                    "optimizer": optimizer.state_dict(),
+                    "scheduler": scheduler.state_dict(),
+                    "rng": _rng_state(batches, paths),
+                    "config": config.to_json(),
+                    "mask": mask_json,
+                    "net_config": net_config,
+                    "history": history,
+                    "naslid_version": __version__,
+                }
+                last_key = _write_checkpoint(store, ckpt, config.keep_checkpoints)
+            if on_epoch_end is not None:
+                on_epoch_end(epoch, stats)
+    return TrainResult(config.epochs, start, history, last_key)
+
+
+# ------------------------------------------------------------------------------ evaluation
+@contextlib.contextmanager
+def batch_statistics(net: nn.Module) -> Iterator[None]:
+    """BatchNorm layers normalise with each batch's own statistics and leave their running
+    statistics untouched (NAS-Bench-201's one-shot convention, ``track_running_stats=False``);
+    every other module stays in eval mode."""
+    norms = [m for m in net.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    saved = [(m.training, m.track_running_stats) for m in norms]
+    try:
+        for m in norms:
+            m.train(True)
+            m.track_running_stats = False
+        yield
+    finally:
+        for m, (training, tracking) in zip(norms, saved):
+            m.train(training)
+            m.track_running_stats = tracking
+
+
+@torch.no_grad()
+def evaluate(
+    net: nn.Module,
+    data: ImageData | BatchIterator,
+    choice: Arch | Mask | None = None,
+    *,
+    batch_size: int = 512,
+    device: str | torch.device | None = None,
+    bn: str = "batch",
+) -> float:
+    """Top-1 accuracy in percent (as NAS-Bench-201's tables) of ``net(x, choice)`` on ``data``.
+
+    ``bn="batch"`` (default): BatchNorm uses each evaluation batch's statistics, as the
+    one-shot supernets of NAS-Bench-201 do; a supernet's running statistics mix every path
+    sampled in training and can put a single path at chance level. ``bn="running"``: the
+    stored running statistics (a standalone network, or after recalibration). ``data`` is not
+    augmented; ``device`` defaults to the network's. Pass a non-shuffling, non-augmenting
+    BatchIterator to evaluate many paths without copying the images to the device each time.
+    """
+    if bn not in ("batch", "running"):
+        raise ValueError(f"bn: expected 'batch' or 'running', got {bn!r}")
+    if device is None:
+        device = next(net.parameters()).device
+    device = resolve_device(device)
+    if isinstance(data, ImageData):
+        data = BatchIterator(data, batch_size, device=device)
+    was_training = net.training
+    net.eval()
+    amp = device.type == "cuda"
+    correct = torch.zeros((), dtype=torch.long, device=device)
+    seen = 0
+    try:
+        with batch_statistics(net) if bn == "batch" else contextlib.nullcontext():
+            for x, y in data:
+                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+                    logits = net(x.to(device), choice)
+                correct += (logits.argmax(1) == y.to(device)).sum()
+                seen += len(y)
+    finally:
+        net.train(was_training)
+    return 100.0 * correct.item() / max(1, seen)
+
+
+# ------------------------------------------------------------------------------ sub-supernets
+def inherit(parent: nn.Module, mask: Mask) -> nn.Module:
+    """A sub-supernet for ``mask`` that starts from ``parent``'s weights (NAS-LID's scheme).
+
+    NAS-LID fine-tunes each sub-supernet from its parent's state; its public code re-initialises
+    them by default (``load_from_parent=False``). We follow the paper: the child is a copy of
+    the parent's tensors, holding only the candidates its mask allows where the supernet can
+    be restricted (``restrict``), else a full copy that is trained inside the mask.
+    """
+    space = _space(parent)
+    mask = space.check_mask(mask)
+    check_inside(mask, _net_mask(parent))
+    if hasattr(parent, "restrict"):
+        return parent.restrict(mask)
+    child = copy.deepcopy(parent)
+    return child
+
+
+def finetune(
+    parent: nn.Module,
+    mask: Mask,
+    data: ImageData,
+    config: TrainConfig,
+    *,
+    epochs: int | None = None,
+    **kwargs,
+) -> tuple[nn.Module, TrainResult]:
+    """Inherit ``parent``'s weights for ``mask`` and train inside it (default ``config.warmup_epochs``).
+
+    Every other keyword goes to :func:`train` (store, resume, device, progress ...).
+    """
+    child = inherit(parent, mask)
+    cfg = dataclasses.replace(config, epochs=epochs if epochs is not None else config.warmup_epochs)
+    return child, train(child, data, cfg, mask, **kwargs)
+
+
+# ------------------------------------------------------------------------------ saved models
+def save_model(
+    net: nn.Module,
+    out_dir: str | Path,
+    *,
+    mask: Mask | None = None,
+    config: TrainConfig | None = None,
+    extra: dict | None = None,
+) -> Path:
+    """Write ``out_dir/supernet.pt`` (state dict, checksummed) and ``out_dir/meta.json``."""
+    out = Path(out_dir)
+    space = _space(net)
+    mask = _net_mask(net) if mask is None else mask
+    save_torch(
+        {k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}, out / MODEL_FILE
+    )
+    meta = {
+        "kind": "supernet",
+        "space": space.name,
+        "supernet": net.config() if hasattr(net, "config") else None,
+        "mask": space.mask_to_json(mask),
+        "epochs": config.epochs if config else None,
+        "train_config": config.to_json() if config else None,
+        "naslid_version": __version__,
+        **(extra or {}),
+    }
+    write_json(out / META_FILE, meta)
+    return out / MODEL_FILE
+
+
+def load_model(
+    model_dir: str | Path, expected: dict | None = None, device: str | torch.device = "cpu"
+) -> tuple[nn.Module, dict]:
+    """Rebuild the supernet saved by :func:`save_model`; ``expected`` meta fields are checked."""
+    from naslid import supernets
+
+    model_dir = Path(model_dir)
+    meta = read_json(model_dir / META_FILE)
+    if expected:
+        check_meta(meta, expected, str(model_dir / META_FILE))
+    if not meta.get("supernet"):
+        raise ValueError(f"{model_dir / META_FILE}: no field 'supernet' (the network config)")
+    net = supernets.build(meta["supernet"])
+    state = load_torch(model_dir / MODEL_FILE)
+    own = {k: tuple(v.shape) for k, v in net.state_dict().items()}
+    if {k: tuple(v.shape) for k, v in state.items()} != own:
+        raise ValueError(f"{model_dir / MODEL_FILE}: tensors do not match the network in meta.json")
+    net.load_state_dict(state)
+    return net.to(resolve_device(device)), meta

@@ -1,0 +1,93 @@
+"""Inherited-weight scoring: BN recalibration, grouping by sub-supernet, no side effects."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from naslid.data import synthetic
+from naslid.scoring import ProxyEvaluator, ScoringConfig, path_accuracy, recalibrate_bn
+from naslid.spaces import nb201
+from naslid.supernets.nb201 import Supernet
+from naslid.train import save_model
+
+ARCHS = nb201.sample(np.random.default_rng(1), 6)
+
+
+@pytest.fixture(scope="module")
+def data():
+    return synthetic("train", n=96, num_classes=4, size=16), synthetic("valid", n=40, num_classes=4, size=16)
+
+
+def _net(seed: int) -> Supernet:
+    torch.manual_seed(seed)
+    return Supernet(C=4, N=1, num_classes=4)
+
+
+def test_recalibration_gives_the_exact_mean_of_batch_statistics():
+    net = _net(0).eval()
+    batches = [torch.randn(8, 3, 16, 16) * (i + 1) + i for i in range(3)]
+    recalibrate_bn(net, batches, ARCHS[0])
+    stem_bn = net.stem[1]
+    with torch.no_grad():
+        outs = [net.stem[0](x) for x in batches]
+    mean = torch.stack([o.mean(dim=(0, 2, 3)) for o in outs]).mean(0)
+    var = torch.stack([o.var(dim=(0, 2, 3), unbiased=True) for o in outs]).mean(0)
+    torch.testing.assert_close(stem_bn.running_mean, mean, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(stem_bn.running_var, var, rtol=1e-5, atol=1e-5)
+    assert stem_bn.momentum == 0.1 and not net.training
+
+
+def test_recalibrated_score_equals_the_standalone_network_recalibrated(tmp_path, data):
+    train, val = data
+    net = _net(1)
+    save_model(net, tmp_path / "root")
+    cfg = ScoringConfig(bn_batches=2, bn_batch_size=32, val_batch_size=16)
+    ev = ProxyEvaluator([(nb201.full_mask(), tmp_path / "root")], train, val, cfg, device="cpu")
+    arch = ARCHS[2]
+    alone = net.export(arch)
+    recalibrate_bn(alone, ev.calibration, None)
+    assert ev([arch])[0] == pytest.approx(path_accuracy(alone, ev.validation, None))
+
+
+def test_scoring_groups_by_owner_loads_each_leaf_once_and_changes_nothing(tmp_path, data):
+    train, val = data
+    masks = [((0, 1),) + ((0, 1, 2, 3, 4),) * 5, ((2, 3, 4),) + ((0, 1, 2, 3, 4),) * 5]
+    for i, mask in enumerate(masks):
+        save_model(_net(10 + i).restrict(mask), tmp_path / f"leaf{i}", mask=mask)
+    from naslid.train import load_model
+
+    loads: list[str] = []
+
+    def loader(d):
+        loads.append(d.name)
+        return load_model(d)[0]
+
+    ev = ProxyEvaluator([(m, tmp_path / f"leaf{i}") for i, m in enumerate(masks)], train, val,
+                        ScoringConfig(bn_batches=2, bn_batch_size=32), device="cpu", loader=loader)
+    archs = ARCHS + [nb201.Arch((0,) + a.ops[1:]) for a in ARCHS[:2]]
+    before = {i: {k: v.clone() for k, v in ev.net(i).state_dict().items()} for i in range(2)}
+    loads.clear()
+    scores = ev(archs)
+    assert loads == [] and sorted(ev._nets) == [0, 1]  # already loaded: nothing loaded again
+    assert scores.shape == (len(archs),) and np.all((scores >= 0) & (scores <= 100))
+    for i in range(2):
+        for k, v in ev.net(i).state_dict().items():
+            assert torch.equal(v, before[i][k]), k
+    np.testing.assert_array_equal(ev(archs[::-1]), scores[::-1])  # order does not matter
+
+    with pytest.raises(ValueError, match="no sub-supernet holds it"):
+        ProxyEvaluator([(masks[0], tmp_path / "leaf0")], train, val, device="cpu")([nb201.Arch((3,) * 6)])
+
+
+def test_recalibration_is_configurable(tmp_path, data):
+    train, val = data
+    net = _net(2)
+    save_model(net, tmp_path / "m")
+    leaves = [(nb201.full_mask(), tmp_path / "m")]
+    on = ProxyEvaluator(leaves, train, val, ScoringConfig(bn_batches=2, bn_batch_size=32), device="cpu")
+    off = ProxyEvaluator(leaves, train, val, ScoringConfig(recalibrate_bn=False), device="cpu")
+    arch = ARCHS[0]
+    assert off([arch])[0] == pytest.approx(path_accuracy(net.eval(), off.validation, arch))
+    assert len(on.calibration) == 2 and on.calibration[0].shape == (32, 3, 16, 16)

@@ -1,0 +1,336 @@
+"""Single-path supernet training: resume bit-exactness, damaged checkpoints, masks, inheritance."""
+
+from __future__ import annotations
+
+import copy
+import json
+import warnings
+
+import pytest
+import torch
+
+from naslid.cli import main
+from naslid.data import load
+from naslid.io import CorruptFileError
+from naslid.spaces.nb201 import OPS, SPACE, Arch
+from naslid.store import open_store
+from naslid.supernets.nb201 import Supernet
+from naslid.train import (
+    LATEST_KEY,
+    TrainConfig,
+    checkpoint_key,
+    evaluate,
+    finetune,
+    inherit,
+    load_checkpoint,
+    load_model,
+    save_model,
+    train,
+)
+
+BEST = Arch.from_str(
+    "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_1x1~2|"
+)
+CFG = TrainConfig(epochs=3, batch_size=16, seed=3)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Tiny convolutions run fastest (and reproducibly) on one thread, with no spinning."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def data():
+    return load("synthetic", split="train", n=48, num_classes=4)
+
+
+def fresh(seed: int = 0, C: int = 4) -> Supernet:
+    torch.manual_seed(seed)
+    return Supernet(C=C, N=1, num_classes=4)
+
+
+def same_weights(a: torch.nn.Module, b: torch.nn.Module) -> bool:
+    sa, sb = a.state_dict(), b.state_dict()
+    return sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
+
+
+class Killed(Exception):
+    pass
+
+
+def kill_after(epoch: int):
+    def hook(done: int, stats: dict) -> None:
+        if done == epoch:
+            raise Killed
+
+    return hook
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(data, tmp_path_factory):
+    net = fresh()
+    store = tmp_path_factory.mktemp("ref")
+    result = train(net, data, CFG, store=store, progress=False, device="cpu")
+    return net, result, store
+
+
+def test_uninterrupted_run_keeps_last_two_checkpoints(uninterrupted):
+    net, result, store = uninterrupted
+    assert [h["epoch"] for h in result.history] == [1, 2, 3]
+    assert result.history[-1]["lr"] == pytest.approx(CFG.lr_min)  # cosine reached its floor
+    s = open_store(store)
+    assert s.list("ckpt/") == ["ckpt/epoch-0002.pt", "ckpt/epoch-0003.pt", "ckpt/latest.json"]
+    assert json.loads(s.get_bytes(LATEST_KEY))["key"] == checkpoint_key(3) == result.checkpoint
+    assert same_weights(net, fresh()) is False  # it did train
+
+
+def test_killed_after_epoch_2_and_resumed_ends_bit_exact(data, uninterrupted, tmp_path):
+    ref, _, _ = uninterrupted
+    with pytest.raises(Killed):
+        train(
+            fresh(),
+            data,
+            CFG,
+            store=tmp_path,
+            progress=False,
+            device="cpu",
+            on_epoch_end=kill_after(2),
+        )
+    assert json.loads(open_store(tmp_path).get_bytes(LATEST_KEY))["epoch"] == 2
+    # A new process: model and optimiser built from scratch (other init), then resumed.
+    resumed = fresh(seed=99)
+    result = train(resumed, data, CFG, store=tmp_path, resume=True, progress=False, device="cpu")
+    assert result.start_epoch == 2 and [h["epoch"] for h in result.history] == [1, 2, 3]
+    assert same_weights(resumed, ref)
+
+
+def test_truncated_checkpoint_is_refused_and_the_previous_one_used(data, uninterrupted, tmp_path):
+    ref, _, _ = uninterrupted
+    with pytest.raises(Killed):
+        train(
+            fresh(),
+            data,
+            CFG,
+            store=tmp_path,
+            progress=False,
+            device="cpu",
+            on_epoch_end=kill_after(2),
+        )
+    path = tmp_path / "ckpt" / "epoch-0002.pt"
+    blob = path.read_bytes()
+    path.write_bytes(blob[: len(blob) // 2])
+    with pytest.raises(CorruptFileError, match="truncated"):
+        load_checkpoint(tmp_path, "ckpt/epoch-0002.pt")
+    resumed = fresh(seed=5)
+    with pytest.warns(UserWarning, match="epoch-0002.pt: truncated"):
+        result = train(
+            resumed, data, CFG, store=tmp_path, resume=True, progress=False, device="cpu"
+        )
+    assert result.start_epoch == 1
+    assert same_weights(resumed, ref)
+
+
+def test_no_valid_checkpoint_is_an_error_and_loads_nothing(data, tmp_path):
+    with pytest.raises(Killed):
+        train(
+            fresh(),
+            data,
+            CFG,
+            store=tmp_path,
+            progress=False,
+            device="cpu",
+            on_epoch_end=kill_after(1),
+        )
+    path = tmp_path / "ckpt" / "epoch-0001.pt"
+    path.write_bytes(path.read_bytes()[:-10])
+    net, untouched = fresh(seed=7), fresh(seed=7)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with pytest.raises(CorruptFileError, match="no valid checkpoint"):
+            train(net, data, CFG, store=tmp_path, resume=True, progress=False, device="cpu")
+    assert same_weights(net, untouched)
+
+
+def test_resume_refuses_other_settings_and_overwriting(data, uninterrupted):
+    _, _, store = uninterrupted
+    other = TrainConfig(epochs=3, batch_size=16, seed=3, lr=0.1)
+    with pytest.raises(ValueError, match="lr=0.025.*lr=0.1"):
+        train(fresh(), data, other, store=store, resume=True, progress=False, device="cpu")
+    with pytest.raises(ValueError, match="already holds checkpoints"):
+        train(fresh(), data, CFG, store=store, progress=False, device="cpu")
+
+
+def test_training_stays_inside_the_mask(data):
+    # Edges allow only skip_connect and nor_conv_3x3: nor_conv_1x1 must never run.
+    mask = tuple((OPS.index("skip_connect"), OPS.index("nor_conv_3x3")) for _ in range(6))
+    net = fresh()
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    train(net, data, TrainConfig(epochs=1, batch_size=16), mask, progress=False, device="cpu")
+    after = net.state_dict()
+    conv1 = [k for k in after if "nor_conv_1x1" in k]
+    conv3 = [k for k in after if "nor_conv_3x3" in k and k.endswith("weight")]
+    assert conv1 and conv3
+    assert all(torch.equal(before[k], after[k]) for k in conv1)
+    assert sum(not torch.equal(before[k], after[k]) for k in conv3) >= len(conv3) // 2
+    with pytest.raises(ValueError, match="slot 0 allows options"):
+        train(fresh().restrict(mask), data, CFG, SPACE.full_mask(), progress=False, device="cpu")
+
+
+def test_inherit_starts_from_the_parents_weights(data):
+    parent = fresh(seed=1)
+    train(parent, data, TrainConfig(epochs=1, batch_size=16), progress=False, device="cpu")
+    mask = tuple(
+        (OPS.index("skip_connect"), OPS.index("nor_conv_1x1"), OPS.index("nor_conv_3x3"))
+        for _ in range(6)
+    )
+    child = inherit(parent, mask)
+    assert child.mask == mask
+    own, theirs = child.state_dict(), parent.state_dict()
+    assert not any("avg_pool" in k for k in own) and all(
+        torch.equal(v, theirs[k]) for k, v in own.items()
+    )
+    x = data.images[:8].float() / 255
+    parent.eval(), child.eval()
+    torch.testing.assert_close(child(x, BEST), parent(x, BEST), rtol=0, atol=0)
+    # Fine-tuning with a zero learning rate leaves the inherited weights as they were: no re-init.
+    still = TrainConfig(
+        epochs=9, batch_size=16, lr=0.0, lr_min=0.0, weight_decay=0.0, warmup_epochs=1
+    )
+    tuned, result = finetune(parent, mask, data, still, progress=False, device="cpu")
+    assert result.epochs == 1  # a child trains config.warmup_epochs unless told otherwise
+    weights = [k for k in tuned.state_dict() if k.endswith("weight")]
+    assert all(torch.equal(tuned.state_dict()[k], theirs[k]) for k in weights)
+    with pytest.raises(ValueError, match="does not hold"):
+        inherit(child, SPACE.full_mask())
+
+
+def test_supernet_learns_the_synthetic_task():
+    train_data = load("synthetic", split="train", n=128, num_classes=4)
+    valid = load("synthetic", split="valid", n=64, num_classes=4)
+    net = fresh(C=8)
+    assert evaluate(net, valid, BEST) == pytest.approx(25.0, abs=15)
+    result = train(
+        net, train_data, TrainConfig(epochs=5, batch_size=16), progress=False, device="cpu"
+    )
+    assert result.history[-1]["loss"] < result.history[0]["loss"]
+    assert evaluate(net, valid, BEST) >= 60.0  # chance is 25 %
+
+
+class ConstantNet(torch.nn.Module):
+    """Always predicts class 1."""
+
+    def __init__(self):
+        super().__init__()
+        self.w = torch.nn.Parameter(torch.zeros(1))
+
+    def forward(self, x, choice=None):
+        out = torch.zeros(len(x), 4)
+        out[:, 1] = 1.0
+        return out
+
+
+def test_evaluate_is_percent_correct(data):
+    assert evaluate(ConstantNet(), data, None, batch_size=7) == pytest.approx(25.0)  # 12 of 48
+    net = fresh()
+    train(net, data, TrainConfig(epochs=1, batch_size=16), progress=False, device="cpu")
+    mean, std = torch.tensor(data.mean).view(1, 3, 1, 1), torch.tensor(data.std).view(1, 3, 1, 1)
+    x = (data.images.float() / 255 - mean) / std
+    with torch.no_grad():
+        running = (net.eval()(x, BEST).argmax(1) == data.labels).float().mean().item() * 100
+        own = copy.deepcopy(net).train()  # train-mode BN: the batch's statistics
+        batch = (own(x, BEST).argmax(1) == data.labels).float().mean().item() * 100
+    net.train()
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    assert evaluate(net, data, BEST, batch_size=48, bn="running") == pytest.approx(running)
+    assert evaluate(net, data, BEST, batch_size=48) == pytest.approx(batch)
+    assert all(torch.equal(before[k], v) for k, v in net.state_dict().items())  # stats untouched
+    assert net.training  # mode restored
+
+
+def test_training_inside_a_one_arch_mask_equals_training_the_standalone_network(data):
+    supernet = fresh(seed=4)
+    standalone = supernet.export(BEST)
+    cfg = TrainConfig(epochs=2, batch_size=16)
+    train(supernet, data, cfg, SPACE.arch_mask(BEST), progress=False, device="cpu")
+    train(standalone, data, cfg, progress=False, device="cpu")
+    own = supernet.state_dict()
+    assert all(torch.equal(v, own[k]) for k, v in standalone.state_dict().items())
+
+
+def test_saved_model_round_trip_and_meta(data, uninterrupted, tmp_path):
+    net, _, _ = uninterrupted
+    path = save_model(net, tmp_path, config=CFG, extra={"dataset": "synthetic"})
+    meta = json.loads((tmp_path / "meta.json").read_text())
+    assert path.name == "supernet.pt"
+    assert meta["space"] == "nb201" and meta["epochs"] == 3 and meta["supernet"]["C"] == 4
+    assert (
+        meta["mask"] == SPACE.mask_to_json(SPACE.full_mask())
+        and meta["train_config"]["lr"] == 0.025
+    )
+    assert meta["naslid_version"] and meta["dataset"] == "synthetic"
+    loaded, _ = load_model(tmp_path, expected={"space": "nb201"})
+    assert same_weights(loaded, net)
+    with pytest.raises(ValueError, match="field 'epochs' is 3, expected 9"):
+        load_model(tmp_path, expected={"epochs": 9})
+
+
+def test_config_defaults_and_validation():
+    cfg = TrainConfig()
+    assert (cfg.lr, cfg.lr_min, cfg.momentum, cfg.nesterov, cfg.weight_decay) == (
+        0.025,
+        0.001,
+        0.9,
+        True,
+        5e-4,
+    )
+    assert (cfg.batch_size, cfg.epochs, cfg.grad_clip, cfg.warmup_epochs, cfg.finetune_epochs) == (
+        64,
+        100,
+        5.0,
+        20,
+        10,
+    )
+    assert TrainConfig.from_json(cfg.to_json()) == cfg
+    with pytest.raises(ValueError, match="unknown field"):
+        TrainConfig.from_json({"learning_rate": 1})
+    with pytest.raises(ValueError, match="batch_size"):
+        TrainConfig(batch_size=0)
+
+
+def test_cli_pretrain_and_resume(tmp_path, capsys):
+    out = tmp_path / "out"
+    argv = [
+        "pretrain",
+        "--dataset",
+        "synthetic",
+        "--limit",
+        "32",
+        "--epochs",
+        "1",
+        "--batch-size",
+        "16",
+        "--C",
+        "4",
+        "--N",
+        "1",
+        "--out",
+        str(out),
+        "--device",
+        "cpu",
+        "--eval-paths",
+        "2",
+        "--no-progress",
+    ]
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    assert printed.count("valid accuracy") == 2
+    assert (out / "supernet.pt").is_file() and (out / "ckpt" / "epoch-0001.pt").is_file()
+    assert len(json.loads((out / "eval.json").read_text())["paths"]) == 2
+    assert main(argv) == 1  # checkpoints exist and --resume was not given
+    assert "already holds checkpoints" in capsys.readouterr().err
+    assert main([*argv, "--resume"]) == 0
+    assert "resumed after epoch 1" in capsys.readouterr().out
