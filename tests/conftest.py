@@ -12,6 +12,18 @@ SHARED = Path(os.environ.get("NASLID_SHARED", REPO.parent / "shared"))
 NB201_CSV = SHARED / "data" / "nb201" / "nb201_cifar10.csv"
 
 
+@pytest.fixture(autouse=True, scope="session")
+def one_thread():
+    """Tiny tensor ops run fastest, and reproducibly, on one thread (no OpenMP spinning on a
+    busy 2-core machine); subprocesses the tests start keep their own defaults."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="session")
 def nb201_csv() -> Path:
     if not NB201_CSV.is_file():

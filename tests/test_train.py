@@ -34,14 +34,6 @@ BEST = Arch.from_str(
 CFG = TrainConfig(epochs=3, batch_size=16, seed=3)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny convolutions run fastest (and reproducibly) on one thread, with no spinning."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 @pytest.fixture(scope="module")
 def data():

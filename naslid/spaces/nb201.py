@@ -80,7 +80,7 @@ def _stage_shapes(C: int = _C, hw: int = _HW) -> list[tuple[int, int]]:
 
 def _fixed_flops(C: int = _C, hw: int = _HW, classes: int = _CLASSES) -> int:
     flops = hw * hw * 9 * 3 * C  # stem conv
-    for (c, s), (c2, s2) in zip(_stage_shapes(C, hw)[:-1], _stage_shapes(C, hw)[1:]):
+    for (c, _), (c2, s2) in zip(_stage_shapes(C, hw)[:-1], _stage_shapes(C, hw)[1:]):
         # residual reduction: conv_a (3x3, stride 2), conv_b (3x3), shortcut 1x1 conv after avg-pool
         flops += s2 * s2 * 9 * c * c2 + s2 * s2 * 9 * c2 * c2 + s2 * s2 * c * c2
     return flops + 4 * C * classes + classes  # classifier with bias

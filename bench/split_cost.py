@@ -1,0 +1,185 @@
+"""Cost of one split decision: NAS-LID's LID profiling against GM-NAS's gradient matching.
+
+One decision = every edge x every operation of the full NAS-Bench-201 supernet (C=16, N=5,
+32x32 input; 6 x 5 sub-supernets), on one profiling batch drawn at random from all classes,
+fp32, after a warm-up. For each criterion: seconds and, on a GPU, peak memory
+(``torch.cuda.max_memory_allocated``, also net of what is resident before: weights + batch),
+and the LID / gradient ratios. Goal on a GPU at batch 2048: memory ratio <= 0.03, time ratio
+<= 0.10. On the CPU only the time ratio is printed (use a small batch).
+
+    python bench/split_cost.py                                 # GPU: batches 512 and 2048
+    python bench/split_cost.py --cifar ../shared/data/cifar10-packed/train.npz
+    python bench/split_cost.py --device cpu --batch 64         # about a minute on 2 cores
+
+Data: CIFAR-10 from a packed npz (``data``, ``off``, ``y``: JPEG bytes with offsets) when
+``--cifar`` is given, decoding only the drawn images; otherwise naslid's synthetic images.
+Writes ``bench/results/split_cost.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from naslid import data as datasets  # noqa: E402
+from naslid.gradmatch import GradMatchConfig  # noqa: E402
+from naslid.io import write_json  # noqa: E402
+from naslid.lid import LIDConfig, profiling_indices, sample_batches  # noqa: E402
+from naslid.split import decide_split, similarity_for_node  # noqa: E402
+from naslid.supernets.nb201 import Supernet  # noqa: E402
+
+GOAL = {"batch": 2048, "memory_ratio": 0.03, "time_ratio": 0.10}
+
+
+def cifar_batch(
+    path: Path, batch: int, seed: int, device: torch.device
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """A stratified random batch of the packed CIFAR-10 training set, normalised."""
+    path = path / "train.npz" if path.is_dir() else path
+    if not path.is_file():
+        raise FileNotFoundError(f"--cifar: {path} not found")
+    with np.load(path, allow_pickle=False) as z:
+        blob, off, y = z["data"], z["off"], z["y"]
+    idx = profiling_indices(y, len(y), batch, 1, seed)[0]
+    mv = memoryview(blob)
+    images = datasets.decode_many([bytes(mv[off[i] : off[i + 1]]) for i in idx], 32)
+    mean = torch.tensor(datasets.CIFAR10_MEAN, device=device).view(1, 3, 1, 1)
+    std = torch.tensor(datasets.CIFAR10_STD, device=device).view(1, 3, 1, 1)
+    x = datasets.normalize(torch.from_numpy(images).to(device), mean, std)
+    return x, torch.from_numpy(y[idx].astype(np.int64)).to(device)
+
+
+def synthetic_batch(
+    batch: int, seed: int, device: torch.device
+) -> tuple[torch.Tensor, torch.Tensor]:
+    data = datasets.synthetic("train", n=batch, num_classes=10, seed=seed)
+    return sample_batches(data, batch, 1, seed=seed, device=device)[0]
+
+
+def measure(criterion: str, net, batch, device: torch.device, k: int, mode: str) -> dict:
+    """Seconds (and peak memory on a GPU) of one split decision of the root supernet."""
+    lid_cfg = LIDConfig(k=k, batch_size=len(batch[0]), mode=mode)
+    grad_cfg = GradMatchConfig(batch_size=len(batch[0]), mode=mode)
+    kwargs = {"lid_config": lid_cfg, "grad_config": grad_cfg}
+    # warm-up: one edge (kernels, allocator, cuDNN heuristics), not timed
+    similarity_for_node(criterion, net, None, [batch], edges=[0], **kwargs)
+    cuda = device.type == "cuda"
+    if cuda:
+        torch.cuda.synchronize()
+        torch.cuda.empty_cache()
+        torch.cuda.reset_peak_memory_stats()
+        resident = torch.cuda.memory_allocated()
+    start = time.perf_counter()
+    prof = similarity_for_node(criterion, net, None, [batch], **kwargs)
+    decision = decide_split(prof)
+    if cuda:
+        torch.cuda.synchronize()
+    out = {"seconds": time.perf_counter() - start, "edge": decision.edge}
+    if cuda:
+        peak = torch.cuda.max_memory_allocated()
+        out.update(
+            peak_mib=peak / 2**20,
+            resident_mib=resident / 2**20,
+            extra_mib=(peak - resident) / 2**20,
+        )
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    p.add_argument(
+        "--batch",
+        type=int,
+        nargs="+",
+        help="batch sizes (default 512 2048 on a GPU, 64 on the CPU)",
+    )
+    p.add_argument(
+        "--cifar",
+        type=Path,
+        help="packed CIFAR-10 train.npz (or its folder); default synthetic data",
+    )
+    p.add_argument("--C", type=int, default=16)
+    p.add_argument("--N", type=int, default=5)
+    p.add_argument("--k", type=int, default=LIDConfig.k)
+    p.add_argument("--mode", default="mask", choices=("mask", "single_path"))
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--out", type=Path, default=Path(__file__).resolve().parent / "results" / "split_cost.json"
+    )
+    args = p.parse_args(argv)
+
+    device = torch.device(
+        "cuda" if args.device == "auto" and torch.cuda.is_available() else args.device
+    )
+    if device.type == "auto":
+        device = torch.device("cpu")
+    cuda = device.type == "cuda"
+    batches = args.batch or ([512, 2048] if cuda else [64])
+    torch.manual_seed(args.seed)
+    net = Supernet(C=args.C, N=args.N, num_classes=10).to(device)
+    results = []
+    for size in batches:
+        batch = (
+            cifar_batch(args.cifar, size, args.seed, device)
+            if args.cifar
+            else synthetic_batch(size, args.seed, device)
+        )
+        lid = measure("lid", net, batch, device, args.k, args.mode)
+        grad = measure("gradient", net, batch, device, args.k, args.mode)
+        row = {
+            "batch": size,
+            "lid": lid,
+            "gradient": grad,
+            "time_ratio": lid["seconds"] / grad["seconds"],
+        }
+        if cuda:
+            row["memory_ratio"] = lid["peak_mib"] / grad["peak_mib"]
+            row["extra_memory_ratio"] = lid["extra_mib"] / grad["extra_mib"]
+            print(
+                f"batch {size}: LID {lid['seconds']:.2f} s, {lid['peak_mib']:.0f} MiB | gradient "
+                f"{grad['seconds']:.2f} s, {grad['peak_mib']:.0f} MiB | time ratio {row['time_ratio']:.3f}, "
+                f"memory ratio {row['memory_ratio']:.4f} (net of resident {row['extra_memory_ratio']:.4f})"
+            )
+        else:
+            print(
+                f"batch {size}: LID {lid['seconds']:.2f} s, gradient {grad['seconds']:.2f} s, "
+                f"time ratio {row['time_ratio']:.3f}"
+            )
+        results.append(row)
+        del batch
+    report = {
+        "benchmark": "split_cost",
+        "device": torch.cuda.get_device_name(device)
+        if cuda
+        else f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)",
+        "torch": torch.__version__,
+        "supernet": {"C": args.C, "N": args.N, "input": 32, "edges": 6, "ops": 5},
+        "data": str(args.cifar) if args.cifar else "synthetic",
+        "k": args.k,
+        "mode": args.mode,
+        "dtype": "float32",
+        "results": results,
+        "goal": GOAL,
+    }
+    at_goal = [r for r in results if r["batch"] == GOAL["batch"] and "memory_ratio" in r]
+    if at_goal:
+        r = at_goal[0]
+        report["goal_met"] = (
+            r["memory_ratio"] <= GOAL["memory_ratio"] and r["time_ratio"] <= GOAL["time_ratio"]
+        )
+    write_json(args.out, report)
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

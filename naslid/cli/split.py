@@ -1,0 +1,261 @@
+"""``naslid profile-lid`` and ``naslid split``: NAS-LID's supernet partitioning.
+
+``profile-lid`` measures one (sub-)supernet: per unsplit edge, the LID vectors of its
+operations and their similarity (or the GM-NAS gradient similarity, or a random
+bipartition), written as a node-profile JSON. ``split`` either splits in-process for R
+rounds (profiling every node with the same weights) or, given the profiles of one round's
+nodes (``--profiles``), decides each node's split and merges them into the tree -- the
+pipeline's split-round step.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from naslid.gradmatch import GradMatchConfig
+from naslid.lid import MODES, LIDConfig
+from naslid.split import CRITERIA, METRICS, SplitConfig
+
+_LID, _GRAD, _SPLIT = LIDConfig(), GradMatchConfig(), SplitConfig()
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--model", help="supernet folder written by `naslid pretrain` (supernet.pt, meta.json)"
+    )
+    p.add_argument(
+        "--dataset",
+        default="digits",
+        help="data set to draw profiling batches from (default digits)",
+    )
+    p.add_argument(
+        "--data-root", help="data folder (cifar*, imagefolder); default $NASLID_DATA/<name>"
+    )
+    p.add_argument("--data-split", default="train", help="data split to draw from (default train)")
+    p.add_argument(
+        "--limit", type=int, help="decode at most this many images (evenly over the classes)"
+    )
+    p.add_argument(
+        "--criterion",
+        default=_SPLIT.criterion,
+        choices=CRITERIA,
+        help="split criterion (default lid)",
+    )
+    p.add_argument(
+        "--batches",
+        type=int,
+        default=_LID.num_batches,
+        help=f"profiling batches (default {_LID.num_batches})",
+    )
+    p.add_argument(
+        "--batch-size",
+        type=int,
+        help=f"samples per batch, drawn at random from all classes (default {_LID.batch_size} for lid, "
+        f"{_GRAD.batch_size} for gradient)",
+    )
+    p.add_argument("--k", type=int, default=_LID.k, help=f"LID neighbours (default {_LID.k})")
+    p.add_argument(
+        "--mode",
+        default=_LID.mode,
+        choices=MODES,
+        help="other edges: sum of enabled ops (mask, paper Eq. 4) or one sampled path (single_path)",
+    )
+    p.add_argument(
+        "--metric",
+        default=_SPLIT.metric,
+        choices=METRICS,
+        help="LID-vector similarity (default euclidean, Eq. 5)",
+    )
+    p.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="seed of the batch draw, sampled paths and random splits",
+    )
+    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--debug", action="store_true", help="show tracebacks")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "profile-lid",
+        help="profile one (sub-)supernet for splitting: LID vectors / similarity per unsplit edge",
+        description="For every unsplit edge of the node's mask and every operation it allows, fix the "
+        "edge to the operation and measure the layer-wise LID of the sub-supernet (forward only, "
+        "BatchNorm in eval mode), or the GM-NAS gradient similarity, or a random bipartition; "
+        "write the per-edge similarity matrices as JSON.",
+    )
+    _common(p)
+    p.add_argument("--tree", help="partition tree JSON holding the node to profile")
+    p.add_argument("--node", default="r", help="node id in --tree (default r, the root)")
+    p.add_argument(
+        "--mask",
+        help="mask to profile instead of a tree node: JSON (list of op-name lists) or a file",
+    )
+    p.add_argument("--out", required=True, help="output profile JSON")
+    p.set_defaults(func=run_profile)
+
+    s = subparsers.add_parser(
+        "split",
+        help="split a supernet into 2^R sub-supernets by graph min-cut (NAS-LID)",
+        description="Without --profiles: profile and split every sub-supernet once per round for "
+        "--rounds rounds (same weights for every round) and write the partition tree. With "
+        "--profiles: split each profiled node of --tree on the edge of highest partition score "
+        "and write the merged tree.",
+    )
+    _common(s)
+    s.add_argument(
+        "--rounds", type=int, default=1, help="split rounds R (2^R sub-supernets; default 1)"
+    )
+    s.add_argument("--tree", help="tree to continue (default: a new root with the model's mask)")
+    s.add_argument(
+        "--profiles", nargs="+", help="node profiles of `naslid profile-lid` to decide and merge"
+    )
+    s.add_argument("--out", required=True, help="output partition tree JSON")
+    s.set_defaults(func=run_split)
+
+
+# ------------------------------------------------------------------------------ helpers
+def _configs(args: argparse.Namespace) -> tuple[LIDConfig, GradMatchConfig, SplitConfig]:
+    if args.batches < 1:
+        raise ValueError(f"batches: must be >= 1, got {args.batches}")
+    lid_cfg = LIDConfig(
+        k=args.k,
+        num_batches=args.batches,
+        mode=args.mode,
+        batch_size=args.batch_size or _LID.batch_size,
+    )
+    grad_cfg = GradMatchConfig(
+        num_batches=args.batches, mode=args.mode, batch_size=args.batch_size or _GRAD.batch_size
+    )
+    return lid_cfg, grad_cfg, SplitConfig(criterion=args.criterion, metric=args.metric)
+
+
+def _load_model(args: argparse.Namespace):
+    from naslid.train import load_model
+
+    if not args.model:
+        raise ValueError("model: --model is required (a folder written by `naslid pretrain`)")
+    if not Path(args.model).is_dir():
+        raise FileNotFoundError(f"{args.model}: no such model folder")
+    net, _ = load_model(args.model, device=args.device)
+    return net
+
+
+def _batches(args: argparse.Namespace, net, lid_cfg: LIDConfig, grad_cfg: GradMatchConfig) -> list:
+    if args.criterion == "random":
+        return []
+    from naslid import data
+    from naslid.lid import sample_batches
+
+    size = lid_cfg.batch_size if args.criterion == "lid" else grad_cfg.batch_size
+    dataset = data.load(
+        args.dataset, args.data_root, args.data_split, limit=args.limit, seed=args.seed
+    )
+    device = next(net.parameters()).device
+    return sample_batches(dataset, size, args.batches, seed=args.seed, device=device)
+
+
+def _parse_mask(space, text: str):
+    path = Path(text)
+    try:
+        raw = json.loads(path.read_text()) if path.is_file() else json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"mask: not valid JSON ({exc.msg})") from None
+    return space.mask_from_json(raw)
+
+
+def _bar(total: int, desc: str, disable: bool):
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=desc, unit="pass", disable=disable)
+
+
+# ------------------------------------------------------------------------------ commands
+def run_profile(args: argparse.Namespace) -> int:
+    from naslid.split import PartitionTree, forwards_per_node, similarity_for_node
+
+    lid_cfg, grad_cfg, split_cfg = _configs(args)
+    net = _load_model(args)
+    space = net.space
+    if args.mask and args.tree:
+        raise ValueError("mask: give either --mask or --tree/--node, not both")
+    if args.tree:
+        mask, node_id = PartitionTree.load(args.tree).node(args.node).mask, args.node
+    elif args.mask:
+        mask, node_id = _parse_mask(space, args.mask), args.node
+    else:
+        mask, node_id = net.mask, "r"
+    batches = _batches(args, net, lid_cfg, grad_cfg)
+    total = 0 if args.criterion == "random" else forwards_per_node(mask, args.batches)
+    with _bar(total, f"profile {node_id} ({args.criterion})", args.no_progress) as bar:
+        prof = similarity_for_node(
+            args.criterion,
+            net,
+            mask,
+            batches,
+            node_id=node_id,
+            lid_config=lid_cfg,
+            grad_config=grad_cfg,
+            split_config=split_cfg,
+            seed=args.seed,
+            progress=bar.update,
+        )
+    prof.save(args.out, space)
+    print(
+        f"profile-lid: node {node_id}, {len(prof.edges)} unsplit edges, criterion {args.criterion} -> {args.out}"
+    )
+    return 0
+
+
+def run_split(args: argparse.Namespace) -> int:
+    from naslid.split import NodeProfile, PartitionTree, build_tree, decide_split
+
+    if args.rounds < 0:
+        raise ValueError(f"rounds: must be >= 0, got {args.rounds}")
+    tree = PartitionTree.load(args.tree) if args.tree else None
+    if args.profiles:
+        if tree is None:
+            raise ValueError("tree: --profiles needs the --tree whose nodes they profile")
+        for path in args.profiles:
+            prof = NodeProfile.load(path, tree.space)
+            decision = decide_split(prof)
+            if decision is None:
+                print(f"split: node {prof.node_id} has no unsplit edge; left as it is")
+                continue
+            a, b = tree.apply(decision)
+            print(f"split: node {prof.node_id} on edge {decision.edge} -> {a}, {b}")
+    else:
+        lid_cfg, grad_cfg, split_cfg = _configs(args)
+        net = _load_model(args)
+        if tree is not None and tree.space is not net.space:
+            raise ValueError(
+                f"tree: space {tree.space.name!r} differs from the model's {net.space.name!r}"
+            )
+        batches = _batches(args, net, lid_cfg, grad_cfg) if args.rounds else []
+        total = 0 if args.criterion == "random" else None  # node masks shrink: no fixed total
+        with _bar(
+            total, f"split ({args.criterion}, {args.rounds} rounds)", args.no_progress
+        ) as bar:
+            tree = build_tree(
+                net,
+                batches,
+                args.rounds,
+                args.criterion,
+                tree=tree,
+                lid_config=lid_cfg,
+                grad_config=grad_cfg,
+                split_config=split_cfg,
+                seed=args.seed,
+                progress=bar.update,
+            )
+    tree.save(args.out)
+    for leaf in tree.leaves():
+        print(
+            f"{leaf.id:>6}  {tree.space.mask_size(leaf.mask):>6} archs  {tree.space.mask_to_json(leaf.mask)}"
+        )
+    print(f"split: {len(tree.leaves())} sub-supernets -> {args.out}")
+    return 0
