@@ -22,12 +22,33 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "OUT/top.json, OUT/history.parquet, OUT/history.csv and OUT/meta.json.",
     )
     p.add_argument("--space", default="nb201", choices=SPACES, help="search space (default nb201)")
-    scorer = p.add_mutually_exclusive_group(required=True)  # a --proxy TREE option joins here
+    scorer = p.add_mutually_exclusive_group(required=True)
     scorer.add_argument(
         "--oracle",
         metavar="TABLE",
         help="score archs by lookup in a benchmark table: table:CSV:COLUMN",
     )
+    scorer.add_argument(
+        "--proxy",
+        metavar="TREE",
+        help="score archs with inherited weights: a partition tree JSON whose leaves' "
+        "sub-supernets lie in --models/<node id>/ (BN recalibrated per path)",
+    )
+    p.add_argument(
+        "--models",
+        metavar="DIR",
+        help="with --proxy: folder of the leaves' supernet.pt + meta.json (default TREE's folder/leaves)",
+    )
+    p.add_argument(
+        "--dataset", default="digits", help="with --proxy: data for calibration/validation"
+    )
+    p.add_argument("--data-root", help="with --proxy: data folder")
+    p.add_argument(
+        "--no-recalibrate",
+        action="store_true",
+        help="with --proxy: keep the supernet's BN statistics (the reference code's behaviour)",
+    )
+    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     p.add_argument(
         "--budget", type=int, help="stop after this many distinct scored archs (default: none)"
     )
@@ -67,7 +88,30 @@ def _evaluator(args: argparse.Namespace):
 
     if args.oracle:
         return table_oracle(load_table(args.oracle))
-    raise ValueError("evolve: give an evaluator (--oracle table:CSV:COLUMN)")  # pragma: no cover
+    from pathlib import Path
+
+    from naslid import data
+    from naslid.scoring import ProxyEvaluator, ScoringConfig
+    from naslid.split import PartitionTree
+
+    tree = PartitionTree.load(args.proxy)
+    if tree.space.name != args.space:
+        raise ValueError(
+            f"{args.proxy}: tree of space {tree.space.name!r}, but --space is {args.space!r}"
+        )
+    models = Path(args.models) if args.models else Path(args.proxy).parent / "leaves"
+    leaves = [(leaf.mask, models / leaf.id) for leaf in tree.leaves()]
+    missing = [str(d) for _, d in leaves if not (d / "meta.json").is_file()]
+    if missing:
+        raise FileNotFoundError(f"--models: no sub-supernet in {', '.join(missing)}")
+    valid = "valid" if "valid" in data.DATASETS[args.dataset] else "test"
+    return ProxyEvaluator(
+        leaves,
+        data.load(args.dataset, args.data_root, "train"),
+        data.load(args.dataset, args.data_root, valid),
+        ScoringConfig(recalibrate_bn=not args.no_recalibrate, seed=args.seed),
+        device=args.device,
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -126,7 +170,13 @@ def run(args: argparse.Namespace) -> int:
         "step": "evolve",
         "method": args.method,
         "space": args.space,
-        "evaluator": {"oracle": args.oracle},
+        "evaluator": {"oracle": args.oracle}
+        if args.oracle
+        else {
+            "proxy": args.proxy,
+            "dataset": args.dataset,
+            "recalibrate_bn": not args.no_recalibrate,
+        },
         "seed": args.seed,
         "config": asdict(config),
         "mask": args.mask,

@@ -25,13 +25,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--dataset", default="digits", choices=sorted(DATASETS))
     p.add_argument("--data-root", help="data folder (cifar*, imagefolder)")
     p.add_argument("--limit", type=int, help="use at most this many images")
-    p.add_argument("--epochs", type=int, default=_DEFAULTS.warmup_epochs,
-                   help=f"default {_DEFAULTS.warmup_epochs} (the warm-up of one split level)")
+    p.add_argument(
+        "--epochs",
+        type=int,
+        default=_DEFAULTS.warmup_epochs,
+        help=f"default {_DEFAULTS.warmup_epochs} (the warm-up of one split level)",
+    )
     p.add_argument("--batch-size", type=int, default=_DEFAULTS.batch_size)
     p.add_argument("--lr", type=float, default=_DEFAULTS.lr)
     p.add_argument("--out", required=True, help="output folder")
-    p.add_argument("--checkpoints", help="checkpoint store: folder or minio://BUCKET/PREFIX (default OUT)")
-    p.add_argument("--resume", action="store_true", help="continue from the newest valid checkpoint")
+    p.add_argument(
+        "--checkpoints", help="checkpoint store: folder or minio://BUCKET/PREFIX (default OUT)"
+    )
+    p.add_argument(
+        "--resume", action="store_true", help="continue from the newest valid checkpoint"
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     p.add_argument("--no-progress", action="store_true")
@@ -50,18 +58,33 @@ def run(args: argparse.Namespace) -> int:
     tree = PartitionTree.load(args.tree)
     node = tree.node(args.node)
     parent, meta = load_model(args.parent, expected={"space": tree.space.name})
-    train_data = datasets.load(args.dataset, args.data_root, "train", limit=args.limit, seed=args.seed)
+    train_data = datasets.load(
+        args.dataset, args.data_root, "train", limit=args.limit, seed=args.seed
+    )
     torch.manual_seed(args.seed)
     config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed)
     store = open_store(args.checkpoints or args.out)
-    print(f"finetune: node {node.id} ({tree.space.mask_size(node.mask)} archs) from {args.parent}, "
-          f"{args.epochs} epochs, checkpoints in {store.uri}")
-    child, result = finetune(parent, node.mask, train_data, config, store=store, resume=args.resume,
-                             device=args.device, progress=not args.no_progress, desc=f"finetune {node.id}")
+    print(
+        f"finetune: node {node.id} ({tree.space.mask_size(node.mask)} archs) from {args.parent}, "
+        f"{args.epochs} epochs, checkpoints in {store.uri}"
+    )
+    child, result = finetune(
+        parent,
+        node.mask,
+        train_data,
+        config,
+        store=store,
+        resume=args.resume,
+        device=args.device,
+        progress=not args.no_progress,
+        desc=f"finetune {node.id}",
+    )
     extra = {"node": node.id, "parent": meta.get("node", tree.root), "dataset": args.dataset}
     path = save_model(child, args.out, mask=node.mask, config=config, extra=extra)
     last = result.history[-1] if result.history else {}
     if last:
-        print(f"epoch {last['epoch']}: train loss {last['loss']:.3f}, accuracy {last['accuracy']:.1f}%")
+        print(
+            f"epoch {last['epoch']}: train loss {last['loss']:.3f}, accuracy {last['accuracy']:.1f}%"
+        )
     print(f"wrote {path} and meta.json")
     return 0
