@@ -27,6 +27,16 @@ class CorruptFileError(RuntimeError):
     """A file that is truncated, corrupt or not written by naslid."""
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+_FILE_MODE = 0o666 & ~_umask()
+"""What ``open()`` would give a new file (mkstemp alone gives 0600, unreadable to other pods)."""
+
+
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -36,6 +46,7 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, _FILE_MODE)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -76,7 +87,9 @@ def torch_to_bytes(obj: Any) -> bytes:
     return seal(buf.getvalue())
 
 
-def torch_from_bytes(data: bytes, name: str = "<bytes>", map_location: str | torch.device = "cpu") -> Any:
+def torch_from_bytes(
+    data: bytes, name: str = "<bytes>", map_location: str | torch.device = "cpu"
+) -> Any:
     payload = unseal(data, name)
     return torch.load(io.BytesIO(payload), map_location=map_location, weights_only=False)
 
@@ -120,4 +133,6 @@ def check_meta(meta: dict, expected: dict, source: str) -> None:
         if key not in meta:
             raise ValueError(f"{source}: meta.json has no field {key!r} (expected {want!r})")
         if meta[key] != want:
-            raise ValueError(f"{source}: meta.json field {key!r} is {meta[key]!r}, expected {want!r}")
+            raise ValueError(
+                f"{source}: meta.json field {key!r} is {meta[key]!r}, expected {want!r}"
+            )
