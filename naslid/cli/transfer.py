@@ -1,0 +1,163 @@
+"""``naslid transfer`` (train the found architecture on ImageNet) and ``naslid transfer-data``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+
+from naslid.io import read_json
+from naslid.spaces import SPACES
+
+_CONFIG_OPTIONS = (
+    "epochs",
+    "batch_size",
+    "lr",
+    "weight_decay",
+    "label_smoothing",
+    "dropout",
+    "warmup_epochs",
+    "ema_decay",
+    "image_size",
+    "width_mult",
+    "workers",
+    "seed",
+)
+
+
+def _arch_from(path: str) -> str:
+    """The arch of ``naslid evolve``'s top.json (best first) or of a transfer arch.json."""
+    data = read_json(path)
+    if isinstance(data, list) and data and isinstance(data[0], dict) and "arch" in data[0]:
+        return str(data[0]["arch"])
+    if isinstance(data, dict) and "arch" in data:
+        return str(data["arch"])
+    raise ValueError(
+        f"{path}: expected a list of {{'arch': ...}} (top.json) or an object with 'arch'"
+    )
+
+
+def run_transfer(args: argparse.Namespace) -> int:
+    from naslid.transfer import TransferConfig, transfer
+
+    if (args.arch is None) == (args.arch_from is None):
+        raise ValueError("arch: give exactly one of --arch and --arch-from")
+    arch = args.arch if args.arch is not None else _arch_from(args.arch_from)
+    given = {
+        name: getattr(args, name) for name in _CONFIG_OPTIONS if getattr(args, name) is not None
+    }
+    config = TransferConfig(**given, amp=not args.no_amp, compile=args.compile)
+    result = transfer(
+        args.space,
+        arch,
+        args.data,
+        args.out,
+        config,
+        supernet=args.supernet,
+        checkpoint_dir=args.checkpoint_dir,
+        device=args.device,
+        stop_after=args.stop_after,
+        export=not args.no_export,
+        progress=not args.quiet,
+    )
+    if os.environ.get("RANK", "0") != "0":  # torchrun: one summary, from rank 0
+        return 0
+    if not result["finished"]:
+        print(
+            f"stopped after epoch {result['epoch']} of {config.epochs}; rerun the same command to resume"
+        )
+        return 0
+    summary = {
+        k: result[k] for k in ("space", "arch", "top1", "top5", "flops_M", "params_M", "image_size")
+    }
+    print(json.dumps(summary, indent=2))
+    return 0
+
+
+def run_transfer_data(args: argparse.Namespace) -> int:
+    from naslid.transfer import make_digits_imagefolder
+
+    root = make_digits_imagefolder(
+        args.out, args.train_per_class, args.val_per_class, args.size, args.seed
+    )
+    print(f"wrote a 10-class ImageNet-layout tree of digits to {root} (train/, val/)")
+    return 0
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "transfer",
+        help="train the found architecture on an ImageNet-layout data set and export it",
+        description="Train the standalone network of an architecture (nb201 or mobilenet) on an "
+        "ImageFolder tree (DATA/train, DATA/val; a minio:// prefix is copied to OUT/data-cache), "
+        "optionally initialised from a supernet checkpoint, and write OUT/model.pt2 "
+        "(torch.export program), OUT/arch.json (accuracy, FLOPs, params), OUT/weights.pt. "
+        "Several GPUs: torchrun --nproc_per_node=N -m naslid transfer ...",
+    )
+    p.add_argument("--space", required=True, choices=SPACES)
+    p.add_argument("--arch", help="the architecture string")
+    p.add_argument(
+        "--arch-from", metavar="JSON", help="take the best arch of naslid evolve's top.json"
+    )
+    p.add_argument(
+        "--data",
+        required=True,
+        help="ImageFolder root with train/ and val/, or minio://BUCKET/PREFIX",
+    )
+    p.add_argument("--out", required=True, help="output directory")
+    p.add_argument(
+        "--supernet",
+        metavar="CKPT.pt",
+        help="initialise from this supernet state dict (meta.json beside it)",
+    )
+    p.add_argument(
+        "--checkpoint-dir",
+        help="epoch checkpoints (directory or minio:// prefix; default OUT/checkpoints)",
+    )
+    # unset options take naslid.transfer.TransferConfig's defaults (ProxylessNAS's ImageNet recipe)
+    p.add_argument("--epochs", type=int, help="default 300")
+    p.add_argument("--batch-size", type=int, help="global batch size (default 256)")
+    p.add_argument(
+        "--lr", type=float, help="learning rate at batch 256, scaled linearly (default 0.05)"
+    )
+    p.add_argument("--weight-decay", type=float, help="default 4e-5 (none on BatchNorm)")
+    p.add_argument("--label-smoothing", type=float, help="default 0.1")
+    p.add_argument("--dropout", type=float, help="before the classifier (default 0.1)")
+    p.add_argument("--warmup-epochs", type=int, help="linear warm-up before the cosine (default 0)")
+    p.add_argument(
+        "--ema",
+        dest="ema_decay",
+        type=float,
+        metavar="DECAY",
+        help="EMA decay per step (default 0: off)",
+    )
+    p.add_argument("--image-size", type=int, help="default 224")
+    p.add_argument("--width-mult", type=float, help="default: the supernet's, else 1.0")
+    p.add_argument("--workers", type=int, help="data loader processes (default 8)")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
+    p.add_argument("--no-amp", action="store_true", help="no bf16 autocast on GPU")
+    p.add_argument("--compile", action="store_true", help="torch.compile the training model")
+    p.add_argument(
+        "--stop-after",
+        type=int,
+        default=None,
+        metavar="N",
+        help="leave after N epochs of this run (resumable)",
+    )
+    p.add_argument("--no-export", action="store_true", help="do not write model.pt2")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--debug", action="store_true", help="show tracebacks")
+    p.set_defaults(func=run_transfer)
+
+    d = subparsers.add_parser(
+        "transfer-data",
+        help="write a tiny ImageNet-layout tree of scikit-learn digits (smoke profile)",
+        description="10 classes of upscaled 8x8 digits as RGB PNGs under OUT/train and OUT/val.",
+    )
+    d.add_argument("--out", required=True)
+    d.add_argument("--train-per-class", type=int, default=20)
+    d.add_argument("--val-per-class", type=int, default=5)
+    d.add_argument("--size", type=int, default=32, help="image side in pixels")
+    d.add_argument("--seed", type=int, default=0)
+    d.set_defaults(func=run_transfer_data)

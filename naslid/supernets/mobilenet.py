@@ -1,0 +1,240 @@
+"""The ProxylessNAS mobile network with every candidate MBConv on every searchable layer.
+
+Same contract as :mod:`naslid.supernets.nb201`: one class is the one-shot supernet, a
+sub-supernet (a mask) and the standalone network of one arch (a mask with one option per
+layer); the mask given at construction says which candidate modules exist, the choice given
+to ``forward`` says which of them run. Each candidate has its own weights (ProxylessNAS's
+``MixedEdge``; no kernel or channel sharing between candidates).
+
+- ``net(x, arch)`` runs one path (single-path / SPOS training, evaluation).
+- ``net(x, mask)`` makes each layer's operation the *sum* of its enabled candidates
+  (NAS-LID section 3.2, Eq. 4). ``skip`` is ProxylessNAS's zero operation: it contributes
+  zeros to that sum. The identity residual is added once, outside the sum, on every layer that
+  is not the first of its stage: ``y = x + sum_c op_c(x)``. So a layer whose choice is ``skip``
+  alone outputs ``x`` (the residual carries the input), and ``{mb3k3, skip}`` outputs
+  ``x + mb3k3(x)``, the same as ``{mb3k3}``. First layers of a stage have neither residual nor
+  skip: ``y = sum_c op_c(x)``.
+- ``net(x, choice, return_features=True)`` also returns the output of every block (the fixed
+  MBConv1 block and the 21 searchable layers: 22 tensors), the layers NAS-LID profiles.
+- ``net.export(arch)`` is the standalone network of one arch with the supernet's weights.
+
+BatchNorm as in the NB201 supernet: the candidates' BatchNorms are non-affine in the supernet
+unless ``affine=True`` (a non-affine BN equals an affine one with weight 1 and bias 0, so a
+standalone network with ``affine=True`` can start from those weights); the stem, the fixed
+block and the head have affine BatchNorms; all track running statistics.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+
+from torch import Tensor, nn
+
+from naslid.spaces.base import Arch, Mask
+from naslid.spaces.mobilenet import (
+    OP_SPEC,
+    SKIP,
+    SLOT_OPTIONS,
+    SPACE,
+    LayerSpec,
+    NetConfig,
+    layer_plan,
+)
+
+Choice = Arch | Mask
+
+
+def conv_bn(
+    c_in: int,
+    c_out: int,
+    kernel: int,
+    stride: int = 1,
+    groups: int = 1,
+    act: bool = True,
+    affine: bool = True,
+) -> list[nn.Module]:
+    mods: list[nn.Module] = [
+        nn.Conv2d(c_in, c_out, kernel, stride, kernel // 2, groups=groups, bias=False),
+        nn.BatchNorm2d(c_out, affine=affine),
+    ]
+    return mods + [nn.ReLU6(inplace=True)] if act else mods
+
+
+class MBConv(nn.Module):
+    """Inverted residual body (no residual here): 1x1 expand, kxk depthwise, 1x1 project."""
+
+    def __init__(
+        self, c_in: int, c_out: int, kernel: int, expand: int, stride: int, affine: bool = True
+    ):
+        super().__init__()
+        mid = c_in * expand
+        self.expand = nn.Sequential(*conv_bn(c_in, mid, 1, affine=affine)) if expand != 1 else None
+        self.depthwise = nn.Sequential(
+            *conv_bn(mid, mid, kernel, stride, groups=mid, affine=affine)
+        )
+        self.project = nn.Sequential(*conv_bn(mid, c_out, 1, act=False, affine=affine))
+
+    def forward(self, x: Tensor) -> Tensor:
+        if self.expand is not None:
+            x = self.expand(x)
+        return self.project(self.depthwise(x))
+
+
+class MobileLayer(nn.Module):
+    """One searchable layer holding the candidates of ``allowed`` (indices into its options)."""
+
+    def __init__(
+        self, spec: LayerSpec, options: Sequence[str], allowed: Sequence[int], affine: bool
+    ):
+        super().__init__()
+        self.options = tuple(options)
+        self.residual = spec.residual
+        self.candidates = nn.ModuleDict()
+        for o in allowed:
+            name = self.options[o]
+            if name != SKIP:
+                expand, kernel = OP_SPEC[name]
+                self.candidates[name] = MBConv(
+                    spec.c_in, spec.c_out, kernel, expand, spec.stride, affine
+                )
+
+    def forward(self, x: Tensor, selected: Sequence[int]) -> Tensor:
+        out: Tensor | None = None
+        for o in selected:
+            name = self.options[o]
+            if name == SKIP:  # the zero operation
+                continue
+            y = self.candidates[name](x)
+            out = y if out is None else out + y
+        if self.residual:
+            return x if out is None else out + x
+        if out is None:  # cannot happen: first layers of a stage have no skip option
+            raise ValueError("choice: a layer without residual selected no operation")
+        return out
+
+
+class Supernet(nn.Module):
+    """The ProxylessNAS supernet (width 1.0, ImageNet stem in the paper), restricted to ``mask``."""
+
+    space = SPACE
+
+    def __init__(
+        self,
+        width_mult: float = 1.0,
+        num_classes: int = 1000,
+        mask: Mask | None = None,
+        affine: bool = False,
+        stem: str = "imagenet",
+        dropout: float = 0.0,
+    ):
+        super().__init__()
+        self.net_config = NetConfig(width_mult, num_classes, stem)
+        self.width_mult, self.num_classes, self.affine = width_mult, num_classes, affine
+        self.stem_kind, self.dropout_rate = stem, dropout
+        self.mask: Mask = SPACE.full_mask() if mask is None else SPACE.check_mask(mask)
+        cfg = self.net_config
+        c0, c1 = cfg.stem_channels, cfg.first_block_channels
+        self.stem = nn.Sequential(*conv_bn(3, c0, 3, cfg.stem_stride))
+        plan = layer_plan(cfg)
+        layers: list[nn.Module] = [MBConv(c0, c1, 3, 1, 1)]
+        layers.extend(
+            MobileLayer(spec, SLOT_OPTIONS[i], self.mask[i], affine) for i, spec in enumerate(plan)
+        )
+        self.layers = nn.ModuleList(layers)
+        self.head = nn.Sequential(*conv_bn(plan[-1].c_out, cfg.last_channels, 1))
+        self.dropout = nn.Dropout(dropout)
+        self.classifier = nn.Linear(cfg.last_channels, num_classes)
+
+    @property
+    def num_layers(self) -> int:
+        """The fixed MBConv1 block plus the 21 searchable layers: the feature list's length."""
+        return len(self.layers)
+
+    def config(self) -> dict:
+        return {
+            "space": SPACE.name,
+            "width_mult": self.width_mult,
+            "num_classes": self.num_classes,
+            "affine": self.affine,
+            "stem": self.stem_kind,
+            "dropout": self.dropout_rate,
+            "mask": SPACE.mask_to_json(self.mask),
+        }
+
+    def selection(self, choice: Choice | None) -> Mask:
+        """Per layer, the option indices that run for ``choice`` (an Arch or a Mask)."""
+        if choice is None:
+            return self.mask
+        sel = SPACE.arch_mask(choice) if isinstance(choice, Arch) else SPACE.check_mask(choice)
+        for i, (ops, allowed) in enumerate(zip(sel, self.mask)):
+            missing = set(ops) - set(allowed)
+            if missing:
+                raise ValueError(
+                    f"choice: layer {i} asks for {[SLOT_OPTIONS[i][o] for o in sorted(missing)]}, "
+                    f"which this network does not hold (it holds {[SLOT_OPTIONS[i][o] for o in allowed]})"
+                )
+        return sel
+
+    def _blocks(self, x: Tensor, sel: Mask) -> Iterator[Tensor]:
+        out = self.layers[0](self.stem(x))
+        yield out
+        for layer, selected in zip(self.layers[1:], sel):
+            out = layer(out, selected)
+            yield out
+
+    def _logits(self, out: Tensor) -> Tensor:
+        return self.classifier(self.dropout(self.head(out).mean(dim=(2, 3))))
+
+    def forward(
+        self, x: Tensor, choice: Choice | None = None, return_features: bool = False
+    ) -> Tensor | tuple[Tensor, list[Tensor]]:
+        sel = self.selection(choice)
+        feats, out = [], x
+        for out in self._blocks(x, sel):
+            if return_features:
+                feats.append(out)
+        logits = self._logits(out)
+        return (logits, feats) if return_features else logits
+
+    def iter_features(self, x: Tensor, choice: Choice | None = None) -> Iterator[Tensor]:
+        """Yield each block's output in turn, so a consumer can drop it before the next."""
+        yield from self._blocks(x, self.selection(choice))
+
+    def candidate_parameters(self, layer: int) -> Iterator[nn.Parameter]:
+        """The parameters of searchable ``layer``'s candidate operations."""
+        yield from self.layers[layer + 1].candidates.parameters()
+
+    def shared_parameters(self, layer: int) -> list[nn.Parameter]:
+        """Every parameter that does not belong to a candidate operation of ``layer``."""
+        own = {id(p) for p in self.candidate_parameters(layer)}
+        return [p for p in self.parameters() if id(p) not in own]
+
+    def restrict(self, mask: Mask) -> Supernet:
+        """A network holding only ``mask``'s candidates, with this network's weights."""
+        net = Supernet(
+            self.width_mult, self.num_classes, mask, self.affine, self.stem_kind, self.dropout_rate
+        )
+        own = self.state_dict()
+        net.load_state_dict({k: own[k] for k in net.state_dict()})
+        return net.to(next(self.parameters()).device)
+
+    def export(self, arch: Arch) -> Supernet:
+        """The standalone network of ``arch`` with this supernet's weights."""
+        return self.restrict(SPACE.arch_mask(arch))
+
+
+def build(config: dict) -> Supernet:
+    """A supernet from the ``config()`` of another (as stored in a checkpoint's meta)."""
+    if config.get("space", SPACE.name) != SPACE.name:
+        raise ValueError(
+            f"supernet config: space is {config.get('space')!r}, expected {SPACE.name!r}"
+        )
+    mask = SPACE.mask_from_json(config["mask"]) if "mask" in config else None
+    return Supernet(
+        float(config.get("width_mult", 1.0)),
+        int(config.get("num_classes", 1000)),
+        mask,
+        bool(config.get("affine", False)),
+        config.get("stem", "imagenet"),
+        float(config.get("dropout", 0.0)),
+    )

@@ -1,0 +1,278 @@
+"""One contract, every search space: the space module and its supernet behave alike.
+
+The LID profiling, the split, the evolution and LISSNAS only use ``module.SPACE`` and the
+supernet's ``forward(x, choice, return_features)``, ``iter_features``,
+``candidate_parameters``, ``shared_parameters``, ``restrict``, ``export``, ``config`` and
+``naslid.supernets.build``; this suite checks that contract on both spaces with tiny networks.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+import torch
+
+from naslid import spaces, supernets
+
+# Per space: a tiny supernet, its input size, and op pairs (cheaper, dearer) whose swap must
+# raise FLOPs and parameters.
+CASES = {
+    "nb201": {
+        "net": lambda: supernets.get("nb201").Supernet(C=4, N=1, num_classes=10),
+        "hw": 16,
+        "dearer": [
+            ("none", "nor_conv_1x1"),
+            ("skip_connect", "nor_conv_1x1"),
+            ("nor_conv_1x1", "nor_conv_3x3"),
+        ],
+    },
+    "mobilenet": {
+        "net": lambda: supernets.get("mobilenet").Supernet(
+            width_mult=0.25, num_classes=10, stem="cifar"
+        ),
+        "hw": 16,
+        "dearer": [
+            ("skip", "mb3k3"),
+            ("mb3k3", "mb6k3"),
+            ("mb3k3", "mb3k5"),
+            ("mb3k5", "mb3k7"),
+            ("mb6k5", "mb6k7"),
+        ],
+    },
+}
+NAMES = list(CASES)
+
+
+@pytest.fixture(params=NAMES, scope="module")
+def name(request) -> str:
+    return request.param
+
+
+@pytest.fixture
+def space(name):
+    return spaces.get(name).SPACE
+
+
+@pytest.fixture(scope="module")
+def net(name, one_thread):
+    torch.manual_seed(0)
+    net = CASES[name]["net"]()
+    # non-trivial BatchNorm running statistics, so eval-mode comparisons mean something
+    net.train()
+    with torch.no_grad():
+        for _ in range(2):
+            net(torch.randn(4, 3, CASES[name]["hw"], CASES[name]["hw"]))
+    return net.eval()
+
+
+@pytest.fixture
+def x(name) -> torch.Tensor:
+    hw = CASES[name]["hw"]
+    return torch.randn(2, 3, hw, hw, generator=torch.Generator().manual_seed(1))
+
+
+def random_mask(space, rng: np.random.Generator):
+    """A random sub-mask: per slot, a random non-empty subset of the options."""
+    mask = []
+    for opts in space.slot_options:
+        k = int(rng.integers(1, len(opts) + 1))
+        mask.append(tuple(sorted(rng.choice(len(opts), size=k, replace=False).tolist())))
+    return space.check_mask(tuple(mask))
+
+
+# ------------------------------------------------------------------- space
+def test_module_level_api(name, space):
+    mod = spaces.get(name)
+    for fn in (
+        "sample",
+        "neighbours",
+        "edit_distance",
+        "flops",
+        "params",
+        "encode",
+        "canonical",
+        "all_archs",
+        "from_str",
+        "full_mask",
+        "contains",
+        "mask_size",
+    ):
+        assert callable(getattr(mod, fn)), fn
+    assert mod.SPACE.name == name
+    a = mod.sample(np.random.default_rng(0), 1)[0]
+    assert mod.flops(a) == space.flops(a) and mod.params(a) == space.params(a)
+
+
+def test_string_round_trip(space):
+    for a in space.sample(np.random.default_rng(0), 200):
+        text = str(a)
+        b = space.from_str(text)
+        assert b == a and str(b) == text
+        assert isinstance(b, space.arch_type)
+
+
+def test_from_str_rejects_garbage(space):
+    a = space.sample(np.random.default_rng(0), 1)[0]
+    for bad in ("", "nonsense", str(a) + "x", str(a)[:-3]):
+        with pytest.raises(ValueError, match="arch string"):
+            space.from_str(bad)
+
+
+def test_neighbours_at_distance_one_and_two(space):
+    rng = np.random.default_rng(1)
+    sizes = [len(o) - 1 for o in space.slot_options]
+    for a in space.sample(rng, 3):
+        n1 = space.neighbours(a, 1)
+        assert len(n1) == sum(sizes) == len(set(n1))
+        assert all(space.edit_distance(a, b) == 1 for b in n1)
+        n2 = space.neighbours(a, 2)
+        assert len(n2) == sum(p * q for p, q in itertools.combinations(sizes, 2)) == len(set(n2))
+        assert all(space.edit_distance(a, b) == 2 for b in n2)
+
+
+def test_neighbours_inside_a_mask(space):
+    rng = np.random.default_rng(2)
+    mask = random_mask(space, rng)
+    a = space.sample(rng, 1, mask)[0]
+    n1 = space.neighbours(a, 1, mask)
+    assert len(n1) == sum(len(m) - 1 for m in mask)
+    assert all(space.contains(mask, b) for b in n1)
+
+
+def test_edit_distance_is_a_metric(space):
+    archs = space.sample(np.random.default_rng(3), 30)
+    for a, b, c in itertools.islice(itertools.product(archs, repeat=3), 2000):
+        d = space.edit_distance
+        assert d(a, a) == 0
+        assert d(a, b) == d(b, a) == sum(x != y for x, y in zip(a.ops, b.ops))
+        assert (d(a, b) == 0) == (a == b)
+        assert d(a, c) <= d(a, b) + d(b, c)
+    # the maximum is reached: an arch that differs in every slot
+    a = archs[0]
+    far = space.make((o + 1) % len(opts) for o, opts in zip(a.ops, space.slot_options))
+    assert space.edit_distance(a, far) == space.max_edit_distance == space.num_slots
+
+
+def test_sampling_stays_inside_a_mask_and_covers_it(space):
+    rng = np.random.default_rng(4)
+    mask = random_mask(space, rng)
+    archs = space.sample(rng, 400, mask)
+    assert all(space.contains(mask, a) for a in archs)
+    for slot, allowed in enumerate(mask):
+        seen = {a.ops[slot] for a in archs}
+        assert seen == set(allowed), slot  # 400 draws of <= 7 options: each one shows up
+    assert space.mask_size(mask) == int(np.prod([len(m) for m in mask]))
+
+
+def test_mask_json_round_trip(space):
+    mask = random_mask(space, np.random.default_rng(5))
+    assert space.mask_from_json(space.mask_to_json(mask)) == mask
+
+
+def test_encoding_is_one_hot(space):
+    archs = space.sample(np.random.default_rng(6), 50)
+    enc = space.encode(archs)
+    widths = [len(o) for o in space.slot_options]
+    assert enc.shape == (50, sum(widths))
+    assert set(np.unique(enc)) == {0.0, 1.0}
+    assert (enc.sum(axis=1) == space.num_slots).all()
+    blocks = np.split(enc, np.cumsum(widths)[:-1], axis=1)
+    for slot, block in enumerate(blocks):
+        assert (block.sum(axis=1) == 1).all()
+        assert block.argmax(axis=1).tolist() == [a.ops[slot] for a in archs]
+    assert np.array_equal(space.encode(archs[0]), enc[0])
+
+
+def test_flops_and_params_positive_and_monotone(name, space):
+    rng = np.random.default_rng(7)
+    checked = 0
+    for a in space.sample(rng, 20):
+        assert space.flops(a) > 0 and space.params(a) > 0
+        for slot, opts in enumerate(space.slot_options):
+            for cheap, dear in CASES[name]["dearer"]:
+                if cheap in opts and dear in opts and opts[a.ops[slot]] == cheap:
+                    ops = list(a.ops)
+                    ops[slot] = opts.index(dear)
+                    b = space.make(ops)
+                    assert space.flops(b) > space.flops(a), (str(a), slot, dear)
+                    assert space.params(b) > space.params(a), (str(a), slot, dear)
+                    checked += 1
+    assert checked > 10
+
+
+# ----------------------------------------------------------------- supernet
+def test_forward_with_arch_and_mask(name, space, net, x):
+    rng = np.random.default_rng(8)
+    a = space.sample(rng, 1)[0]
+    with torch.no_grad():
+        by_arch = net(x, a)
+        assert by_arch.shape == (2, 10) and torch.isfinite(by_arch).all()
+        torch.testing.assert_close(net(x, space.arch_mask(a)), by_arch)  # one-op mask == path
+        mask = random_mask(space, rng)
+        by_mask = net(x, mask)
+        assert by_mask.shape == (2, 10) and torch.isfinite(by_mask).all()
+        assert not torch.allclose(by_mask, net(x))  # the mask changes the computation
+
+
+def test_choice_outside_the_network_is_refused(space, net, x):
+    a = space.sample(np.random.default_rng(9), 1)[0]
+    sub = net.export(a)
+    other = space.make((o + 1) % len(opts) for o, opts in zip(a.ops, space.slot_options))
+    with pytest.raises(ValueError, match="choice"):
+        sub(x, other)
+
+
+def test_features(space, net, x):
+    a = space.sample(np.random.default_rng(10), 1)[0]
+    with torch.no_grad():
+        logits, feats = net(x, a, return_features=True)
+        streamed = list(net.iter_features(x, a))
+    assert len(feats) == len(streamed) == net.num_layers
+    for f, g in zip(feats, streamed):
+        assert f.shape[0] == 2 and f.dim() == 4
+        torch.testing.assert_close(f, g)
+    torch.testing.assert_close(logits, net(x, a))
+
+
+def test_export_computes_the_supernet_path(space, net, x):
+    for a in space.sample(np.random.default_rng(11), 3):
+        sub = net.export(a).eval()
+        with torch.no_grad():
+            torch.testing.assert_close(sub(x), net(x, a))
+            torch.testing.assert_close(sub(x, a), net(x, a))
+        assert sum(p.numel() for p in sub.parameters()) < sum(p.numel() for p in net.parameters())
+
+
+def test_shared_parameters_exclude_the_slots_candidates(space, net):
+    everything = {id(p) for p in net.parameters()}
+    for slot in range(space.num_slots):
+        own = {id(p) for p in net.candidate_parameters(slot)}
+        shared = {id(p) for p in net.shared_parameters(slot)}
+        assert own, slot
+        assert not own & shared
+        assert own | shared == everything
+
+
+def test_restrict_keeps_weights(space, net, x):
+    rng = np.random.default_rng(12)
+    mask = random_mask(space, rng)
+    sub = net.restrict(mask).eval()
+    full = net.state_dict()
+    for key, value in sub.state_dict().items():
+        assert torch.equal(value, full[key]), key
+    assert len(sub.state_dict()) < len(full)
+    with torch.no_grad():
+        torch.testing.assert_close(sub(x), net(x, mask))
+        a = space.sample(rng, 1, mask)[0]
+        torch.testing.assert_close(sub(x, a), net(x, a))
+
+
+def test_config_rebuilds_the_same_network(net):
+    sub = net.restrict(net.mask)
+    rebuilt = supernets.build(net.config())
+    assert {k: v.shape for k, v in rebuilt.state_dict().items()} == {
+        k: v.shape for k, v in sub.state_dict().items()
+    }
+    assert rebuilt.config() == net.config()
