@@ -15,7 +15,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-DEFAULT_NB201_CSV = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "nb201" / "nb201_cifar10.csv"
+DEFAULT_NB201_CSV = (
+    Path(__file__).resolve().parents[1].parent / "shared" / "data" / "nb201" / "nb201_cifar10.csv"
+)
 """Where the shared NAS-Bench-201 table lies beside a checkout (``../shared/data/nb201``)."""
 
 
@@ -89,4 +91,6 @@ def load_table(spec: str) -> Table:
         if len(parts) != 3:
             raise ValueError(f"labels/oracle {spec!r}: expected nb201api:FILE:DATASET:SETTING")
         return _read_nb201_api(Path(parts[0]), parts[1], parts[2], spec)
-    raise ValueError(f"labels/oracle {spec!r}: unknown kind {kind!r} (expected 'table:' or 'nb201api:')")
+    raise ValueError(
+        f"labels/oracle {spec!r}: unknown kind {kind!r} (expected 'table:' or 'nb201api:')"
+    )

@@ -41,11 +41,17 @@ class ScoringConfig:
 
 
 def _bn_layers(net: nn.Module) -> list[nn.modules.batchnorm._BatchNorm]:
-    return [m for m in net.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats]
+    return [
+        m
+        for m in net.modules()
+        if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats
+    ]
 
 
 @torch.no_grad()
-def recalibrate_bn(net: nn.Module, batches: Sequence[torch.Tensor], choice: Arch | Mask | None) -> None:
+def recalibrate_bn(
+    net: nn.Module, batches: Sequence[torch.Tensor], choice: Arch | Mask | None
+) -> None:
     """Replace every BN layer's running statistics by their exact mean over ``batches``.
 
     With ``momentum=None`` PyTorch keeps a cumulative average, so after the loop the running
@@ -68,7 +74,9 @@ def recalibrate_bn(net: nn.Module, batches: Sequence[torch.Tensor], choice: Arch
 
 
 @torch.no_grad()
-def path_accuracy(net: nn.Module, val: Sequence[tuple[torch.Tensor, torch.Tensor]], choice: Arch | Mask) -> float:
+def path_accuracy(
+    net: nn.Module, val: Sequence[tuple[torch.Tensor, torch.Tensor]], choice: Arch | Mask
+) -> float:
     """Top-1 accuracy in percent of ``net(x, choice)`` over pre-built validation batches."""
     net.eval()
     correct, seen = 0, 0
@@ -88,17 +96,29 @@ class ProxyEvaluator:
     The masks must be disjoint; an arch no mask holds is an error naming it.
     """
 
-    def __init__(self, leaves: Sequence[tuple[Mask, str | Path]], train: ImageData, val: ImageData,
-                 config: ScoringConfig = ScoringConfig(), device: str | torch.device = "auto",
-                 loader: Callable[[Path], nn.Module] | None = None):
+    def __init__(
+        self,
+        leaves: Sequence[tuple[Mask, str | Path]],
+        train: ImageData,
+        val: ImageData,
+        config: ScoringConfig = ScoringConfig(),
+        device: str | torch.device = "auto",
+        loader: Callable[[Path], nn.Module] | None = None,
+    ):
         if not leaves:
             raise ValueError("leaves: no sub-supernet to score with")
         self.leaves = [(mask, Path(d)) for mask, d in leaves]
         self.config, self.device = config, resolve_device(device)
         self._loader = loader or (lambda d: load_model(d, device=self.device)[0])
         self._nets: dict[int, nn.Module] = {}
-        gen = BatchIterator(train, config.bn_batch_size, shuffle=True, augment=False,
-                            device=self.device, seed=config.seed)
+        gen = BatchIterator(
+            train,
+            config.bn_batch_size,
+            shuffle=True,
+            augment=False,
+            device=self.device,
+            seed=config.seed,
+        )
         self.calibration = [x for x, _ in zip((b[0] for b in gen), range(config.bn_batches))]
         if config.val_limit is not None:
             val = val.subset(np.arange(min(config.val_limit, len(val))))
@@ -119,7 +139,11 @@ class ProxyEvaluator:
         net = self.net(self.owner(arch))
         if not self.config.recalibrate_bn:
             return path_accuracy(net, self.validation, arch)
-        saved = {k: v.clone() for k, v in net.state_dict().items() if "running_" in k or "num_batches" in k}
+        saved = {
+            k: v.clone()
+            for k, v in net.state_dict().items()
+            if "running_" in k or "num_batches" in k
+        }
         try:
             recalibrate_bn(net, self.calibration, arch)
             return path_accuracy(net, self.validation, arch)

@@ -91,7 +91,9 @@ class S3Settings:
     region: str | None
 
     def __repr__(self) -> str:  # never print the secret
-        return f"S3Settings(endpoint={self.endpoint!r}, secure={self.secure}, region={self.region!r})"
+        return (
+            f"S3Settings(endpoint={self.endpoint!r}, secure={self.secure}, region={self.region!r})"
+        )
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> S3Settings:
@@ -102,8 +104,15 @@ class S3Settings:
             endpoint, secure = url.netloc, url.scheme == "https"
         access = env.get("MINIO_ACCESS_KEY") or env.get("AWS_ACCESS_KEY_ID", "")
         secret = env.get("MINIO_SECRET_KEY") or env.get("AWS_SECRET_ACCESS_KEY", "")
-        missing = [n for n, v in (("MINIO_ENDPOINT", endpoint), ("MINIO_ACCESS_KEY", access),
-                                  ("MINIO_SECRET_KEY", secret)) if not v]
+        missing = [
+            n
+            for n, v in (
+                ("MINIO_ENDPOINT", endpoint),
+                ("MINIO_ACCESS_KEY", access),
+                ("MINIO_SECRET_KEY", secret),
+            )
+            if not v
+        ]
         if missing:
             raise ValueError(f"object store: environment variable(s) {', '.join(missing)} not set")
         if secure is None:
@@ -114,8 +123,15 @@ class S3Settings:
 class MinioStore:
     """A bucket prefix on MinIO or any S3-compatible server, through the minio SDK."""
 
-    def __init__(self, bucket: str, prefix: str = "", settings: S3Settings | None = None,
-                 retries: int = 4, backoff: float = 0.5, scheme: str = "minio"):
+    def __init__(
+        self,
+        bucket: str,
+        prefix: str = "",
+        settings: S3Settings | None = None,
+        retries: int = 4,
+        backoff: float = 0.5,
+        scheme: str = "minio",
+    ):
         from minio import Minio
         from urllib3 import PoolManager, Retry, Timeout
 
@@ -124,11 +140,20 @@ class MinioStore:
         self.uri = f"{scheme}://{bucket}/{self.prefix}".rstrip("/")
         self.retries, self.backoff = retries, backoff
         # Our own retry loop handles transient failures; keep urllib3's quiet and bounded.
-        http = PoolManager(timeout=Timeout(connect=10, read=120), retries=Retry(total=0),
-                           maxsize=8, cert_reqs="CERT_REQUIRED" if self.settings.secure else "CERT_NONE")
-        self.client = Minio(self.settings.endpoint, access_key=self.settings.access_key,
-                            secret_key=self.settings.secret_key, secure=self.settings.secure,
-                            region=self.settings.region, http_client=http)
+        http = PoolManager(
+            timeout=Timeout(connect=10, read=120),
+            retries=Retry(total=0),
+            maxsize=8,
+            cert_reqs="CERT_REQUIRED" if self.settings.secure else "CERT_NONE",
+        )
+        self.client = Minio(
+            self.settings.endpoint,
+            access_key=self.settings.access_key,
+            secret_key=self.settings.secret_key,
+            secure=self.settings.secure,
+            region=self.settings.region,
+            http_client=http,
+        )
 
     def _key(self, key: str) -> str:
         key = _check_key(key)
@@ -151,7 +176,9 @@ class MinioStore:
                 if exc.code in ("NoSuchKey", "NoSuchBucket"):
                     raise FileNotFoundError(f"{self.uri}: {what}: {exc.code}") from None
                 if attempt == self.retries:
-                    raise RuntimeError(f"object store {self.settings.endpoint}: {what} failed: {exc.code}") from None
+                    raise RuntimeError(
+                        f"object store {self.settings.endpoint}: {what} failed: {exc.code}"
+                    ) from None
             except (HTTPError, OSError) as exc:
                 if isinstance(exc, PermissionError | FileNotFoundError) or attempt == self.retries:
                     raise RuntimeError(
@@ -168,8 +195,10 @@ class MinioStore:
 
     def put_bytes(self, key: str, data: bytes) -> None:
         name = self._key(key)
-        self._call(f"put {name}", lambda: self.client.put_object(
-            self.bucket, name, io.BytesIO(data), len(data)))
+        self._call(
+            f"put {name}",
+            lambda: self.client.put_object(self.bucket, name, io.BytesIO(data), len(data)),
+        )
 
     def get_bytes(self, key: str) -> bytes:
         name = self._key(key)
@@ -194,9 +223,13 @@ class MinioStore:
 
     def list(self, prefix: str = "") -> list[str]:
         base = f"{self.prefix}/" if self.prefix else ""
-        objs = self._call("list", lambda: list(self.client.list_objects(
-            self.bucket, prefix=base + prefix, recursive=True)))
-        return sorted(o.object_name[len(base):] for o in objs)
+        objs = self._call(
+            "list",
+            lambda: list(
+                self.client.list_objects(self.bucket, prefix=base + prefix, recursive=True)
+            ),
+        )
+        return sorted(o.object_name[len(base) :] for o in objs)
 
     def delete(self, key: str) -> None:
         name = self._key(key)
@@ -213,12 +246,16 @@ def open_store(uri: str | os.PathLike, settings: S3Settings | None = None) -> St
     parsed = urlparse(text)
     if parsed.scheme in ("minio", "s3"):
         if not parsed.netloc:
-            raise ValueError(f"store URI {text!r}: no bucket (expected {parsed.scheme}://BUCKET/PREFIX)")
+            raise ValueError(
+                f"store URI {text!r}: no bucket (expected {parsed.scheme}://BUCKET/PREFIX)"
+            )
         return MinioStore(parsed.netloc, parsed.path, settings, scheme=parsed.scheme)
     if parsed.scheme == "file":
         return LocalStore(parsed.path)
     if parsed.scheme and len(parsed.scheme) > 1:  # not a Windows drive letter
-        raise ValueError(f"store URI {text!r}: unknown scheme {parsed.scheme!r} (expected a path, file://, minio:// or s3://)")
+        raise ValueError(
+            f"store URI {text!r}: unknown scheme {parsed.scheme!r} (expected a path, file://, minio:// or s3://)"
+        )
     return LocalStore(text)
 
 
@@ -226,6 +263,6 @@ def download_prefix(store: Store, prefix: str, dest: str | os.PathLike) -> list[
     """Copy every object under ``prefix`` into the directory ``dest`` (keeps relative paths)."""
     out = []
     for key in store.list(prefix):
-        rel = key[len(prefix):].lstrip("/") if prefix else key
+        rel = key[len(prefix) :].lstrip("/") if prefix else key
         out.append(atomic_write_bytes(Path(dest) / rel, store.get_bytes(key)))
     return out

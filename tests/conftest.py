@@ -27,7 +27,9 @@ def one_thread():
 @pytest.fixture(scope="session")
 def nb201_csv() -> Path:
     if not NB201_CSV.is_file():
-        pytest.skip(f"NAS-Bench-201 table not found at {NB201_CSV} (set NASLID_SHARED to the shared/ folder)")
+        pytest.skip(
+            f"NAS-Bench-201 table not found at {NB201_CSV} (set NASLID_SHARED to the shared/ folder)"
+        )
     return NB201_CSV
 
 

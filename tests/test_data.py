@@ -26,7 +26,6 @@ from naslid.data import (
 CLASSES = ["cat", "dog", "frog"]
 
 
-
 def pixels(n: int, seed: int, size: int = 32) -> np.ndarray:
     return np.random.default_rng(seed).integers(0, 256, size=(n, size, size, 3), dtype=np.uint8)
 

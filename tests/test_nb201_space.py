@@ -21,15 +21,22 @@ def test_string_round_trip_all_cells():
     assert len(strings) == 15625
     for text in list(strings)[:2000] + [BEST]:
         assert str(nb201.Arch.from_str(text)) == text
-    assert nb201.from_str(BEST).names == ("nor_conv_3x3",) * 3 + ("skip_connect", "nor_conv_3x3", "nor_conv_1x1")
+    assert nb201.from_str(BEST).names == ("nor_conv_3x3",) * 3 + (
+        "skip_connect",
+        "nor_conv_3x3",
+        "nor_conv_1x1",
+    )
 
 
-@pytest.mark.parametrize("bad, match", [
-    ("|nor_conv_3x3~0|+|nor_conv_3x3~0|", "3 '\\+'-separated"),
-    ("|conv~0|+|none~0|none~1|+|none~0|none~1|none~2|", "bad edge 'conv~0'"),
-    ("|none~1|+|none~0|none~1|+|none~0|none~1|none~2|", "bad edge 'none~1'"),
-    ("|none~0|+|none~0|+|none~0|none~1|none~2|", "node 2 needs 2 inputs"),
-])
+@pytest.mark.parametrize(
+    "bad, match",
+    [
+        ("|nor_conv_3x3~0|+|nor_conv_3x3~0|", "3 '\\+'-separated"),
+        ("|conv~0|+|none~0|none~1|+|none~0|none~1|none~2|", "bad edge 'conv~0'"),
+        ("|none~1|+|none~0|none~1|+|none~0|none~1|none~2|", "bad edge 'none~1'"),
+        ("|none~0|+|none~0|+|none~0|none~1|none~2|", "node 2 needs 2 inputs"),
+    ],
+)
 def test_bad_strings_name_the_problem(bad, match):
     with pytest.raises(ValueError, match=match):
         nb201.Arch.from_str(bad)
@@ -53,7 +60,9 @@ def test_edit_distance_and_neighbours():
     assert nb201.neighbours(a, 0) == [a]
     mask = ((3, 4),) + ((1, 2, 3),) * 5
     assert all(nb201.contains(mask, b) for b in nb201.neighbours(a, 1, mask))
-    assert len(nb201.neighbours(a, 1, mask)) == 1 + 5 * 2  # edge 0: only avg_pool; edges 1-5: two others each
+    assert (
+        len(nb201.neighbours(a, 1, mask)) == 1 + 5 * 2
+    )  # edge 0: only avg_pool; edges 1-5: two others each
 
 
 def test_sampling_stays_inside_mask_and_is_uniform():
@@ -79,13 +88,17 @@ def test_mask_json_round_trip_and_errors():
 def test_flops_params_hand_computed():
     # all-none cell: stem, two residual reductions and the classifier only
     stem = 32 * 32 * 27 * 16
-    red = 16 * 16 * (9 * 16 * 32 + 9 * 32 * 32 + 16 * 32) + 8 * 8 * (9 * 32 * 64 + 9 * 64 * 64 + 32 * 64)
+    red = 16 * 16 * (9 * 16 * 32 + 9 * 32 * 32 + 16 * 32) + 8 * 8 * (
+        9 * 32 * 64 + 9 * 64 * 64 + 32 * 64
+    )
     assert nb201.flops(nb201.Arch((0,) * 6)) == pytest.approx((stem + red + 650) / 1e6)
     one_conv = nb201.Arch((3, 0, 0, 0, 0, 0))
     assert nb201.flops(one_conv) - nb201.flops(nb201.Arch((0,) * 6)) == pytest.approx(
-        5 * 9 * (1024 * 16 * 16 + 256 * 32 * 32 + 64 * 64 * 64) / 1e6)
+        5 * 9 * (1024 * 16 * 16 + 256 * 32 * 32 + 64 * 64 * 64) / 1e6
+    )
     assert nb201.params(one_conv) - nb201.params(nb201.Arch((0,) * 6)) == pytest.approx(
-        5 * (9 * (16**2 + 32**2 + 64**2) + 2 * (16 + 32 + 64)) / 1e6)
+        5 * (9 * (16**2 + 32**2 + 64**2) + 2 * (16 + 32 + 64)) / 1e6
+    )
 
 
 def test_flops_params_match_benchmark_table_for_all_cells(nb201_csv):
@@ -106,7 +119,9 @@ def test_isomorphism_classes():
     b = nb201.from_str("|avg_pool_3x3~0|+|none~0|none~1|+|skip_connect~0|none~1|none~2|")
     assert canon(a) == canon(b)
     # skip into a node that is summed again: x + conv(x) either way
-    c = nb201.from_str("|nor_conv_3x3~0|+|none~0|skip_connect~1|+|skip_connect~0|none~1|skip_connect~2|")
+    c = nb201.from_str(
+        "|nor_conv_3x3~0|+|none~0|skip_connect~1|+|skip_connect~0|none~1|skip_connect~2|"
+    )
     d = nb201.from_str("|nor_conv_3x3~0|+|none~0|none~1|+|skip_connect~0|skip_connect~1|none~2|")
     assert canon(c) == canon(d)
     # a conv after node 2 is not a conv after node 1
@@ -115,7 +130,9 @@ def test_isomorphism_classes():
     g = nb201.from_str("|nor_conv_1x1~0|+|none~0|skip_connect~1|+|none~0|none~1|nor_conv_3x3~2|")
     assert canon(e) == canon(f) != canon(g)
     # x + x is not x
-    h = nb201.from_str("|skip_connect~0|+|skip_connect~0|skip_connect~1|+|none~0|none~1|skip_connect~2|")
+    h = nb201.from_str(
+        "|skip_connect~0|+|skip_connect~0|skip_connect~1|+|none~0|none~1|skip_connect~2|"
+    )
     i = nb201.from_str("|skip_connect~0|+|none~0|skip_connect~1|+|none~0|none~1|skip_connect~2|")
     assert canon(h) != canon(i)
     disconnected = [x for x in nb201.all_archs() if not nb201.is_connected(x)]

@@ -17,7 +17,9 @@ ARCHS = nb201.sample(np.random.default_rng(1), 6)
 
 @pytest.fixture(scope="module")
 def data():
-    return synthetic("train", n=96, num_classes=4, size=16), synthetic("valid", n=40, num_classes=4, size=16)
+    return synthetic("train", n=96, num_classes=4, size=16), synthetic(
+        "valid", n=40, num_classes=4, size=16
+    )
 
 
 def _net(seed: int) -> Supernet:
@@ -64,8 +66,14 @@ def test_scoring_groups_by_owner_loads_each_leaf_once_and_changes_nothing(tmp_pa
         loads.append(d.name)
         return load_model(d)[0]
 
-    ev = ProxyEvaluator([(m, tmp_path / f"leaf{i}") for i, m in enumerate(masks)], train, val,
-                        ScoringConfig(bn_batches=2, bn_batch_size=32), device="cpu", loader=loader)
+    ev = ProxyEvaluator(
+        [(m, tmp_path / f"leaf{i}") for i, m in enumerate(masks)],
+        train,
+        val,
+        ScoringConfig(bn_batches=2, bn_batch_size=32),
+        device="cpu",
+        loader=loader,
+    )
     archs = ARCHS + [nb201.Arch((0,) + a.ops[1:]) for a in ARCHS[:2]]
     before = {i: {k: v.clone() for k, v in ev.net(i).state_dict().items()} for i in range(2)}
     loads.clear()
@@ -78,7 +86,9 @@ def test_scoring_groups_by_owner_loads_each_leaf_once_and_changes_nothing(tmp_pa
     np.testing.assert_array_equal(ev(archs[::-1]), scores[::-1])  # order does not matter
 
     with pytest.raises(ValueError, match="no sub-supernet holds it"):
-        ProxyEvaluator([(masks[0], tmp_path / "leaf0")], train, val, device="cpu")([nb201.Arch((3,) * 6)])
+        ProxyEvaluator([(masks[0], tmp_path / "leaf0")], train, val, device="cpu")(
+            [nb201.Arch((3,) * 6)]
+        )
 
 
 def test_recalibration_is_configurable(tmp_path, data):
@@ -86,7 +96,9 @@ def test_recalibration_is_configurable(tmp_path, data):
     net = _net(2)
     save_model(net, tmp_path / "m")
     leaves = [(nb201.full_mask(), tmp_path / "m")]
-    on = ProxyEvaluator(leaves, train, val, ScoringConfig(bn_batches=2, bn_batch_size=32), device="cpu")
+    on = ProxyEvaluator(
+        leaves, train, val, ScoringConfig(bn_batches=2, bn_batch_size=32), device="cpu"
+    )
     off = ProxyEvaluator(leaves, train, val, ScoringConfig(recalibrate_bn=False), device="cpu")
     arch = ARCHS[0]
     assert off([arch])[0] == pytest.approx(path_accuracy(net.eval(), off.validation, arch))

@@ -44,8 +44,13 @@ def test_open_store_rejects_unknown_scheme():
 def test_settings_from_env_names_missing_variables_and_hides_secret():
     with pytest.raises(ValueError, match="MINIO_ENDPOINT, MINIO_SECRET_KEY"):
         S3Settings.from_env({"MINIO_ACCESS_KEY": "a"})
-    s = S3Settings.from_env({"AWS_ENDPOINT_URL": "https://s3.local:9000", "AWS_ACCESS_KEY_ID": "a",
-                             "AWS_SECRET_ACCESS_KEY": "topsecret"})
+    s = S3Settings.from_env(
+        {
+            "AWS_ENDPOINT_URL": "https://s3.local:9000",
+            "AWS_ACCESS_KEY_ID": "a",
+            "AWS_SECRET_ACCESS_KEY": "topsecret",
+        }
+    )
     assert s.endpoint == "s3.local:9000" and s.secure
     assert "topsecret" not in repr(s)
 
@@ -67,6 +72,8 @@ class _DroppingProxy:
                 client, _ = self.sock.accept()
             except TimeoutError:
                 continue
+            except OSError:  # closed by close()
+                return
             upstream = socket.create_connection(("127.0.0.1", self.target_port))
             threading.Thread(target=self._pump, args=(client, upstream, True), daemon=True).start()
             threading.Thread(target=self._pump, args=(upstream, client, False), daemon=True).start()
@@ -105,14 +112,28 @@ def s3():
     server.start()
     host, port = server.get_host_and_port()
     url = f"http://{host}:{port}"
-    iam = boto3.client("iam", endpoint_url=url, region_name="us-east-1",
-                       aws_access_key_id="setup", aws_secret_access_key="setup")
+    iam = boto3.client(
+        "iam",
+        endpoint_url=url,
+        region_name="us-east-1",
+        aws_access_key_id="setup",
+        aws_secret_access_key="setup",
+    )
     iam.create_user(UserName="naslid")
-    iam.put_user_policy(UserName="naslid", PolicyName="s3", PolicyDocument=(
-        '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:*","Resource":"*"}]}'))
+    iam.put_user_policy(
+        UserName="naslid",
+        PolicyName="s3",
+        PolicyDocument=(
+            '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:*","Resource":"*"}]}'
+        ),
+    )
     key = iam.create_access_key(UserName="naslid")["AccessKey"]
-    requests.post(f"{url}/moto-api/reset-auth", data=b"0", timeout=10)  # enforce credentials from now on
-    settings = S3Settings(f"{host}:{port}", key["AccessKeyId"], key["SecretAccessKey"], False, "us-east-1")
+    requests.post(
+        f"{url}/moto-api/reset-auth", data=b"0", timeout=10
+    )  # enforce credentials from now on
+    settings = S3Settings(
+        f"{host}:{port}", key["AccessKeyId"], key["SecretAccessKey"], False, "us-east-1"
+    )
     MinioStore("naslid", settings=settings).ensure_bucket()
     yield settings, port
     requests.post(f"{url}/moto-api/reset-auth", data=b"inf", timeout=10)
@@ -157,7 +178,9 @@ def test_s3_dropped_upload_is_retried_and_never_half_visible(s3):
     settings, port = s3
     proxy = _DroppingProxy(port, drops=1)
     try:
-        via = S3Settings(f"127.0.0.1:{proxy.port}", settings.access_key, settings.secret_key, False, "us-east-1")
+        via = S3Settings(
+            f"127.0.0.1:{proxy.port}", settings.access_key, settings.secret_key, False, "us-east-1"
+        )
         store = MinioStore("naslid", "flaky", via, retries=3, backoff=0.05)
         payload = bytes(range(256)) * 4096  # 1 MiB
         store.put_bytes("big.bin", payload)

@@ -11,7 +11,8 @@ from naslid.supernets import build
 from naslid.supernets.nb201 import Cell, Supernet
 
 BEST = nb201.from_str(
-    "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_1x1~2|")
+    "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_1x1~2|"
+)
 
 
 @pytest.fixture(scope="module")
@@ -31,9 +32,15 @@ def test_export_gives_the_same_output_and_only_the_path(net):
     for arch in [BEST, *nb201.sample(np.random.default_rng(0), 10)]:
         alone = net.export(arch).eval()
         torch.testing.assert_close(alone(x), net(x, arch), rtol=0, atol=0)
-        assert all(set(e.keys()) <= {nb201.OPS[arch.ops[i]]} for c in alone.layers
-                   if isinstance(c, Cell) for i, e in enumerate(c.edges))
-    assert sum(p.numel() for p in net.export(BEST).parameters()) < sum(p.numel() for p in net.parameters())
+        assert all(
+            set(e.keys()) <= {nb201.OPS[arch.ops[i]]}
+            for c in alone.layers
+            if isinstance(c, Cell)
+            for i, e in enumerate(c.edges)
+        )
+    assert sum(p.numel() for p in net.export(BEST).parameters()) < sum(
+        p.numel() for p in net.parameters()
+    )
 
 
 def test_full_size_standalone_params_follow_the_cost_model():
@@ -44,7 +51,9 @@ def test_full_size_standalone_params_follow_the_cost_model():
 def test_mask_forward_is_the_sum_of_enabled_ops(net):
     x = torch.randn(2, 4, 32, 32)
     cell = net.layers[0]
-    mask = ((1, 3),) + ((0,),) * 2 + ((2, 4),) + ((0,),) * 2  # node1 = skip+conv3; out = conv1(x)+pool(n1)
+    mask = (
+        ((1, 3),) + ((0,),) * 2 + ((2, 4),) + ((0,),) * 2
+    )  # node1 = skip+conv3; out = conv1(x)+pool(n1)
     out = cell(x, mask)  # node 1 feeds nothing: edges 4 and 5 are none
     node1 = x + cell.edges[0]["nor_conv_3x3"](x)
     expect = cell.edges[3]["nor_conv_1x1"](x) + cell.edges[3]["avg_pool_3x3"](x)
@@ -62,7 +71,9 @@ def test_features_one_per_cell_and_reduction():
     n = Supernet(C=4, N=2, num_classes=3).eval()
     logits, feats = n(torch.randn(2, 3, 32, 32), nb201.full_mask(), return_features=True)
     assert logits.shape == (2, 3) and len(feats) == 3 * 2 + 2 == n.num_layers
-    assert [tuple(f.shape[1:]) for f in feats] == [(4, 32, 32)] * 2 + [(8, 16, 16)] * 3 + [(16, 8, 8)] * 3
+    assert [tuple(f.shape[1:]) for f in feats] == [(4, 32, 32)] * 2 + [(8, 16, 16)] * 3 + [
+        (16, 8, 8)
+    ] * 3
     streamed = list(n.iter_features(torch.zeros(1, 3, 32, 32), BEST))
     assert len(streamed) == 8
 
@@ -87,4 +98,6 @@ def test_restrict_and_build_round_trip(net):
     again = build(sub.config())
     again.load_state_dict(sub.state_dict())
     x = torch.randn(2, 3, 32, 32)
-    torch.testing.assert_close(again.eval()(x, BEST if nb201.contains(mask, BEST) else None), sub.eval()(x))
+    torch.testing.assert_close(
+        again.eval()(x, BEST if nb201.contains(mask, BEST) else None), sub.eval()(x)
+    )

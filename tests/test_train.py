@@ -34,7 +34,6 @@ BEST = Arch.from_str(
 CFG = TrainConfig(epochs=3, batch_size=16, seed=3)
 
 
-
 @pytest.fixture(scope="module")
 def data():
     return load("synthetic", split="train", n=48, num_classes=4)

@@ -76,7 +76,9 @@ class SlotSpace:
             try:
                 mask.append(tuple(self.slot_options[slot].index(n) for n in names))
             except ValueError as exc:
-                raise ValueError(f"mask: slot {slot} names an unknown option in {list(names)}") from exc
+                raise ValueError(
+                    f"mask: slot {slot} names an unknown option in {list(names)}"
+                ) from exc
         return self.check_mask(tuple(mask))
 
     def arch_mask(self, arch: Arch) -> Mask:

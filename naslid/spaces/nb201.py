@@ -49,18 +49,24 @@ class Arch(_BaseArch):
         text = text.strip()
         nodes = text.split("+")
         if len(nodes) != NUM_NODES - 1:
-            raise ValueError(f"arch string {text!r}: expected 3 '+'-separated nodes, got {len(nodes)}")
+            raise ValueError(
+                f"arch string {text!r}: expected 3 '+'-separated nodes, got {len(nodes)}"
+            )
         ops = []
         for node, part in enumerate(nodes, start=1):
             if not (part.startswith("|") and part.endswith("|")):
                 raise ValueError(f"arch string {text!r}: node {node} must be enclosed in '|'")
             tokens = part[1:-1].split("|")
             if len(tokens) != node:
-                raise ValueError(f"arch string {text!r}: node {node} needs {node} inputs, got {len(tokens)}")
+                raise ValueError(
+                    f"arch string {text!r}: node {node} needs {node} inputs, got {len(tokens)}"
+                )
             for src, token in enumerate(tokens):
                 m = _TOKEN.match(token)
                 if not m or m.group(1) not in OPS or int(m.group(2)) != src:
-                    raise ValueError(f"arch string {text!r}: bad edge {token!r} (expected OP~{src}, OP in {OPS})")
+                    raise ValueError(
+                        f"arch string {text!r}: bad edge {token!r} (expected OP~{src}, OP in {OPS})"
+                    )
                 ops.append(OPS.index(m.group(1)))
         return cls(tuple(ops))
 

@@ -56,7 +56,9 @@ class Cell(nn.Module):
     def __init__(self, channels: int, mask: Mask, affine: bool):
         super().__init__()
         self.edges = nn.ModuleList(
-            nn.ModuleDict({OPS[o]: make_op(OPS[o], channels, affine) for o in allowed if OPS[o] != "none"})
+            nn.ModuleDict(
+                {OPS[o]: make_op(OPS[o], channels, affine) for o in allowed if OPS[o] != "none"}
+            )
             for allowed in mask
         )
 
@@ -126,8 +128,14 @@ class Supernet(nn.Module):
         return len(self.layers)
 
     def config(self) -> dict:
-        return {"space": SPACE.name, "C": self.C, "N": self.N, "num_classes": self.num_classes,
-                "affine": self.affine, "mask": SPACE.mask_to_json(self.mask)}
+        return {
+            "space": SPACE.name,
+            "C": self.C,
+            "N": self.N,
+            "num_classes": self.num_classes,
+            "affine": self.affine,
+            "mask": SPACE.mask_to_json(self.mask),
+        }
 
     def selection(self, choice: Choice | None) -> Mask:
         """Per edge, the option indices that run for ``choice`` (an Arch or a Mask)."""
@@ -190,6 +198,10 @@ class Supernet(nn.Module):
 def build(config: dict) -> Supernet:
     """A supernet from the ``config()`` of another (as stored in a checkpoint's meta)."""
     if config.get("space", SPACE.name) != SPACE.name:
-        raise ValueError(f"supernet config: space is {config.get('space')!r}, expected {SPACE.name!r}")
+        raise ValueError(
+            f"supernet config: space is {config.get('space')!r}, expected {SPACE.name!r}"
+        )
     mask = SPACE.mask_from_json(config["mask"]) if "mask" in config else None
-    return Supernet(config["C"], config["N"], config["num_classes"], mask, config.get("affine", False))
+    return Supernet(
+        config["C"], config["N"], config["num_classes"], mask, config.get("affine", False)
+    )
