@@ -9,6 +9,7 @@ STAMP := $(VENV)/.installed
 TORCH_PINS ?= torch==2.14.1 torchvision==0.29.1
 PROFILE ?= smoke
 OUT ?= runs/local
+IMAGE ?= naslid:0.1.0
 
 .PHONY: install run test test-all lint format compile bench image clean
 
@@ -49,7 +50,7 @@ bench: $(STAMP)
 
 image:
 	@command -v docker >/dev/null && docker info >/dev/null 2>&1 || { echo "make image: no Docker engine reachable here; build images/naslid/Dockerfile where one runs"; exit 1; }
-	docker build -f images/naslid/Dockerfile -t $${IMAGE:-naslid:latest} .
+	docker build -f images/naslid/Dockerfile -t $(IMAGE) .
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

@@ -1,0 +1,200 @@
+"""Run profiles: every setting of one pipeline run, composed of the modules' own configs.
+
+A :class:`Profile` holds the pipeline-level choices (data set, supernet width, rounds of
+splitting, criterion, shrinkage, search budget, transfer) and one config dataclass per
+module (training, LID, gradient matching, split, LISSNAS, scoring, evolution, transfer).
+The papers' defaults live once, in those module dataclasses; :data:`PROFILES` builds every
+profile with ``dataclasses.replace`` over them and never retypes a default:
+
+- ``cifar10``: the papers' settings on CIFAR-10 (NAS-Bench-201's train/valid split).
+- ``smoke``: what must shrink to run the whole pipeline in minutes on 2 CPU cores: the
+  bundled digits, a narrow NB201 supernet (C=8, N=1), 2 rounds, a short search and a tiny
+  ImageNet-format transfer.
+
+:func:`resolve` applies the pipeline parameters on top of a profile; a parameter left at its
+"profile default" value (``-1``, ``""`` or ``None``) keeps the profile's setting.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from naslid.evolution import EvolutionConfig
+from naslid.gradmatch import GradMatchConfig
+from naslid.lid import LIDConfig
+from naslid.lissnas import LissnasConfig
+from naslid.scoring import ScoringConfig
+from naslid.split import CRITERIA, SplitConfig
+from naslid.train import TrainConfig
+from naslid.transfer import TransferConfig
+
+DIGITS_IMAGEFOLDER = "digits-imagefolder"
+"""Transfer data made on the fly: a tiny ImageNet-layout tree of the bundled digits."""
+TRANSFER_DATASETS = ("imagefolder", DIGITS_IMAGEFOLDER)
+
+PROXY_LABELS = "proxy"
+"""LISSNAS labels measured on the sub-supernets (inherited-weight accuracy), not a table."""
+
+
+@dataclass(frozen=True)
+class Profile:
+    """Every setting of one run of the pipeline."""
+
+    name: str
+    # -- data (naslid.data)
+    dataset: str = "cifar10-valid"
+    """Search data: NAS-LID and NAS-Bench-201 search on CIFAR-10's train/valid halves."""
+    dataset_uri: str = ""
+    """Data folder, or a minio:// / s3:// prefix downloaded first; '' = $NASLID_DATA/<name>."""
+    limit: int | None = None
+    """At most this many images per split (taken evenly over the classes); None = all."""
+    image_size: int | None = None
+    """Side the search images are resized to (bilinear, antialiased); None = as loaded."""
+    # -- supernet (naslid.supernets)
+    space: str = "nb201"
+    C: int = 16
+    N: int = 5
+    """NAS-Bench-201's network: 16 channels in the first stage, 5 cells per stage."""
+    # -- splitting (NAS-LID)
+    rounds: int = 3
+    """Rounds of splitting, 2**rounds sub-supernets. Our copy of NAS-LID states no R for
+    NB201; the public config warms up four levels ([20, 40, 60, 80] epochs). 3 rounds (8
+    sub-supernets) keeps every leaf with >= 3 unsplit edges."""
+    criterion: str = "lid"
+    # -- search
+    shrink: bool = True
+    labels: str = PROXY_LABELS
+    """LISSNAS labels: 'proxy' (sub-supernet accuracy) or a benchmark table 'table:CSV:COLUMN'."""
+    search_budget: int | None = None
+    """Distinct archs the evolutionary search scores; None = population x generations."""
+    # -- transfer
+    transfer: bool = True
+    transfer_dataset: str = "imagefolder"
+    """``imagefolder``: ImageNet (train/ val/ class folders) at ``transfer_uri``;
+    ``digits-imagefolder``: a tiny tree of the bundled digits, made by the step."""
+    transfer_uri: str = ""
+    """ImageFolder root or minio:// / s3:// prefix; '' = $NASLID_DATA/imagenet."""
+    seed: int = 0
+    # -- the modules' own configs (paper defaults live there)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    lid: LIDConfig = field(default_factory=LIDConfig)
+    gradmatch: GradMatchConfig = field(default_factory=GradMatchConfig)
+    split: SplitConfig = field(default_factory=SplitConfig)
+    lissnas: LissnasConfig = field(default_factory=LissnasConfig)
+    scoring: ScoringConfig = field(default_factory=ScoringConfig)
+    evolution: EvolutionConfig = field(default_factory=EvolutionConfig)
+    transfer_config: TransferConfig = field(default_factory=TransferConfig)
+
+    def __post_init__(self) -> None:
+        if self.criterion not in CRITERIA:
+            raise ValueError(
+                f"criterion: expected one of {', '.join(CRITERIA)}, got {self.criterion!r}"
+            )
+        if self.rounds < 0:
+            raise ValueError(f"rounds: must be >= 0, got {self.rounds}")
+        if self.transfer_dataset not in TRANSFER_DATASETS:
+            raise ValueError(
+                f"transfer_dataset: expected one of {', '.join(TRANSFER_DATASETS)}, got {self.transfer_dataset!r}"
+            )
+        if self.search_budget is not None and self.search_budget < 1:
+            raise ValueError(f"search_budget: must be >= 1, got {self.search_budget}")
+
+    def to_json(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def _smoke() -> Profile:
+    base = Profile(name="smoke")
+    return replace(
+        base,
+        dataset="digits",
+        image_size=16,  # the digits are 8x8 scans; 16 px keeps the 3 stages meaningful at 1/4 the cost
+        C=8,
+        N=1,
+        rounds=2,
+        search_budget=24,
+        transfer_dataset=DIGITS_IMAGEFOLDER,
+        train=replace(base.train, epochs=5, batch_size=64, warmup_epochs=1, finetune_epochs=1),
+        lid=replace(base.lid, batch_size=64),
+        gradmatch=replace(base.gradmatch, batch_size=64),
+        lissnas=replace(
+            base.lissnas,
+            samples=40,
+            max_iterations=2,
+            xgb_n_estimators=40,
+            original_sample=500,
+            diversity_sample=300,
+            max_ball_size=200,
+        ),
+        scoring=replace(base.scoring, bn_batches=2, bn_batch_size=128, val_batch_size=400),
+        evolution=replace(base.evolution, population=8, generations=3),
+        transfer_config=replace(base.transfer_config, **_SMOKE_TRANSFER),
+    )
+
+
+# The transfer step's knobs that must shrink for the smoke run (naslid.transfer.TransferConfig):
+# one epoch of 32x32 images at half width (the smoke supernet's C=8), no loader workers.
+_SMOKE_TRANSFER: dict[str, Any] = {
+    "epochs": 1,
+    "batch_size": 32,
+    "image_size": 32,
+    "workers": 0,
+    "width_mult": 0.5,
+}
+
+PROFILES: dict[str, Profile] = {
+    "cifar10": Profile(name="cifar10"),
+    "smoke": _smoke(),
+}
+
+
+def get(name: str) -> Profile:
+    """The profile called ``name``."""
+    try:
+        return PROFILES[name]
+    except KeyError:
+        raise ValueError(
+            f"profile: unknown {name!r}; expected one of {', '.join(PROFILES)}"
+        ) from None
+
+
+def _unset(value: Any) -> bool:
+    """A pipeline parameter left at its 'profile default' value."""
+    return (
+        value is None
+        or (isinstance(value, str) and value == "")
+        or (isinstance(value, int) and not isinstance(value, bool) and value < 0)
+    )
+
+
+def resolve(profile: str | Profile, overrides: Mapping[str, Any] | None = None) -> Profile:
+    """``profile`` with the set ``overrides`` applied.
+
+    Keys are :class:`Profile` fields, or ``epochs`` / ``warmup_epochs`` /
+    ``finetune_epochs`` (training), ``transfer_epochs`` (transfer). Unset values (``-1``,
+    ``""``, ``None``) keep the profile's setting; unknown keys are an error naming them.
+    """
+    prof = get(profile) if isinstance(profile, str) else profile
+    top, train, transfer = {}, {}, {}
+    names = {f.name for f in dataclasses.fields(Profile)} - {"name"}
+    for key, value in (overrides or {}).items():
+        if _unset(value):
+            continue
+        if key in ("epochs", "warmup_epochs", "finetune_epochs"):
+            train[key] = int(value)
+        elif key == "transfer_epochs":
+            transfer["epochs"] = int(value)
+        elif key in names:
+            top[key] = value
+        else:
+            raise ValueError(f"parameter {key!r}: not a profile setting")
+    if train:
+        top["train"] = replace(top.get("train", prof.train), **train)
+    if transfer:
+        top["transfer_config"] = replace(
+            top.get("transfer_config", prof.transfer_config), **transfer
+        )
+    return replace(prof, **top) if top else prof

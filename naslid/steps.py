@@ -1,0 +1,1194 @@
+"""The pipeline's steps as plain functions: the one implementation behind every KFP component
+and behind ``naslid step NAME``.
+
+Each step takes its input artifact directories, an output directory and parameters, does
+the work by calling the library, and writes its files atomically (:mod:`naslid.io`) with a
+``meta.json`` (artifact kind, space, round, config, code version) beside them. A step reads
+its inputs' ``meta.json`` first and refuses one that does not match, naming the field.
+
+Artifacts (one directory each; ``meta.json["artifact"]`` says which):
+
+- ``naslid.data``: ``train.pt`` / ``valid.pt`` (uint8 images, labels, classes, mean, std).
+- ``naslid.partition``: the sub-supernets after a round: ``leaves/<node>/`` (``supernet.pt`` +
+  ``meta.json`` of :func:`naslid.train.save_model`) and, from round 1 on, ``tree.json``.
+- ``naslid.node_profile``: ``profile.json``, one sub-supernet's per-edge similarities.
+- ``naslid.split``: ``tree.json`` after a round's splits and ``decisions.json``.
+- ``naslid.subsupernet``: one fine-tuned child (``save_model`` layout).
+- ``naslid.space``: the LISSNAS output (``space.csv``, ``stats.json``, figures) or, with
+  shrinkage off, only ``stats.json`` saying so.
+- ``naslid.search``: ``top.json``, ``history.parquet`` / ``.csv``, ``best.json``.
+- ``naslid.transfer``: the output of :func:`naslid.transfer.transfer` (``model.pt2``,
+  ``weights.pt``, ``arch.json``).
+
+Parameters left at their "profile default" (``-1``, ``""``) take the profile's setting
+(:func:`naslid.config.resolve`). Long steps write epoch checkpoints to ``checkpoint_uri``
+(a directory or a ``minio://`` / ``s3://`` prefix; ``""`` = inside the output directory,
+removed when the step ends) and resume from them, so a pre-empted pod picks up where it
+stopped.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import functools
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from naslid import __version__
+from naslid.io import atomic_write_bytes, check_meta, read_json, write_json
+
+PathLike = str | os.PathLike
+
+DATA = "naslid.data"
+PARTITION = "naslid.partition"
+NODE_PROFILE = "naslid.node_profile"
+SPLIT = "naslid.split"
+SUBSUPERNET = "naslid.subsupernet"
+SPACE = "naslid.space"
+SEARCH = "naslid.search"
+TRANSFER = "naslid.transfer"
+META = "meta.json"
+FORMAT = 1
+"""Version of the artifact layouts above; a step refuses inputs of another version."""
+
+
+# --------------------------------------------------------------------------- helpers
+def _log(msg: str) -> None:
+    print(f"[naslid] {msg}", flush=True)
+
+
+_STEP_START: contextvars.ContextVar[float | None] = contextvars.ContextVar(
+    "step_start", default=None
+)
+
+
+def timed(fn: Callable) -> Callable:
+    """Mark a step: the ``meta.json`` it writes records its wall time and peak memory."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        token = _STEP_START.set(time.monotonic())
+        _reset_peak_memory()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            _STEP_START.reset(token)
+
+    return wrapper
+
+
+def _reset_peak_memory() -> None:
+    import torch
+
+    if torch.cuda.is_available():
+        torch.cuda.reset_peak_memory_stats()
+
+
+def _peak_memory_mb() -> tuple[float, str]:
+    """Peak GPU memory of this step on CUDA, else the process's peak resident set."""
+    import resource
+
+    import torch
+
+    if torch.cuda.is_available() and torch.cuda.max_memory_allocated() > 0:
+        return torch.cuda.max_memory_allocated() / 2**20, "cuda_max_allocated"
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "process_max_rss"
+
+
+def artifact_meta(kind: str, **fields: Any) -> dict:
+    """The common part of every ``meta.json`` (with ``seconds`` inside a :func:`timed` step)."""
+    meta = {"artifact": kind, "format": FORMAT, "code_version": __version__, "created": time.time()}
+    start = _STEP_START.get()
+    if start is not None:
+        peak, how = _peak_memory_mb()
+        meta.update(
+            seconds=round(time.monotonic() - start, 3),
+            peak_memory_MB=round(peak, 1),
+            peak_memory_of=how,
+        )
+    return {**meta, **fields}
+
+
+def read_meta(directory: PathLike, kind: str, expected: dict | None = None) -> dict:
+    """``directory/meta.json``, checked to be a ``kind`` artifact with the ``expected`` fields."""
+    path = Path(directory) / META
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such file (is {directory} a {kind} artifact?)")
+    meta = read_json(path)
+    check_meta(meta, {"artifact": kind, "format": FORMAT, **(expected or {})}, str(path))
+    return meta
+
+
+def _resolve(profile: str, **overrides: Any):
+    from naslid import config
+
+    return config.resolve(profile, overrides)
+
+
+THREADS_ENV = "NASLID_THREADS"
+"""Set to cap torch's CPU threads per step (naslid run sets 1: two steps share two cores)."""
+
+
+def _device():
+    import torch
+
+    from naslid.train import resolve_device
+
+    threads = os.environ.get(THREADS_ENV, "")
+    if threads:
+        if not threads.isdigit() or int(threads) < 1:
+            raise ValueError(f"{THREADS_ENV}: expected a positive integer, got {threads!r}")
+        torch.set_num_threads(int(threads))
+    return resolve_device("auto")
+
+
+def resize_images(data, size: int):
+    """``data`` with its images resized to ``size`` x ``size`` (bilinear, antialiased)."""
+    import torch
+    import torch.nn.functional as F
+
+    from naslid.data import ImageData
+
+    if data.image_size == (size, size):
+        return data
+    images = F.interpolate(data.images.float(), size=(size, size), mode="bilinear", antialias=True)
+    images = images.round().clamp_(0, 255).to(torch.uint8)
+    return ImageData(images, data.labels, data.classes, data.mean, data.std, data.name, data.split)
+
+
+def _seed_all(seed: int) -> None:
+    import random
+
+    import numpy as np
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+@contextlib.contextmanager
+def _local_copy(uri: str, what: str) -> Iterator[Path | None]:
+    """A local directory for ``uri``: itself, or a temporary copy of a minio:// / s3:// prefix."""
+    from naslid import store
+
+    if not uri:
+        yield None
+        return
+    if not store.is_remote(uri):
+        yield Path(uri).expanduser()
+        return
+    with tempfile.TemporaryDirectory(prefix=f"naslid-{what}-") as tmp:
+        files = store.download_prefix(store.open_store(uri), "", tmp)
+        if not files:
+            raise FileNotFoundError(f"{what}: {uri} holds no object")
+        _log(f"{what}: copied {len(files)} objects from {uri}")
+        yield Path(tmp)
+
+
+@contextlib.contextmanager
+def _checkpoints(checkpoint_uri: str, out: Path, name: str) -> Iterator[str]:
+    """The checkpoint location of a long step; the default one (inside ``out``) is removed
+    once the step has finished, so artifacts hold results, not optimiser states."""
+    if checkpoint_uri:
+        yield checkpoint_uri
+        return
+    local = out / name
+    yield str(local)
+    shutil.rmtree(local, ignore_errors=True)
+
+
+def _copy_file(src: Path, dst: Path) -> None:
+    atomic_write_bytes(dst, src.read_bytes())
+
+
+def _space(name: str):
+    from naslid import spaces
+
+    return spaces.get(name).SPACE
+
+
+# --------------------------------------------------------------------------- data artifacts
+def _save_split(data, path: Path) -> None:
+    from naslid.io import save_torch
+
+    save_torch(
+        {
+            "images": data.images.cpu(),
+            "labels": data.labels.cpu(),
+            "classes": list(data.classes),
+            "mean": list(data.mean),
+            "std": list(data.std),
+            "name": data.name,
+            "split": data.split,
+        },
+        path,
+    )
+
+
+def load_data(data: PathLike, split: str):
+    """The ``split`` (``train`` or ``valid``) of a ``naslid.data`` artifact as ImageData."""
+    from naslid.data import ImageData
+    from naslid.io import load_torch
+
+    read_meta(data, DATA)
+    blob = load_torch(Path(data) / f"{split}.pt")
+    return ImageData(
+        blob["images"],
+        blob["labels"],
+        tuple(blob["classes"]),
+        tuple(blob["mean"]),
+        tuple(blob["std"]),
+        blob.get("name", ""),
+        blob.get("split", split),
+    )
+
+
+def _leaves(partition: PathLike, meta: dict) -> list[tuple[Any, Path]]:
+    """(mask, model dir) of every sub-supernet of a partition, in node order."""
+    space = _space(meta["space"])
+    return [
+        (space.mask_from_json(mask), Path(partition) / "leaves" / node)
+        for node, mask in sorted(meta["leaves"].items())
+    ]
+
+
+# --------------------------------------------------------------------------- validate-params
+def validate_params(
+    *,
+    profile: str = "smoke",
+    rounds: int = -1,
+    max_rounds: int = 3,
+    criterion: str = "",
+    dataset: str = "",
+    labels: str = "",
+    search_budget: int = -1,
+    epochs: int = -1,
+    finetune_epochs: int = -1,
+    transfer_epochs: int = -1,
+) -> int:
+    """Check every pipeline parameter against the profile; return the number of rounds to run.
+
+    Fails in seconds, with one line naming the parameter, before any GPU is asked for.
+    """
+    from naslid.data import DATASETS
+
+    cfg = _resolve(
+        profile,
+        rounds=rounds,
+        criterion=criterion,
+        dataset=dataset,
+        labels=labels,
+        search_budget=search_budget,
+        epochs=epochs,
+        warmup_epochs=finetune_epochs,
+        transfer_epochs=transfer_epochs,
+    )
+    if cfg.dataset not in DATASETS:
+        raise ValueError(f"dataset: unknown {cfg.dataset!r}; expected one of {', '.join(DATASETS)}")
+    if cfg.labels != "proxy" and not cfg.labels.startswith(("table:", "nb201api:")):
+        raise ValueError(
+            f"labels: expected 'proxy' or a table 'table:CSV:COLUMN', got {cfg.labels!r}"
+        )
+    if cfg.rounds > max_rounds:
+        raise ValueError(
+            f"rounds: {cfg.rounds} asked, the compiled pipeline unrolls at most {max_rounds} "
+            "(recompile with naslid compile --max-rounds)"
+        )
+    _log(
+        f"profile {cfg.name}: {cfg.dataset}, {cfg.space} C={cfg.C} N={cfg.N}, {cfg.rounds} rounds of "
+        f"{cfg.criterion} splitting, shrink={cfg.shrink}, transfer={cfg.transfer}"
+    )
+    return cfg.rounds
+
+
+# --------------------------------------------------------------------------- prepare-data
+@timed
+def prepare_data(
+    out: PathLike,
+    *,
+    profile: str = "smoke",
+    dataset: str = "",
+    dataset_uri: str = "",
+    seed: int = 0,
+) -> dict:
+    """Decode the search data set once: ``train.pt`` and ``valid.pt`` (the ``test`` split where
+    a data set has no validation split) into a ``naslid.data`` artifact."""
+    from naslid import data as datasets
+
+    cfg = _resolve(profile, dataset=dataset, dataset_uri=dataset_uri, seed=seed)
+    out = Path(out)
+    valid_split = "valid" if "valid" in datasets.DATASETS.get(cfg.dataset, ()) else "test"
+    with _local_copy(cfg.dataset_uri, "dataset") as root:
+        train = datasets.load(cfg.dataset, root, "train", limit=cfg.limit, seed=seed)
+        valid = datasets.load(cfg.dataset, root, valid_split, limit=cfg.limit, seed=seed)
+    if cfg.image_size:
+        train, valid = resize_images(train, cfg.image_size), resize_images(valid, cfg.image_size)
+    _save_split(train, out / "train.pt")
+    _save_split(valid, out / "valid.pt")
+    meta = artifact_meta(
+        DATA,
+        dataset=cfg.dataset,
+        dataset_uri=cfg.dataset_uri,
+        valid_split=valid_split,
+        num_classes=train.num_classes,
+        classes=list(train.classes),
+        image_size=list(train.image_size),
+        sizes={"train": len(train), "valid": len(valid)},
+        profile=cfg.name,
+        seed=seed,
+    )
+    write_json(out / META, meta)
+    _log(
+        f"prepare-data: {cfg.dataset} train {len(train)}, valid ({valid_split}) {len(valid)}, "
+        f"{train.num_classes} classes"
+    )
+    return meta
+
+
+# --------------------------------------------------------------------------- pretrain-supernet
+def _partition_meta(
+    round_: int,
+    space: str,
+    leaves: dict,
+    criterion: str | None,
+    data_meta: dict,
+    supernet: dict,
+    **extra: Any,
+) -> dict:
+    return artifact_meta(
+        PARTITION,
+        round=round_,
+        space=space,
+        criterion=criterion,
+        leaves=leaves,
+        dataset=data_meta["dataset"],
+        num_classes=data_meta["num_classes"],
+        supernet=supernet,
+        **extra,
+    )
+
+
+@timed
+def pretrain_supernet(
+    data: PathLike,
+    out: PathLike,
+    *,
+    profile: str = "smoke",
+    epochs: int = -1,
+    seed: int = 0,
+    checkpoint_uri: str = "",
+    progress: bool = False,
+) -> dict:
+    """Train the one-shot supernet with uniform single-path sampling (resumable); write it as
+    the round-0 partition (one leaf ``r`` holding the whole space). Returns the metrics."""
+    import numpy as np
+
+    from naslid import supernets
+    from naslid.train import evaluate, save_model, train
+
+    cfg = _resolve(profile, epochs=epochs, seed=seed)
+    dmeta = read_meta(data, DATA)
+    out = Path(out)
+    train_data, valid = load_data(data, "train"), load_data(data, "valid")
+    _seed_all(seed)
+    module = supernets.get(cfg.space)
+    if cfg.space == "nb201":
+        net = module.Supernet(C=cfg.C, N=cfg.N, num_classes=dmeta["num_classes"])
+    else:
+        net = module.Supernet(num_classes=dmeta["num_classes"])
+    tcfg = replace(cfg.train, seed=seed)
+    device = _device()
+    with _checkpoints(checkpoint_uri, out, "checkpoints") as store:
+        _log(
+            f"pretrain-supernet: {cfg.space} on {dmeta['dataset']}, {tcfg.epochs} epochs on {device}, "
+            f"checkpoints in {store}"
+        )
+        result = train(
+            net,
+            train_data,
+            tcfg,
+            store=store,
+            resume=True,
+            device=device,
+            progress=progress,
+            desc="pretrain",
+        )
+    if result.start_epoch:
+        _log(f"pretrain-supernet: resumed after epoch {result.start_epoch}")
+    rng = np.random.default_rng(seed)
+    paths = net.space.sample(rng, 5)
+    path_acc = [evaluate(net, valid, a) for a in paths]
+    last = result.history[-1] if result.history else {}
+    leaf = out / "leaves" / "r"
+    save_model(net, leaf, config=tcfg, extra={"node": "r", "round": 0, "history": result.history})
+    mask_json = net.space.mask_to_json(net.mask)
+    write_json(
+        out / META,
+        _partition_meta(
+            0,
+            cfg.space,
+            {"r": mask_json},
+            None,
+            dmeta,
+            net.config(),
+            train_config=tcfg.to_json(),
+            history=result.history,
+        ),
+    )
+    metrics = {
+        "epochs": result.epochs,
+        "train_loss": float(last.get("loss", float("nan"))),
+        "train_accuracy": float(last.get("accuracy", float("nan"))),
+        "valid_accuracy_random_paths": float(np.mean(path_acc)),
+        "seconds": float(sum(h.get("seconds", 0.0) for h in result.history)),
+    }
+    _log(f"pretrain-supernet: {metrics}")
+    return metrics
+
+
+# --------------------------------------------------------------------------- profile-lid
+@timed
+def profile_lid(
+    data: PathLike,
+    partition: PathLike,
+    out: PathLike,
+    *,
+    node: str = "r",
+    criterion: str = "lid",
+    profile: str = "smoke",
+    seed: int = 0,
+    progress: bool = False,
+) -> dict:
+    """Measure the per-edge similarity of one sub-supernet's candidate operations: layer-wise
+    LID vectors (NAS-LID), gradient cosine (GM-NAS) or a random bipartition."""
+    from naslid import lid, split
+    from naslid.train import load_model
+
+    cfg = _resolve(profile, criterion=criterion, seed=seed)
+    pmeta = read_meta(partition, PARTITION)
+    if node not in pmeta["leaves"]:
+        raise ValueError(
+            f"node: {node!r} is not a sub-supernet of {partition} (it has {sorted(pmeta['leaves'])})"
+        )
+    if pmeta["criterion"] not in (None, cfg.criterion):
+        raise ValueError(
+            f"{Path(partition) / META}: field 'criterion' is {pmeta['criterion']!r}, "
+            f"expected {cfg.criterion!r}"
+        )
+    device = _device()
+    net, _ = load_model(Path(partition) / "leaves" / node, device=device)
+    space = net.space
+    mask = space.mask_from_json(pmeta["leaves"][node])
+    batches: list = []
+    if cfg.criterion in ("lid", "gradient"):
+        size, count = (
+            (cfg.lid.batch_size, cfg.lid.num_batches)
+            if cfg.criterion == "lid"
+            else (cfg.gradmatch.batch_size, cfg.gradmatch.num_batches)
+        )
+        train = load_data(data, "train")
+        size = min(size, len(train) // count)
+        batches = lid.sample_batches(train, size, count, seed=seed, device=device)
+    t0 = time.perf_counter()
+    prof = split.similarity_for_node(
+        cfg.criterion,
+        net,
+        mask,
+        batches,
+        node_id=node,
+        lid_config=cfg.lid,
+        grad_config=cfg.gradmatch,
+        split_config=cfg.split,
+        seed=seed,
+    )
+    out = Path(out)
+    prof.save(out / "profile.json", space)
+    meta = artifact_meta(
+        NODE_PROFILE,
+        node=node,
+        round=pmeta["round"] + 1,
+        criterion=cfg.criterion,
+        space=space.name,
+        edges=sorted(prof.edges),
+        seconds=time.perf_counter() - t0,
+    )
+    write_json(out / META, meta)
+    _log(
+        f"profile-lid: node {node}, {cfg.criterion}, {len(prof.edges)} edges in {meta['seconds']:.1f}s"
+    )
+    return meta
+
+
+# --------------------------------------------------------------------------- split-round
+@timed
+def split_round(
+    partition: PathLike, profiles: Sequence[PathLike], out: PathLike, *, criterion: str = "lid"
+) -> dict:
+    """Split every sub-supernet of ``partition`` on the edge with the highest partition score
+    (graph min-cut of its similarity); write the next level of the partition tree."""
+    from naslid import split
+
+    pmeta = read_meta(partition, PARTITION)
+    space = _space(pmeta["space"])
+    round_ = pmeta["round"] + 1
+    if pmeta["round"] == 0:
+        tree = split.PartitionTree(space, space.mask_from_json(pmeta["leaves"]["r"]), criterion)
+    else:
+        if pmeta["criterion"] != criterion:
+            raise ValueError(
+                f"{Path(partition) / META}: field 'criterion' is {pmeta['criterion']!r}, "
+                f"expected {criterion!r}"
+            )
+        tree = split.PartitionTree.load(Path(partition) / "tree.json")
+    by_node = {}
+    for p in profiles:
+        meta = read_meta(
+            p, NODE_PROFILE, {"criterion": criterion, "round": round_, "space": space.name}
+        )
+        by_node[meta["node"]] = split.NodeProfile.load(Path(p) / "profile.json", space)
+    leaves = [n.id for n in tree.leaves()]
+    missing = sorted(set(leaves) - set(by_node))
+    if missing:
+        raise ValueError(
+            f"profiles: no profile of node(s) {', '.join(missing)} among {len(profiles)} given"
+        )
+    decisions = []
+    for node in leaves:
+        decision = split.decide_split(by_node[node], node)
+        if decision is None:
+            raise ValueError(
+                f"node {node}: every edge holds one operation, nothing left to split (ask fewer rounds)"
+            )
+        tree.apply(decision)
+        decisions.append(decision.to_json(space))
+        names = space.slot_options[decision.edge]
+        _log(
+            f"split-round {round_}: node {node} on edge {decision.edge}: "
+            f"{[names[o] for o in decision.groups[0]]} | {[names[o] for o in decision.groups[1]]} "
+            f"(score {decision.scores[decision.edge]:.3g})"
+        )
+    out = Path(out)
+    tree.save(out / "tree.json")
+    write_json(out / "decisions.json", decisions)
+    children = [n.id for n in tree.leaves()]
+    meta = artifact_meta(
+        SPLIT,
+        round=round_,
+        criterion=criterion,
+        space=space.name,
+        parents=leaves,
+        children=children,
+        leaves={n.id: space.mask_to_json(n.mask) for n in tree.leaves()},
+        dataset=pmeta["dataset"],
+        num_classes=pmeta["num_classes"],
+        supernet=pmeta["supernet"],
+    )
+    write_json(out / META, meta)
+    return meta
+
+
+# --------------------------------------------------------------------------- finetune-subsupernet
+@timed
+def finetune_subsupernet(
+    data: PathLike,
+    partition: PathLike,
+    split: PathLike,
+    out: PathLike,
+    *,
+    node: str,
+    profile: str = "smoke",
+    epochs: int = -1,
+    rounds: int = -1,
+    seed: int = 0,
+    checkpoint_uri: str = "",
+    progress: bool = False,
+) -> dict:
+    """Inherit the parent's weights for child ``node`` of the split and train inside its mask
+    (NAS-LID section 3.4). ``epochs`` -1: the profile's ``train.warmup_epochs``, plus
+    ``train.finetune_epochs`` when this split is the last of ``rounds`` (the final
+    sub-supernets are fine-tuned longer, as in the public NAS-LID configuration)."""
+    from naslid.train import finetune, load_model, save_model
+
+    cfg = _resolve(profile, seed=seed)
+    smeta = read_meta(split, SPLIT)
+    is_last = smeta["round"] == rounds
+    if epochs >= 0:
+        n_epochs = epochs
+    else:
+        n_epochs = cfg.train.warmup_epochs + (cfg.train.finetune_epochs if is_last else 0)
+    if n_epochs < 1:
+        raise ValueError(f"epochs: a sub-supernet needs at least one epoch, got {n_epochs}")
+    if node not in smeta["children"]:
+        raise ValueError(
+            f"node: {node!r} is not a child of the split {split} (children: {smeta['children']})"
+        )
+    pmeta = read_meta(partition, PARTITION, {"round": smeta["round"] - 1, "space": smeta["space"]})
+    parent = node[:-1]
+    if parent not in pmeta["leaves"]:
+        raise ValueError(
+            f"{Path(partition) / META}: field 'leaves' has no parent {parent!r} of node {node!r}"
+        )
+    device = _device()
+    parent_net, _ = load_model(Path(partition) / "leaves" / parent, device=device)
+    space = parent_net.space
+    mask = space.mask_from_json(smeta["leaves"][node])
+    train_data = load_data(data, "train")
+    tcfg = replace(cfg.train, seed=seed)
+    out = Path(out)
+    _seed_all(seed)
+    with _checkpoints(checkpoint_uri, out, "checkpoints") as store:
+        child, result = finetune(
+            parent_net,
+            mask,
+            train_data,
+            tcfg,
+            epochs=n_epochs,
+            store=store,
+            resume=True,
+            device=device,
+            progress=progress,
+            desc=f"finetune {node}",
+        )
+    last = result.history[-1] if result.history else {}
+    save_model(
+        child,
+        out,
+        mask=mask,
+        config=replace(tcfg, epochs=n_epochs),
+        extra={
+            "artifact": SUBSUPERNET,
+            "format": FORMAT,
+            "node": node,
+            "round": smeta["round"],
+            "last_round": is_last,
+            "history": result.history,
+            "code_version": __version__,
+        },
+    )
+    _log(
+        f"finetune-subsupernet: node {node}, {result.epochs} epochs, train loss {last.get('loss', float('nan')):.3f}"
+    )
+    return {
+        "node": node,
+        "epochs": result.epochs,
+        "train_loss": last.get("loss"),
+        "train_accuracy": last.get("accuracy"),
+    }
+
+
+# --------------------------------------------------------------------------- gather-subsupernets
+@timed
+def gather_subsupernets(split: PathLike, subsupernets: Sequence[PathLike], out: PathLike) -> dict:
+    """Fan-in: the split's tree and every fine-tuned child as the next round's partition."""
+    smeta = read_meta(split, SPLIT)
+    out = Path(out)
+    found = {}
+    for d in subsupernets:
+        meta = read_meta(d, SUBSUPERNET, {"round": smeta["round"], "space": smeta["space"]})
+        if meta["node"] not in smeta["children"]:
+            raise ValueError(
+                f"{Path(d) / META}: field 'node' is {meta['node']!r}, not a child of {split}"
+            )
+        if meta["node"] in found:
+            raise ValueError(f"{Path(d) / META}: node {meta['node']!r} given twice")
+        found[meta["node"]] = Path(d)
+    missing = sorted(set(smeta["children"]) - set(found))
+    if missing:
+        raise ValueError(f"subsupernets: no fine-tuned child for node(s) {', '.join(missing)}")
+    for node, d in sorted(found.items()):
+        for name in ("supernet.pt", META):
+            _copy_file(d / name, out / "leaves" / node / name)
+    _copy_file(Path(split) / "tree.json", out / "tree.json")
+    _copy_file(Path(split) / "decisions.json", out / "decisions.json")
+    data_meta = {"dataset": smeta["dataset"], "num_classes": smeta["num_classes"]}
+    meta = _partition_meta(
+        smeta["round"],
+        smeta["space"],
+        smeta["leaves"],
+        smeta["criterion"],
+        data_meta,
+        smeta["supernet"],
+    )
+    write_json(out / META, meta)
+    _log(f"gather-subsupernets: round {smeta['round']}, {len(found)} sub-supernets")
+    return meta
+
+
+# --------------------------------------------------------------------------- lissnas-shrink
+def _proxy(data: PathLike, partition: PathLike, pmeta: dict, cfg):
+    from naslid.scoring import ProxyEvaluator
+
+    return ProxyEvaluator(
+        _leaves(partition, pmeta),
+        load_data(data, "train"),
+        load_data(data, "valid"),
+        replace(cfg.scoring, seed=cfg.seed),
+        device=_device(),
+    )
+
+
+@timed
+def lissnas_shrink(
+    data: PathLike,
+    partition: PathLike,
+    out: PathLike,
+    *,
+    profile: str = "smoke",
+    shrink: bool = True,
+    labels: str = "",
+    seed: int = 0,
+) -> dict:
+    """LISSNAS: shrink the space around the seeds an XGBoost predictor ranks best. Labels are
+    the sub-supernets' inherited-weight accuracy (``proxy``) or a benchmark table. With
+    ``shrink`` off, the artifact only says so and the search keeps the whole space."""
+    from naslid import lissnas
+
+    cfg = _resolve(profile, labels=labels, seed=seed)
+    pmeta = read_meta(partition, PARTITION)
+    space = _space(pmeta["space"])
+    out = Path(out)
+    if not shrink:
+        stats = {"shrink": False, "size": space.mask_size(), "original_size": space.mask_size()}
+        write_json(out / "stats.json", stats)
+        write_json(
+            out / META, artifact_meta(SPACE, shrink=False, space=space.name, size=space.mask_size())
+        )
+        _log("lissnas-shrink: off, the search keeps the whole space")
+        return {"shrink": 0, "size": space.mask_size()}
+    if cfg.labels == "proxy":
+        labeller = _proxy(data, partition, pmeta, cfg)
+    else:
+        from naslid.benchmarks import load_table
+
+        labeller = lissnas.table_labeller(load_table(cfg.labels))
+    run = lissnas.run(space, labeller, cfg.lissnas, seed)
+    lissnas.write_outputs(run, out)
+    keys = (
+        "size",
+        "original_size",
+        "mean_accuracy",
+        "max_accuracy",
+        "shrink_index",
+        "ks_statistic",
+        "ks_pvalue",
+        "flops_coverage",
+        "diversity_mean",
+        "queries",
+        "iterations",
+        "predictor_kendall_tau",
+    )
+    metrics = {k: run.stats[k] for k in keys if k in run.stats}
+    write_json(
+        out / META,
+        artifact_meta(
+            SPACE,
+            shrink=True,
+            space=space.name,
+            size=run.stats["size"],
+            labels=cfg.labels,
+            accuracy_source=run.accuracy_source,
+            config=cfg.lissnas.__dict__ if hasattr(cfg.lissnas, "__dict__") else None,
+        ),
+    )
+    _log(
+        f"lissnas-shrink: {run.stats['size']} of {run.stats['original_size']} archs, mean accuracy "
+        f"{run.stats['mean_accuracy']:.2f}, shrink index {run.stats['shrink_index']:.3f}"
+    )
+    return {"shrink": 1, **metrics}
+
+
+# --------------------------------------------------------------------------- evolutionary-search
+@timed
+def evolutionary_search(
+    data: PathLike,
+    partition: PathLike,
+    space: PathLike,
+    out: PathLike,
+    *,
+    profile: str = "smoke",
+    search_budget: int = -1,
+    seed: int = 0,
+    progress: bool = False,
+) -> dict:
+    """Evolutionary search (NAS-LID section 4) in the shrunk space, each candidate scored with
+    the weights of the sub-supernet that holds it (BN recalibrated). Returns the metrics and
+    ``best_arch``."""
+    import numpy as np
+
+    from naslid import evolution
+
+    cfg = _resolve(profile, search_budget=search_budget, seed=seed)
+    pmeta = read_meta(partition, PARTITION)
+    smeta = read_meta(space, SPACE, {"space": pmeta["space"]})
+    sp = _space(pmeta["space"])
+    restrict = evolution.load_archs(sp, Path(space) / "space.csv") if smeta["shrink"] else None
+    ecfg = replace(cfg.evolution, budget=cfg.search_budget) if cfg.search_budget else cfg.evolution
+    evaluator = _proxy(data, partition, pmeta, cfg)
+    _log(
+        f"evolutionary-search: {'shrunk' if restrict else 'whole'} space "
+        f"({len(restrict) if restrict else sp.mask_size()} archs), {len(pmeta['leaves'])} sub-supernets, "
+        f"budget {ecfg.budget or ecfg.population * ecfg.generations}"
+    )
+    report_progress: Callable[[int, float], None] | None = None
+    if progress:
+
+        def report_progress(gen: int, best: float) -> None:
+            _log(f"generation {gen}: best {best:.2f}")
+
+    result = evolution.evolve(
+        sp,
+        evaluator,
+        ecfg,
+        np.random.default_rng(seed),
+        restrict=restrict,
+        progress=report_progress,
+    )
+    best = result.best
+    arch = sp.from_str(best["arch"])
+    owner = next(
+        (
+            node
+            for mask, node in zip(pmeta["leaves"].values(), pmeta["leaves"])
+            if sp.contains(sp.mask_from_json(mask), arch)
+        ),
+        None,
+    )
+    meta = artifact_meta(
+        SEARCH,
+        space=sp.name,
+        round=pmeta["round"],
+        shrink=bool(smeta["shrink"]),
+        config=ecfg.__dict__,
+        seed=seed,
+    )
+    evolution.write_result(result, out, meta=meta)
+    best_info = {
+        "arch": best["arch"],
+        "score": best["score"],
+        "node": owner,
+        "flops_M": sp.flops(arch),
+        "params_M": sp.params(arch),
+    }
+    write_json(Path(out) / "best.json", best_info)
+    _log(f"evolutionary-search: best {best['arch']} ({best['score']:.2f}% proxy, node {owner})")
+    return {
+        "best_arch": best["arch"],
+        "best_score": best["score"],
+        "evaluated": len(result.history),
+        "best_flops_M": best_info["flops_M"],
+        "best_params_M": best_info["params_M"],
+    }
+
+
+# --------------------------------------------------------------------------- imagenet-transfer
+@timed
+def imagenet_transfer(
+    search: PathLike,
+    out: PathLike,
+    *,
+    profile: str = "smoke",
+    transfer_uri: str = "",
+    epochs: int = -1,
+    seed: int = 0,
+    checkpoint_uri: str = "",
+    progress: bool = False,
+) -> dict:
+    """Train the best architecture of the search on ImageNet-format data (an ImageFolder tree,
+    a minio:// prefix of one, or, for the smoke profile, a tiny tree of the bundled digits)."""
+    from naslid import config, transfer
+
+    cfg = _resolve(profile, transfer_uri=transfer_uri, transfer_epochs=epochs, seed=seed)
+    smeta = read_meta(search, SEARCH)
+    best = read_json(Path(search) / "best.json")
+    out = Path(out)
+    tcfg = replace(cfg.transfer_config, seed=seed)
+    with contextlib.ExitStack() as stack:
+        if cfg.transfer_dataset == config.DIGITS_IMAGEFOLDER and not cfg.transfer_uri:
+            tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="naslid-digits-"))
+            root: Path | str = transfer.make_digits_imagefolder(
+                tmp, size=tcfg.image_size, seed=seed
+            )
+        elif cfg.transfer_uri:
+            root = cfg.transfer_uri
+            if _is_remote(root):
+                root = transfer.resolve_data(
+                    root, stack.enter_context(tempfile.TemporaryDirectory(prefix="naslid-in-"))
+                )
+        else:
+            root = Path(os.environ.get("NASLID_DATA", "data")) / "imagenet"
+        ckpt = stack.enter_context(_checkpoints(checkpoint_uri, out, "checkpoints"))
+        _log(f"imagenet-transfer: {best['arch']} on {root}, {tcfg.epochs} epochs")
+        result = transfer.transfer(
+            smeta["space"],
+            best["arch"],
+            root,
+            out,
+            config=tcfg,
+            checkpoint_dir=ckpt,
+            progress=progress,
+        )
+    if not result.get("finished", True):
+        raise RuntimeError(
+            f"imagenet-transfer: stopped after epoch {result.get('epoch')}, not finished"
+        )
+    meta = read_json(out / META)
+    write_json(
+        out / META,
+        {
+            **meta,
+            **artifact_meta(
+                TRANSFER, space=smeta["space"], arch=best["arch"], dataset=cfg.transfer_dataset
+            ),
+        },
+    )
+    metrics = {
+        k: result[k]
+        for k in ("top1", "top5", "flops_M", "params_M", "epochs", "image_size")
+        if k in result
+    }
+    _log(f"imagenet-transfer: top-1 {metrics.get('top1', float('nan')):.2f}")
+    return metrics
+
+
+def _is_remote(uri: str) -> bool:
+    from naslid.store import is_remote
+
+    return is_remote(uri)
+
+
+# --------------------------------------------------------------------------- report
+def report(
+    html_out: PathLike,
+    markdown_out: PathLike,
+    *,
+    data: PathLike,
+    supernet: PathLike,
+    partition: PathLike,
+    space: PathLike,
+    search: PathLike,
+    transfer: PathLike | None = None,
+) -> dict:
+    """The run's report (:mod:`naslid.report`): a self-contained HTML page and the same as Markdown."""
+    from naslid.report import build_report
+
+    return build_report(
+        html_out,
+        markdown_out,
+        data=data,
+        supernet=supernet,
+        partition=partition,
+        space=space,
+        search=search,
+        transfer=transfer,
+    )
+
+
+@dataclass(frozen=True)
+class Input:
+    """One artifact input of a step, found in a run's artifacts by its kind."""
+
+    kind: str
+    many: bool = False
+    optional: bool = False
+    where: dict = field(default_factory=dict)
+    """meta.json fields that select among artifacts of the kind (``round: "max"`` = the latest)."""
+
+
+@dataclass(frozen=True)
+class Step:
+    """How ``naslid step NAME`` calls a step function."""
+
+    name: str
+    function: Callable[..., Any]
+    inputs: dict[str, Input]
+    outputs: tuple[str, ...] = ("out",)
+    """Keyword(s) of the output path(s); ``out`` is positional after the inputs."""
+    params: tuple[str, ...] = ()
+
+
+STEPS: dict[str, Step] = {
+    s.name: s
+    for s in (
+        Step(
+            "prepare-data", prepare_data, {}, params=("profile", "dataset", "dataset_uri", "seed")
+        ),
+        Step(
+            "pretrain-supernet",
+            pretrain_supernet,
+            {"data": Input(DATA)},
+            params=("profile", "epochs", "seed", "checkpoint_uri"),
+        ),
+        Step(
+            "profile-lid",
+            profile_lid,
+            {"data": Input(DATA), "partition": Input(PARTITION, where={"round": "max"})},
+            params=("node", "criterion", "profile", "seed"),
+        ),
+        Step(
+            "split-round",
+            split_round,
+            {
+                "partition": Input(PARTITION, where={"round": "max"}),
+                "profiles": Input(NODE_PROFILE, many=True, where={"round": "max"}),
+            },
+            params=("criterion",),
+        ),
+        Step(
+            "finetune-subsupernet",
+            finetune_subsupernet,
+            {
+                "data": Input(DATA),
+                "partition": Input(PARTITION, where={"round": "split-1"}),
+                "split": Input(SPLIT, where={"round": "max"}),
+            },
+            params=("node", "profile", "epochs", "rounds", "seed", "checkpoint_uri"),
+        ),
+        Step(
+            "gather-subsupernets",
+            gather_subsupernets,
+            {
+                "split": Input(SPLIT, where={"round": "max"}),
+                "subsupernets": Input(SUBSUPERNET, many=True, where={"round": "max"}),
+            },
+        ),
+        Step(
+            "lissnas-shrink",
+            lissnas_shrink,
+            {"data": Input(DATA), "partition": Input(PARTITION, where={"round": "max"})},
+            params=("profile", "shrink", "labels", "seed"),
+        ),
+        Step(
+            "evolutionary-search",
+            evolutionary_search,
+            {
+                "data": Input(DATA),
+                "partition": Input(PARTITION, where={"round": "max"}),
+                "space": Input(SPACE),
+            },
+            params=("profile", "search_budget", "seed"),
+        ),
+        Step(
+            "imagenet-transfer",
+            imagenet_transfer,
+            {"search": Input(SEARCH)},
+            params=("profile", "transfer_uri", "epochs", "seed", "checkpoint_uri"),
+        ),
+        Step(
+            "report",
+            report,
+            {
+                "data": Input(DATA),
+                "supernet": Input(PARTITION, where={"round": 0}),
+                "partition": Input(PARTITION, where={"round": "max"}),
+                "space": Input(SPACE),
+                "search": Input(SEARCH),
+                "transfer": Input(TRANSFER, optional=True),
+            },
+            outputs=("html_out", "markdown_out"),
+            params=(),
+        ),
+    )
+}
+"""Every step ``naslid step`` can re-run (validate-params has no artifacts and is not one)."""
+
+
+def find_artifacts(root: PathLike) -> list[tuple[Path, dict]]:
+    """Every artifact directory under ``root`` (a ``meta.json`` with an ``artifact`` field),
+    newest first."""
+    found = []
+    for path in Path(root).rglob(META):
+        try:
+            meta = read_json(path)
+        except (OSError, ValueError):
+            continue
+        if (
+            isinstance(meta, dict)
+            and isinstance(meta.get("artifact"), str)
+            and meta.get("format") == FORMAT
+        ):
+            found.append((path.parent, meta))
+    found.sort(key=lambda item: -float(item[1].get("created", 0.0)))
+    return found
+
+
+def select_inputs(
+    step: Step, artifacts: Sequence[tuple[Path, dict]], chosen: dict[str, PathLike] | None = None
+) -> dict:
+    """The input directories of ``step`` among ``artifacts`` (newest first); ``chosen`` names
+    some explicitly. A missing required input is an error naming it and its kind."""
+    chosen = dict(chosen or {})
+    out: dict[str, Any] = {}
+    for name, spec in step.inputs.items():
+        if name in chosen:
+            value = chosen.pop(name)
+            out[name] = (
+                [Path(v) for v in value]
+                if spec.many and isinstance(value, list | tuple)
+                else ([Path(value)] if spec.many else Path(value))
+            )
+            continue
+        cands = [
+            (d, m)
+            for d, m in artifacts
+            if m["artifact"] == spec.kind
+            # a sub-supernet's meta.json sits inside a partition's leaves/: not an input of its own
+            and "leaves" not in d.parts[-2:-1]
+        ]
+        want = spec.where.get("round")
+        if cands and want is not None:
+            if want == "max":
+                top = max(int(m.get("round", 0)) for _, m in cands)
+            elif want == "split-1":
+                splits = [int(m["round"]) for _, m in artifacts if m["artifact"] == SPLIT]
+                top = (max(splits) - 1) if splits else -1
+            else:
+                top = int(want)
+            cands = [(d, m) for d, m in cands if int(m.get("round", 0)) == top]
+        if not cands:
+            if spec.optional:
+                continue
+            raise FileNotFoundError(
+                f"input {name!r}: no {spec.kind} artifact found"
+                + (f" with round {want}" if want is not None else "")
+            )
+        if spec.many:
+            first: dict[str, Path] = {}
+            for d, m in cands:  # newest first: keep the newest of each node
+                first.setdefault(str(m.get("node", d)), d)
+            out[name] = [first[k] for k in sorted(first)]
+        else:
+            out[name] = cands[0][0]
+    if chosen:
+        raise ValueError(
+            f"input(s) {', '.join(sorted(chosen))}: step {step.name} has no such input "
+            f"(it has {', '.join(step.inputs) or 'none'})"
+        )
+    return out
+
+
+def run_step(name: str, inputs: dict, out: PathLike, params: dict | None = None) -> Any:
+    """Call step ``name`` with ``inputs`` (name -> directory or list), writing into ``out``."""
+    if name not in STEPS:
+        raise ValueError(f"step: unknown {name!r}; expected one of {', '.join(STEPS)}")
+    step = STEPS[name]
+    params = dict(params or {})
+    unknown = sorted(set(params) - set(step.params) - {"progress"})
+    if unknown:
+        raise ValueError(
+            f"parameter(s) {', '.join(unknown)}: step {name} takes {', '.join(step.params) or 'none'}"
+        )
+    out = Path(out)
+    kwargs = {k: (list(map(str, v)) if isinstance(v, list) else str(v)) for k, v in inputs.items()}
+    if step.outputs == ("out",):
+        return step.function(**kwargs, out=str(out), **params)
+    return step.function(
+        html_out=str(out / "report.html"), markdown_out=str(out / "report.md"), **kwargs, **params
+    )

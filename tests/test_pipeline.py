@@ -1,0 +1,470 @@
+"""The KFP pipeline: the committed YAML, its GPU scheduling, the CLI around it, and one
+end-to-end run under kfp.local (twice: the second is served from the cache)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+from google.protobuf import json_format
+from kfp.kubernetes import kubernetes_executor_config_pb2 as k8s_pb2
+from kfp.pipeline_spec import pipeline_spec_pb2
+
+from naslid import __version__, kfp_local
+from naslid.cli import main
+from naslid.cli import pipeline as cli
+
+COMMITTED = cli.DEFAULT_YAML
+GPU = {
+    "pretrain-supernet",
+    "profile-lid",
+    "finetune-subsupernet",
+    "lissnas-shrink",
+    "evolutionary-search",
+    "imagenet-transfer",
+}
+CPU = {"validate-params", "prepare-data", "split-round", "gather-subsupernets", "report"}
+
+
+@pytest.fixture(scope="module")
+def pipeline_module():
+    return cli.load_pipeline_module()
+
+
+@pytest.fixture(scope="module")
+def docs():
+    return list(yaml.safe_load_all(COMMITTED.read_text()))
+
+
+def _executors(spec: dict) -> dict[str, dict]:
+    return spec["deploymentSpec"]["executors"]
+
+
+def _all_tasks(spec: dict) -> dict[str, dict]:
+    tasks = dict(spec["root"]["dag"]["tasks"])
+    for name, comp in spec["components"].items():
+        for task_name, task in comp.get("dag", {}).get("tasks", {}).items():
+            tasks[f"{name}/{task_name}"] = task
+    return tasks
+
+
+# ----------------------------------------------------------------------------- the committed YAML
+def test_committed_yaml_is_fresh(pipeline_module, tmp_path):
+    fresh = pipeline_module.compile_pipeline(tmp_path / "naslid.yaml").read_text()
+    assert COMMITTED.read_text() == fresh, "pipelines/naslid.yaml is stale: run `make compile`"
+
+
+def test_committed_components_are_fresh(pipeline_module, tmp_path):
+    fresh = pipeline_module.compile_components(tmp_path)
+    assert [p.name for p in fresh] == [f"{n}.yaml" for n in cli_steps()]
+    for path in fresh:
+        committed = pipeline_module.COMPONENTS_DIR / path.name
+        assert committed.read_text() == path.read_text(), (
+            f"components/{path.name} is stale: run `make compile`"
+        )
+    spec = yaml.safe_load((pipeline_module.COMPONENTS_DIR / "evolutionary-search.yaml").read_text())
+    assert set(spec["root"]["inputDefinitions"]["artifacts"]) == {"data", "partition", "space"}
+    assert set(spec["root"]["outputDefinitions"]["artifacts"]) == {"search", "metrics"}
+
+
+def cli_steps() -> list[str]:
+    from naslid.kfp_components import FUNCTIONS
+
+    return list(FUNCTIONS)
+
+
+def test_yaml_parses_strictly_into_pipeline_and_platform_specs(docs):
+    assert len(docs) == 2
+    spec = json_format.ParseDict(
+        docs[0], pipeline_spec_pb2.PipelineSpec(), ignore_unknown_fields=False
+    )
+    platform = json_format.ParseDict(
+        docs[1], pipeline_spec_pb2.PlatformSpec(), ignore_unknown_fields=False
+    )
+    assert spec.pipeline_info.name == "naslid"
+    executors = platform.platforms["kubernetes"].deployment_spec.executors
+    assert set(executors) == set(_executors(docs[0]))  # every step has its Kubernetes settings
+    for name, struct in executors.items():
+        config = json_format.ParseDict(
+            json_format.MessageToDict(struct),
+            k8s_pb2.KubernetesExecutorConfig(),
+            ignore_unknown_fields=False,
+        )
+        assert config.secret_as_env[0].secret_name == "naslid-minio", name
+
+
+def test_pipeline_parameters(docs):
+    params = docs[0]["root"]["inputDefinitions"]["parameters"]
+    assert set(params) == {
+        "profile",
+        "dataset",
+        "dataset_uri",
+        "epochs",
+        "finetune_epochs",
+        "rounds",
+        "criterion",
+        "shrink",
+        "labels",
+        "search_budget",
+        "transfer",
+        "transfer_uri",
+        "transfer_epochs",
+        "seed",
+        "checkpoint_root",
+    }
+    assert params["profile"]["defaultValue"] == "smoke"
+    assert params["criterion"]["defaultValue"] == "lid"
+    assert (
+        params["rounds"]["parameterType"] == "NUMBER_INTEGER"
+        and params["rounds"]["defaultValue"] == -1
+    )
+    assert params["shrink"]["parameterType"] == "BOOLEAN"
+
+
+def test_rounds_are_unrolled_with_static_fan_outs(docs):
+    spec = docs[0]
+    loops = {}
+    for comp in spec["components"].values():
+        for task in comp.get("dag", {}).get("tasks", {}).values():
+            items = task.get("parameterIterator", {}).get("items", {}).get("raw")
+            if items:
+                loops.setdefault(task["componentRef"]["name"], json.loads(items))
+                assert task["iteratorPolicy"]["parallelismLimit"] == 4
+    fanouts = sorted(map(tuple, loops.values()), key=len)
+    # round 1: profile r, fine-tune r0 r1; round 2: r0 r1 / 4 children; round 3: 4 / 8.
+    assert ("r",) in fanouts and ("r0", "r1") in fanouts and ("r00", "r01", "r10", "r11") in fanouts
+    assert tuple(f"r{i:03b}" for i in range(8)) in fanouts
+    conditions = [
+        t["triggerPolicy"]["condition"]
+        for t in _all_tasks(spec).values()
+        if "triggerPolicy" in t and "condition" in t["triggerPolicy"]
+    ]
+    text = " ".join(conditions)
+    for r in (1, 2, 3):
+        assert f"< {r}" in text  # stop before round r when the resolved rounds are fewer
+    assert "inputs.parameter_values['pipelinechannel--transfer'] == true" in text
+
+
+def test_gpu_steps_are_scheduled_on_the_gpu_pool(docs):
+    executors = _executors(docs[0])
+    k8s = docs[1]["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
+    seen = set()
+    for name, ex in executors.items():
+        step = kfp_local.step_name(name.replace("exec-", "comp-"))
+        seen.add(step)
+        res = ex["container"]["resources"]
+        conf = k8s[name]
+        assert ex["container"]["image"] == f"naslid:{__version__}"
+        if step in GPU:
+            assert res["accelerator"]["resourceType"] == "nvidia.com/gpu"
+            assert res["accelerator"]["resourceCount"] == "1"
+            assert res["resourceCpuRequest"] == "4" and res["resourceMemoryRequest"] == "16Gi"
+            assert conf["nodeSelector"]["labels"] == {"nvidia.com/gpu.present": "true"}
+            assert conf["tolerations"] == [
+                {"effect": "NoSchedule", "key": "nvidia.com/gpu", "operator": "Exists"}
+            ]
+            assert conf["emptyDirMounts"] == [
+                {
+                    "medium": "Memory",
+                    "mountPath": "/dev/shm",
+                    "sizeLimit": "8Gi",
+                    "volumeName": "dshm",
+                }
+            ]
+        else:
+            assert step in CPU, step
+            assert (
+                "accelerator" not in res
+                and "nodeSelector" not in conf
+                and "tolerations" not in conf
+            )
+            assert res["resourceCpuRequest"] == "1"
+        envs = {e["envVar"] for e in conf["secretAsEnv"][0]["keyToEnv"]}
+        assert envs == {
+            "MINIO_ENDPOINT",
+            "MINIO_ACCESS_KEY",
+            "MINIO_SECRET_KEY",
+        }  # what naslid.store reads
+        assert conf["secretAsEnv"][0]["optional"] is True
+        assert "pvcMount" not in conf  # no dataset PVC by default
+    assert seen == GPU | CPU
+    retries = [
+        t.get("retryPolicy")
+        for t in _all_tasks(docs[0]).values()
+        if "componentRef" in t and kfp_local.step_name(t["componentRef"]["name"]) in GPU | CPU
+    ]
+    assert retries and all(
+        r
+        == {
+            "backoffDuration": "60s",
+            "backoffFactor": 2.0,
+            "backoffMaxDuration": "3600s",
+            "maxRetryCount": 3,
+        }
+        for r in retries
+    )
+
+
+def test_compile_settings_reach_the_yaml(pipeline_module, tmp_path):
+    from naslid.cli import build_parser
+
+    args = build_parser().parse_args(
+        [
+            "compile",
+            "--image",
+            "registry.example.com/ml/naslid:1.2",
+            "--max-rounds",
+            "1",
+            "--dataset-pvc",
+            "naslid-datasets",
+            "--node-selector",
+            "cloud.google.com/gke-accelerator=nvidia-l4",
+            "--toleration",
+            "dedicated:Exists:NoExecute",
+            "--gpus",
+            "2",
+            "--retries",
+            "0",
+        ]
+    )
+    settings = pipeline_module.Settings(
+        image="registry.example.com/ml/naslid:1.2",
+        max_rounds=1,
+        dataset_pvc="naslid-datasets",
+        accelerator_limit=2,
+        retries=0,
+        node_selector={"cloud.google.com/gke-accelerator": "nvidia-l4"},
+        tolerations=(("dedicated", "Exists", "NoExecute"),),
+    )
+    assert cli.compile_settings(args, pipeline_module.Settings) == settings
+    path = pipeline_module.compile_pipeline(tmp_path / "p.yaml", settings)
+    spec, platform = list(yaml.safe_load_all(path.read_text()))
+    executors = _executors(spec)
+    assert {e["container"]["image"] for e in executors.values()} == {
+        "registry.example.com/ml/naslid:1.2"
+    }
+    raws = [
+        t["parameterIterator"]["items"]["raw"]
+        for t in _all_tasks(spec).values()
+        if "parameterIterator" in t
+    ]
+    assert sorted(raws) == ['["r"]', '["r0", "r1"]']  # one round unrolled
+    k8s = platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
+    for name, conf in k8s.items():
+        step = kfp_local.step_name(name.replace("exec-", "comp-"))
+        if step in ("prepare-data", "imagenet-transfer"):
+            assert conf["pvcMount"][0]["mountPath"] == "/data"
+            assert (
+                conf["pvcMount"][0]["pvcNameParameter"]["runtimeValue"]["constant"]
+                == "naslid-datasets"
+            )
+            assert {"name": "NASLID_DATA", "value": "/data"} in executors[name]["container"]["env"]
+        else:
+            assert "pvcMount" not in conf
+        if step in GPU:
+            assert conf["nodeSelector"]["labels"] == {
+                "cloud.google.com/gke-accelerator": "nvidia-l4"
+            }
+            assert executors[name]["container"]["resources"]["accelerator"]["resourceCount"] == "2"
+    assert not any("retryPolicy" in t for t in _all_tasks(spec).values())
+
+
+def test_settings_reject_bad_values(pipeline_module):
+    with pytest.raises(ValueError, match="max_rounds"):
+        pipeline_module.Settings(max_rounds=9)
+    with pytest.raises(ValueError, match="parallelism"):
+        pipeline_module.Settings(parallelism=0)
+
+
+# ----------------------------------------------------------------------------- CLI: compile, submit, run
+def test_compile_check_detects_a_stale_yaml(tmp_path, capsys):
+    stale = tmp_path / "naslid.yaml"
+    stale.write_text(COMMITTED.read_text().replace("nvidia.com/gpu.present", "gpu"))
+    assert main(["compile", "--check", "--no-components", "--out", str(stale)]) == 1
+    assert "stale" in capsys.readouterr().err
+    assert main(["compile", "--out", str(stale), "--toleration", "bad"]) == 1
+    assert "--toleration 'bad'" in capsys.readouterr().err
+
+
+class FakeClient:
+    instances: list = []
+
+    def __init__(self, **kwargs):
+        self.init = kwargs
+        self.calls: list = []
+        FakeClient.instances.append(self)
+
+    def create_run_from_pipeline_package(self, **kwargs):
+        self.calls.append(kwargs)
+
+        class Result:
+            run_id = "run-123"
+
+        return Result()
+
+
+def test_submit_builds_the_client_call(monkeypatch, capsys):
+    import kfp
+
+    FakeClient.instances.clear()
+    monkeypatch.setattr(kfp, "Client", FakeClient)
+    rc = main(
+        [
+            "submit",
+            "--host",
+            "http://kfp.example:8080",
+            "--experiment",
+            "nas",
+            "--run-name",
+            "r1",
+            "--pipeline-root",
+            "minio://naslid/roots",
+            "--profile",
+            "cifar10",
+            "--no-cache",
+            "--namespace",
+            "team-a",
+            "--param",
+            "rounds=2",
+            "--param",
+            "shrink=false",
+            "--param",
+            "criterion=gradient",
+        ]
+    )
+    assert rc == 0
+    client = FakeClient.instances[-1]
+    assert client.init == {"host": "http://kfp.example:8080", "namespace": "team-a"}
+    call = client.calls[-1]
+    assert call["pipeline_file"] == str(COMMITTED)
+    assert call["arguments"] == {
+        "profile": "cifar10",
+        "rounds": 2,
+        "shrink": False,
+        "criterion": "gradient",
+    }
+    assert (
+        call["run_name"] == "r1"
+        and call["experiment_name"] == "nas"
+        and call["namespace"] == "team-a"
+    )
+    assert call["pipeline_root"] == "minio://naslid/roots" and call["enable_caching"] is False
+    assert "run-123" in capsys.readouterr().out
+    # caching left to the pipeline's own setting unless --no-cache; a default run name
+    assert main(["submit", "--host", "h"]) == 0
+    call = FakeClient.instances[-1].calls[-1]
+    assert call["enable_caching"] is None and call["run_name"].startswith("naslid-smoke-")
+    assert call["arguments"] == {"profile": "smoke"}
+
+
+def test_submit_refuses_unknown_or_mistyped_parameters(monkeypatch, capsys):
+    import kfp
+
+    monkeypatch.setattr(kfp, "Client", FakeClient)
+    assert main(["submit", "--host", "h", "--param", "round=2"]) == 1
+    assert "parameter 'round': the pipeline has no such parameter" in capsys.readouterr().err
+    assert main(["submit", "--host", "h", "--param", "rounds=two"]) == 1
+    assert "parameter 'rounds': expected a number" in capsys.readouterr().err
+    assert main(["submit", "--host", "h", "--param", "transfer=maybe"]) == 1
+    assert "expected true or false" in capsys.readouterr().err
+    assert main(["submit", "--host", "h", "--pipeline", "/nonexistent.yaml"]) == 1
+    assert "no compiled pipeline" in capsys.readouterr().err
+
+
+def test_run_with_docker_and_no_engine_fails_in_one_line(monkeypatch, capsys):
+    import docker
+
+    def no_engine():
+        raise docker.errors.DockerException("Error while fetching server API version")
+
+    monkeypatch.setattr(docker, "from_env", no_engine)
+    assert main(["run", "--runner", "docker", "--out", "unused"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert (
+        err
+        == "naslid run: error: --runner docker: no Docker engine reachable here (start one, or use --runner subprocess)"
+    )
+
+
+def test_local_helpers():
+    assert kfp_local.step_name("comp-report-2-3") == "report"
+    assert kfp_local.step_name("comp-split-round") == "split-round"
+    assert kfp_local.expected_tasks(0, False) == 6
+    assert kfp_local.expected_tasks(2, True) == 20  # the smoke run
+    stripped = yaml.safe_load_all(kfp_local.strip_retries(COMMITTED.read_text()))
+    assert "retryPolicy" not in json.dumps(next(stripped))
+
+
+# ----------------------------------------------------------------------------- end to end
+def test_code_fingerprint_follows_the_source(tmp_path):
+    (tmp_path / "a.py").write_text("x = 1\n")
+    (tmp_path / "notes.txt").write_text("ignored")
+    first = kfp_local.code_fingerprint(tmp_path)
+    assert len(first) == 12 and first == kfp_local.code_fingerprint(tmp_path)
+    (tmp_path / "notes.txt").write_text("still ignored")
+    assert kfp_local.code_fingerprint(tmp_path) == first
+    (tmp_path / "a.py").write_text("x = 2\n")
+    assert kfp_local.code_fingerprint(tmp_path) != first
+
+
+def test_local_run_end_to_end_then_cached_then_one_step(tmp_path, capsys, monkeypatch):
+    """The smoke profile with one round (12 steps) under kfp.local; again from the cache;
+    then `naslid step` re-runs the search on the run's artifacts."""
+    # One cache folder for both runs even if someone edits naslid's source meanwhile.
+    monkeypatch.setattr(kfp_local, "code_fingerprint", lambda root=None: "test")
+    out = tmp_path / "run"
+    args = ["run", "--profile", "smoke", "--out", str(out), "--param", "rounds=1"]
+    assert main(args) == 0
+    first = json.loads((out / "run.json").read_text())
+    steps_run = [t["step"] for t in first["tasks"]]
+    assert sorted(steps_run) == sorted(
+        [
+            "validate-params",
+            "prepare-data",
+            "pretrain-supernet",
+            "profile-lid",
+            "split-round",
+            "finetune-subsupernet",
+            "finetune-subsupernet",
+            "gather-subsupernets",
+            "lissnas-shrink",
+            "evolutionary-search",
+            "imagenet-transfer",
+            "report",
+        ]
+    )
+    assert not any(t["cached"] for t in first["tasks"])
+    printed = capsys.readouterr().out
+    assert f"best architecture: {first['best_arch']}" in printed
+    report = Path(first["report"])
+    assert report == out / "report.html" and first["best_arch"] in report.read_text()
+    assert "## Transfer" in (out / "report.md").read_text()
+
+    assert main(args) == 0  # same inputs: every step from the cache
+    second = json.loads((out / "run.json").read_text())
+    assert len(second["tasks"]) == len(first["tasks"]) and all(t["cached"] for t in second["tasks"])
+    assert second["best_arch"] == first["best_arch"]
+    assert second["seconds"] < first["seconds"] / 5
+    assert "12 steps (12 from the cache)" in capsys.readouterr().out
+
+    again = tmp_path / "again"
+    assert (
+        main(
+            [
+                "step",
+                "evolutionary-search",
+                "--inputs",
+                str(out),
+                "--out",
+                str(again),
+                "--param",
+                "search_budget=3",
+            ]
+        )
+        == 0
+    )
+    assert len(json.loads((again / "top.json").read_text())) == 3
+    assert main(["step", "evolutionary-search", "--inputs", str(out), "--param", "budget=3"]) == 1
+    assert "--param budget: step evolutionary-search takes" in capsys.readouterr().err

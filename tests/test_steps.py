@@ -1,0 +1,301 @@
+"""The pipeline's step functions, called directly on the smoke profile with tiny settings."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+import pytest
+import torch
+
+from naslid import steps
+from naslid.io import read_json, write_json
+from naslid.spaces.nb201 import SPACE
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_torch_thread():
+    """As under naslid run: one torch thread per step (2 ran 5-30x slower on a busy 2-core box)."""
+    old_env, old_threads = os.environ.get(steps.THREADS_ENV), torch.get_num_threads()
+    os.environ[steps.THREADS_ENV] = "1"
+    yield
+    if old_env is None:
+        os.environ.pop(steps.THREADS_ENV, None)
+    else:
+        os.environ[steps.THREADS_ENV] = old_env
+    torch.set_num_threads(old_threads)
+
+
+@pytest.fixture(scope="module")
+def chain(tmp_path_factory):
+    """prepare -> pretrain (1 epoch) -> round 1 (profile, split, fine-tune 1 epoch, gather)
+    -> shrinkage off -> a 6-arch search, all on the smoke profile."""
+    root = tmp_path_factory.mktemp("chain")
+    d = {
+        name: root / name
+        for name in ("data", "p0", "prof", "split", "r0", "r1", "p1", "space", "search")
+    }
+    steps.prepare_data(d["data"], profile="smoke")
+    steps.pretrain_supernet(d["data"], d["p0"], profile="smoke", epochs=1)
+    steps.profile_lid(d["data"], d["p0"], d["prof"], node="r", criterion="lid", profile="smoke")
+    steps.split_round(d["p0"], [d["prof"]], d["split"], criterion="lid")
+    for node in ("r0", "r1"):
+        steps.finetune_subsupernet(
+            d["data"], d["p0"], d["split"], d[node], node=node, profile="smoke", epochs=1
+        )
+    steps.gather_subsupernets(d["split"], [d["r1"], d["r0"]], d["p1"])
+    steps.lissnas_shrink(d["data"], d["p1"], d["space"], profile="smoke", shrink=False)
+    d["result"] = steps.evolutionary_search(
+        d["data"], d["p1"], d["space"], d["search"], profile="smoke", search_budget=6
+    )
+    d["root"] = root
+    return d
+
+
+# ----------------------------------------------------------------------------- pure helpers
+def test_validate_params_resolves_rounds_and_names_bad_fields():
+    assert steps.validate_params(profile="smoke") == 2
+    assert steps.validate_params(profile="smoke", rounds=0) == 0
+    assert steps.validate_params(profile="cifar10", max_rounds=3) == 3
+    with pytest.raises(ValueError, match="rounds: 4 asked.*at most 3"):
+        steps.validate_params(profile="smoke", rounds=4, max_rounds=3)
+    with pytest.raises(ValueError, match="criterion"):
+        steps.validate_params(profile="smoke", criterion="entropy")
+    with pytest.raises(ValueError, match="labels"):
+        steps.validate_params(profile="smoke", labels="oracle")
+    with pytest.raises(ValueError, match="dataset"):
+        steps.validate_params(profile="smoke", dataset="mnist")
+    with pytest.raises(ValueError, match="profile"):
+        steps.validate_params(profile="huge")
+
+
+def test_resize_images_keeps_constant_images_and_dtype():
+    from naslid.data import ImageData
+
+    images = torch.full((3, 3, 8, 8), 200, dtype=torch.uint8)
+    images[1] = 17
+    data = ImageData(images, torch.tensor([0, 1, 0]), ("a", "b"), (0.5,) * 3, (0.25,) * 3)
+    small = steps.resize_images(data, 4)
+    assert small.images.shape == (3, 3, 4, 4) and small.images.dtype == torch.uint8
+    assert set(small.images[0].unique().tolist()) == {200}
+    assert set(small.images[1].unique().tolist()) == {17}
+    assert steps.resize_images(small, 4) is small
+
+
+def test_threads_env_is_checked(monkeypatch):
+    monkeypatch.setenv(steps.THREADS_ENV, "two")
+    with pytest.raises(ValueError, match=steps.THREADS_ENV):
+        steps._device()
+
+
+# ----------------------------------------------------------------------------- artifacts
+def test_data_artifact(chain):
+    meta = steps.read_meta(chain["data"], steps.DATA)
+    assert meta["dataset"] == "digits" and meta["num_classes"] == 10
+    assert meta["sizes"] == {"train": 1078, "valid": 359}  # 60 / 20 % of the 1,797 digits
+    train = steps.load_data(chain["data"], "train")
+    assert train.image_size == (16, 16) == tuple(meta["image_size"])  # smoke: resized to 16 px
+    assert len(train) == 1078 and sorted(train.labels.unique().tolist()) == list(range(10))
+
+
+def test_pretrain_writes_round0_partition(chain):
+    from naslid.train import load_model
+
+    meta = steps.read_meta(chain["p0"], steps.PARTITION, {"round": 0})
+    assert meta["leaves"] == {"r": SPACE.mask_to_json(SPACE.full_mask())}
+    assert meta["supernet"]["C"] == 8 and meta["supernet"]["N"] == 1
+    net, _ = load_model(chain["p0"] / "leaves" / "r")
+    assert net.mask == SPACE.full_mask()
+    assert not (chain["p0"] / "checkpoints").exists()  # default checkpoints are removed at the end
+
+
+def test_split_partitions_the_space_and_gather_collects_children(chain):
+    smeta = steps.read_meta(chain["split"], steps.SPLIT, {"round": 1, "criterion": "lid"})
+    assert smeta["parents"] == ["r"] and smeta["children"] == ["r0", "r1"]
+    masks = [SPACE.mask_from_json(smeta["leaves"][c]) for c in ("r0", "r1")]
+    # The children differ on exactly one edge, whose 5 options they partition.
+    differ = [e for e in range(6) if masks[0][e] != masks[1][e]]
+    assert len(differ) == 1
+    e = differ[0]
+    assert sorted(masks[0][e] + masks[1][e]) == [0, 1, 2, 3, 4]
+    assert SPACE.mask_size(masks[0]) + SPACE.mask_size(masks[1]) == 15625
+    decision = read_json(chain["split"] / "decisions.json")[0]
+    assert decision["node"] == "r" and decision["edge"] == e
+    pmeta = steps.read_meta(chain["p1"], steps.PARTITION, {"round": 1})
+    assert pmeta["leaves"] == smeta["leaves"]
+    for c in ("r0", "r1"):
+        leaf = read_json(chain["p1"] / "leaves" / c / "meta.json")
+        assert leaf["node"] == c and leaf["mask"] == smeta["leaves"][c]
+
+
+def test_search_scores_archs_in_their_sub_supernet(chain):
+    top = read_json(chain["search"] / "top.json")
+    best = read_json(chain["search"] / "best.json")
+    assert len(top) == 6 and top == sorted(top, key=lambda t: -t["score"])
+    assert best["arch"] == top[0]["arch"] == chain["result"]["best_arch"]
+    pmeta = steps.read_meta(chain["p1"], steps.PARTITION)
+    arch = SPACE.from_str(best["arch"])
+    assert SPACE.contains(SPACE.mask_from_json(pmeta["leaves"][best["node"]]), arch)
+    assert 0.0 <= best["score"] <= 100.0
+    assert chain["result"]["evaluated"] == 6
+
+
+def test_report_names_the_best_arch(chain, tmp_path):
+    out = steps.report(
+        tmp_path / "r.html",
+        tmp_path / "r.md",
+        data=chain["data"],
+        supernet=chain["p0"],
+        partition=chain["p1"],
+        space=chain["space"],
+        search=chain["search"],
+    )
+    md = (tmp_path / "r.md").read_text()
+    page = (tmp_path / "r.html").read_text()
+    assert out["best_arch"] in md
+    assert "Shrinkage off" in md and "1 round(s) by lid, 2 sub-supernet(s)" in md
+    assert "|none~0|" not in page or "&lt;" not in md  # the page is escaped text of the Markdown
+    assert page.startswith("<!doctype html>")
+
+
+def test_children_of_the_last_split_train_longer(chain, tmp_path):
+    """warmup_epochs after every split, plus finetune_epochs after the last one (smoke: 1 + 1)."""
+    steps.finetune_subsupernet(
+        chain["data"],
+        chain["p0"],
+        chain["split"],
+        tmp_path / "last",
+        node="r1",
+        profile="smoke",
+        rounds=1,
+    )
+    meta = read_json(tmp_path / "last" / "meta.json")
+    assert meta["epochs"] == 2 and meta["last_round"] is True and len(meta["history"]) == 2
+    middle = read_json(chain["r1"] / "meta.json")  # epochs=1 given explicitly, rounds unknown
+    assert middle["epochs"] == 1 and middle["last_round"] is False
+
+
+# ----------------------------------------------------------------------------- refusals
+def test_steps_refuse_mismatched_inputs(chain, tmp_path):
+    with pytest.raises(ValueError, match="'criterion' is 'lid', expected 'gradient'"):
+        steps.split_round(chain["p0"], [chain["prof"]], tmp_path / "s", criterion="gradient")
+    with pytest.raises(
+        ValueError, match="field 'artifact' is 'naslid.data', expected 'naslid.partition'"
+    ):
+        steps.profile_lid(chain["data"], chain["data"], tmp_path / "p", node="r", profile="smoke")
+    with pytest.raises(ValueError, match="node: 'r7'"):
+        steps.profile_lid(chain["data"], chain["p0"], tmp_path / "p", node="r7", profile="smoke")
+    with pytest.raises(ValueError, match="no fine-tuned child for node\\(s\\) r1"):
+        steps.gather_subsupernets(chain["split"], [chain["r0"]], tmp_path / "g")
+    with pytest.raises(
+        ValueError, match="field 'round' is 1, expected 0"
+    ):  # partition of the wrong round
+        steps.finetune_subsupernet(
+            chain["data"], chain["p1"], chain["split"], tmp_path / "f", node="r0", profile="smoke"
+        )
+    with pytest.raises(ValueError, match="no profile of node\\(s\\) r"):
+        steps.split_round(chain["p0"], [], tmp_path / "s2", criterion="lid")
+
+
+def test_a_newer_artifact_format_is_refused(chain, tmp_path):
+    import shutil
+
+    copy = tmp_path / "data"
+    shutil.copytree(chain["data"], copy)
+    meta = read_json(copy / "meta.json")
+    write_json(copy / "meta.json", {**meta, "format": steps.FORMAT + 1})
+    with pytest.raises(ValueError, match="field 'format'"):
+        steps.load_data(copy, "train")
+
+
+def test_pretrain_resumes_from_its_checkpoints(chain, tmp_path, capsys):
+    ckpt = tmp_path / "ckpt"
+    steps.pretrain_supernet(
+        chain["data"], tmp_path / "a", profile="smoke", epochs=1, checkpoint_uri=str(ckpt)
+    )
+    assert (ckpt / "ckpt" / "latest.json").is_file()  # a given checkpoint location is kept
+    capsys.readouterr()
+    # A pre-empted pod's retry: same checkpoint location, fresh output directory.
+    steps.pretrain_supernet(
+        chain["data"], tmp_path / "b", profile="smoke", epochs=1, checkpoint_uri=str(ckpt)
+    )
+    assert "resumed after epoch 1" in capsys.readouterr().out
+    from naslid.io import load_torch
+
+    a = load_torch(tmp_path / "a" / "leaves" / "r" / "supernet.pt")
+    b = load_torch(tmp_path / "b" / "leaves" / "r" / "supernet.pt")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+# ----------------------------------------------------------------------------- naslid step plumbing
+def test_select_inputs_finds_the_latest_round(chain):
+    artifacts = steps.find_artifacts(chain["root"])
+    kinds = {m["artifact"] for _, m in artifacts}
+    assert {
+        steps.DATA,
+        steps.PARTITION,
+        steps.SPLIT,
+        steps.SUBSUPERNET,
+        steps.SPACE,
+        steps.SEARCH,
+    } <= kinds
+    chosen = steps.select_inputs(steps.STEPS["evolutionary-search"], artifacts)
+    assert chosen == {"data": chain["data"], "partition": chain["p1"], "space": chain["space"]}
+    report = steps.select_inputs(steps.STEPS["report"], artifacts)
+    assert report["supernet"] == chain["p0"] and "transfer" not in report  # optional, absent
+    gather = steps.select_inputs(steps.STEPS["gather-subsupernets"], artifacts)
+    assert gather["subsupernets"] == [chain["r0"], chain["r1"]]  # not the copies inside p1/leaves
+    ft = steps.select_inputs(steps.STEPS["finetune-subsupernet"], artifacts)
+    assert ft["partition"] == chain["p0"] and ft["split"] == chain["split"]
+    with pytest.raises(FileNotFoundError, match="input 'search': no naslid.search"):
+        steps.select_inputs(
+            steps.STEPS["imagenet-transfer"],
+            [a for a in artifacts if a[1]["artifact"] != steps.SEARCH],
+        )
+
+
+def test_run_step_reruns_the_search_with_a_new_budget(chain, tmp_path):
+    inputs = steps.select_inputs(
+        steps.STEPS["evolutionary-search"], steps.find_artifacts(chain["root"])
+    )
+    out = steps.run_step("evolutionary-search", inputs, tmp_path / "again", {"search_budget": 3})
+    assert out["evaluated"] == 3
+    assert len(json.loads((tmp_path / "again" / "top.json").read_text())) == 3
+    with pytest.raises(ValueError, match="parameter\\(s\\) budget"):
+        steps.run_step("evolutionary-search", inputs, tmp_path / "x", {"budget": 3})
+    with pytest.raises(ValueError, match="step: unknown 'search'"):
+        steps.run_step("search", inputs, tmp_path / "x")
+
+
+def test_lissnas_with_benchmark_labels_restricts_the_search(chain, nb201_csv, tmp_path):
+    out = steps.lissnas_shrink(
+        chain["data"],
+        chain["p1"],
+        tmp_path / "space",
+        profile="smoke",
+        labels=f"table:{nb201_csv}:c10_test_acc_200",
+    )
+    stats = read_json(tmp_path / "space" / "stats.json")
+    assert out["shrink"] == 1 and stats["size"] == out["size"] < 15625
+    assert stats["mean_accuracy"] > stats["original_mean_accuracy"]  # the point of shrinking
+    members = set(
+        np.loadtxt(
+            tmp_path / "space" / "space.csv",
+            dtype=str,
+            delimiter=",",
+            skiprows=1,
+            usecols=0,
+            comments=None,
+        )
+    )
+    steps.evolutionary_search(
+        chain["data"],
+        chain["p1"],
+        tmp_path / "space",
+        tmp_path / "search",
+        profile="smoke",
+        search_budget=4,
+    )
+    top = read_json(tmp_path / "search" / "top.json")
+    assert {t["arch"] for t in top} <= members
