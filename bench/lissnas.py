@@ -23,6 +23,13 @@ REPO = Path(__file__).resolve().parents[1]
 DEFAULT_LABELS = (
     f"table:{REPO.parent / 'shared' / 'data' / 'nb201' / 'nb201_cifar10.csv'}:c10_test_acc_200"
 )
+
+
+def portable(spec: str) -> str:
+    """The table spec with this checkout's parent folder written as ``..`` (no machine paths)."""
+    return spec.replace(str(REPO.parent), "..")
+
+
 BASELINES = ("naive_top_fraction", "seeds_only", "operation_pruning", "predictor_top")
 
 
@@ -159,7 +166,7 @@ def main() -> int:
         )
     write_json(
         args.out,
-        {"config": lissnas.asdict(cfg), "labels": args.labels, "summary": summary, "runs": rows},
+        {"config": lissnas.asdict(cfg), "labels": portable(args.labels), "summary": summary, "runs": rows},
     )
     print(f"wrote {args.out}")
     return 0
