@@ -50,7 +50,6 @@ and sampling, so only the ProxylessNAS space (where skip is a per-layer choice) 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -262,10 +261,6 @@ def sample(rng: np.random.Generator, n: int, mask: Mask | None = None) -> list[A
 
 def from_str(text: str) -> Arch:
     return Arch.from_str(text)
-
-
-def mask_from_ops(per_layer: Sequence[Sequence[str]]) -> Mask:
-    return SPACE.mask_from_json(per_layer)
 
 
 def space_size() -> int:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Sequence
 
 import numpy as np
 
@@ -192,7 +191,3 @@ def from_str(text: str) -> Arch:
 def is_connected(arch: Arch) -> bool:
     """Whether some input-to-output path avoids ``none`` (341 of 15,625 cells have none)."""
     return _graph_key(arch) != "0"
-
-
-def mask_from_ops(per_edge: Sequence[Sequence[str]]) -> Mask:
-    return SPACE.mask_from_json(per_edge)

@@ -30,7 +30,7 @@ from collections.abc import Iterator, Sequence
 
 from torch import Tensor, nn
 
-from naslid.spaces.base import Arch, Mask
+from naslid.spaces.base import Mask
 from naslid.spaces.mobilenet import (
     OP_SPEC,
     SKIP,
@@ -40,8 +40,7 @@ from naslid.spaces.mobilenet import (
     NetConfig,
     layer_plan,
 )
-
-Choice = Arch | Mask
+from naslid.supernets.base import MaskedSupernet
 
 
 def conv_bn(
@@ -113,10 +112,11 @@ class MobileLayer(nn.Module):
         return out
 
 
-class Supernet(nn.Module):
+class Supernet(MaskedSupernet):
     """The ProxylessNAS supernet (width 1.0, ImageNet stem in the paper), restricted to ``mask``."""
 
     space = SPACE
+    slot_name = "layer"
 
     def __init__(
         self,
@@ -127,11 +127,10 @@ class Supernet(nn.Module):
         stem: str = "imagenet",
         dropout: float = 0.0,
     ):
-        super().__init__()
+        super().__init__(mask)
         self.net_config = NetConfig(width_mult, num_classes, stem)
         self.width_mult, self.num_classes, self.affine = width_mult, num_classes, affine
         self.stem_kind, self.dropout_rate = stem, dropout
-        self.mask: Mask = SPACE.full_mask() if mask is None else SPACE.check_mask(mask)
         cfg = self.net_config
         c0, c1 = cfg.stem_channels, cfg.first_block_channels
         self.stem = nn.Sequential(*conv_bn(3, c0, 3, cfg.stem_stride))
@@ -145,11 +144,6 @@ class Supernet(nn.Module):
         self.dropout = nn.Dropout(dropout)
         self.classifier = nn.Linear(cfg.last_channels, num_classes)
 
-    @property
-    def num_layers(self) -> int:
-        """The fixed MBConv1 block plus the 21 searchable layers: the feature list's length."""
-        return len(self.layers)
-
     def config(self) -> dict:
         return {
             "space": SPACE.name,
@@ -161,21 +155,19 @@ class Supernet(nn.Module):
             "mask": SPACE.mask_to_json(self.mask),
         }
 
-    def selection(self, choice: Choice | None) -> Mask:
-        """Per layer, the option indices that run for ``choice`` (an Arch or a Mask)."""
-        if choice is None:
-            return self.mask
-        sel = SPACE.arch_mask(choice) if isinstance(choice, Arch) else SPACE.check_mask(choice)
-        for i, (ops, allowed) in enumerate(zip(sel, self.mask)):
-            missing = set(ops) - set(allowed)
-            if missing:
-                raise ValueError(
-                    f"choice: layer {i} asks for {[SLOT_OPTIONS[i][o] for o in sorted(missing)]}, "
-                    f"which this network does not hold (it holds {[SLOT_OPTIONS[i][o] for o in allowed]})"
-                )
-        return sel
+    @classmethod
+    def from_config(cls, config: dict) -> Supernet:
+        return cls(
+            float(config.get("width_mult", 1.0)),
+            int(config.get("num_classes", 1000)),
+            cls.check_config(config),
+            bool(config.get("affine", False)),
+            config.get("stem", "imagenet"),
+            float(config.get("dropout", 0.0)),
+        )
 
     def _blocks(self, x: Tensor, sel: Mask) -> Iterator[Tensor]:
+        """The fixed MBConv1 block, then the 21 searchable layers: 22 feature maps."""
         out = self.layers[0](self.stem(x))
         yield out
         for layer, selected in zip(self.layers[1:], sel):
@@ -185,56 +177,10 @@ class Supernet(nn.Module):
     def _logits(self, out: Tensor) -> Tensor:
         return self.classifier(self.dropout(self.head(out).mean(dim=(2, 3))))
 
-    def forward(
-        self, x: Tensor, choice: Choice | None = None, return_features: bool = False
-    ) -> Tensor | tuple[Tensor, list[Tensor]]:
-        sel = self.selection(choice)
-        feats, out = [], x
-        for out in self._blocks(x, sel):
-            if return_features:
-                feats.append(out)
-        logits = self._logits(out)
-        return (logits, feats) if return_features else logits
-
-    def iter_features(self, x: Tensor, choice: Choice | None = None) -> Iterator[Tensor]:
-        """Yield each block's output in turn, so a consumer can drop it before the next."""
-        yield from self._blocks(x, self.selection(choice))
-
-    def candidate_parameters(self, layer: int) -> Iterator[nn.Parameter]:
-        """The parameters of searchable ``layer``'s candidate operations."""
-        yield from self.layers[layer + 1].candidates.parameters()
-
-    def shared_parameters(self, layer: int) -> list[nn.Parameter]:
-        """Every parameter that does not belong to a candidate operation of ``layer``."""
-        own = {id(p) for p in self.candidate_parameters(layer)}
-        return [p for p in self.parameters() if id(p) not in own]
-
-    def restrict(self, mask: Mask) -> Supernet:
-        """A network holding only ``mask``'s candidates, with this network's weights."""
-        net = Supernet(
-            self.width_mult, self.num_classes, mask, self.affine, self.stem_kind, self.dropout_rate
-        )
-        own = self.state_dict()
-        net.load_state_dict({k: own[k] for k in net.state_dict()})
-        return net.to(next(self.parameters()).device)
-
-    def export(self, arch: Arch) -> Supernet:
-        """The standalone network of ``arch`` with this supernet's weights."""
-        return self.restrict(SPACE.arch_mask(arch))
+    def candidates(self, layer: int) -> Iterator[nn.Module]:
+        """Searchable ``layer``'s candidate operations."""
+        yield self.layers[layer + 1].candidates
 
 
-def build(config: dict) -> Supernet:
-    """A supernet from the ``config()`` of another (as stored in a checkpoint's meta)."""
-    if config.get("space", SPACE.name) != SPACE.name:
-        raise ValueError(
-            f"supernet config: space is {config.get('space')!r}, expected {SPACE.name!r}"
-        )
-    mask = SPACE.mask_from_json(config["mask"]) if "mask" in config else None
-    return Supernet(
-        float(config.get("width_mult", 1.0)),
-        int(config.get("num_classes", 1000)),
-        mask,
-        bool(config.get("affine", False)),
-        config.get("stem", "imagenet"),
-        float(config.get("dropout", 0.0)),
-    )
+build = Supernet.from_config
+"""A supernet from the ``config()`` of another (as stored in a checkpoint's meta)."""

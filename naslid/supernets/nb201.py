@@ -22,10 +22,9 @@ from collections.abc import Iterator, Sequence
 import torch
 from torch import Tensor, nn
 
-from naslid.spaces.base import Arch, Mask
+from naslid.spaces.base import Mask
 from naslid.spaces.nb201 import EDGES, NUM_NODES, OPS, SPACE
-
-Choice = Arch | Mask
+from naslid.supernets.base import MaskedSupernet
 
 
 class ReLUConvBN(nn.Sequential):
@@ -96,10 +95,11 @@ class ResidualReduction(nn.Module):
         return self.conv_b(self.conv_a(x)) + self.shortcut(x)
 
 
-class Supernet(nn.Module):
+class Supernet(MaskedSupernet):
     """The NAS-Bench-201 supernet (C=16, N=5 in the paper), restricted to ``mask`` if given."""
 
     space = SPACE
+    slot_name = "edge"
 
     def __init__(
         self,
@@ -109,9 +109,8 @@ class Supernet(nn.Module):
         mask: Mask | None = None,
         affine: bool = False,
     ):
-        super().__init__()
+        super().__init__(mask)
         self.C, self.N, self.num_classes, self.affine = C, N, num_classes, affine
-        self.mask: Mask = SPACE.full_mask() if mask is None else SPACE.check_mask(mask)
         self.stem = nn.Sequential(nn.Conv2d(3, C, 3, padding=1, bias=False), nn.BatchNorm2d(C))
         layers: list[nn.Module] = []
         for stage, width in enumerate((C, 2 * C, 4 * C)):
@@ -121,11 +120,6 @@ class Supernet(nn.Module):
         self.layers = nn.ModuleList(layers)
         self.head = nn.Sequential(nn.BatchNorm2d(4 * C), nn.ReLU(inplace=False))
         self.classifier = nn.Linear(4 * C, num_classes)
-
-    @property
-    def num_layers(self) -> int:
-        """Cells plus reduction blocks: the length of the feature list (3N + 2)."""
-        return len(self.layers)
 
     def config(self) -> dict:
         return {
@@ -137,71 +131,29 @@ class Supernet(nn.Module):
             "mask": SPACE.mask_to_json(self.mask),
         }
 
-    def selection(self, choice: Choice | None) -> Mask:
-        """Per edge, the option indices that run for ``choice`` (an Arch or a Mask)."""
-        if choice is None:
-            return self.mask
-        sel = SPACE.arch_mask(choice) if isinstance(choice, Arch) else SPACE.check_mask(choice)
-        for e, (ops, allowed) in enumerate(zip(sel, self.mask)):
-            missing = set(ops) - set(allowed)
-            if missing:
-                raise ValueError(
-                    f"choice: edge {e} asks for {[OPS[o] for o in sorted(missing)]}, "
-                    f"which this network does not hold (it holds {[OPS[o] for o in allowed]})"
-                )
-        return sel
+    @classmethod
+    def from_config(cls, config: dict) -> Supernet:
+        mask = cls.check_config(config)
+        return cls(
+            config["C"], config["N"], config["num_classes"], mask, config.get("affine", False)
+        )
 
-    def forward(
-        self, x: Tensor, choice: Choice | None = None, return_features: bool = False
-    ) -> Tensor | tuple[Tensor, list[Tensor]]:
-        sel = self.selection(choice)
-        out = self.stem(x)
-        feats = []
-        for layer in self.layers:
-            out = layer(out, sel) if isinstance(layer, Cell) else layer(out)
-            if return_features:
-                feats.append(out)
-        logits = self.classifier(self.head(out).mean(dim=(2, 3)))
-        return (logits, feats) if return_features else logits
-
-    def iter_features(self, x: Tensor, choice: Choice | None = None) -> Iterator[Tensor]:
-        """Yield each layer's output in turn, so a consumer can drop it before the next."""
-        sel = self.selection(choice)
+    def _blocks(self, x: Tensor, sel: Mask) -> Iterator[Tensor]:
+        """Each cell's and reduction block's output: 3N + 2 feature maps."""
         out = self.stem(x)
         for layer in self.layers:
             out = layer(out, sel) if isinstance(layer, Cell) else layer(out)
             yield out
 
-    def candidate_parameters(self, edge: int) -> Iterator[nn.Parameter]:
-        """The parameters of ``edge``'s candidate operations, in every cell."""
+    def _logits(self, out: Tensor) -> Tensor:
+        return self.classifier(self.head(out).mean(dim=(2, 3)))
+
+    def candidates(self, edge: int) -> Iterator[nn.Module]:
+        """``edge``'s candidate operations, in every cell."""
         for layer in self.layers:
             if isinstance(layer, Cell):
-                yield from layer.edges[edge].parameters()
-
-    def shared_parameters(self, edge: int) -> list[nn.Parameter]:
-        """Every parameter that does not belong to a candidate operation of ``edge``."""
-        own = {id(p) for p in self.candidate_parameters(edge)}
-        return [p for p in self.parameters() if id(p) not in own]
-
-    def restrict(self, mask: Mask) -> Supernet:
-        """A network holding only ``mask``'s candidates, with this network's weights."""
-        net = Supernet(self.C, self.N, self.num_classes, mask, self.affine)
-        own = self.state_dict()
-        net.load_state_dict({k: own[k] for k in net.state_dict()})
-        return net.to(next(self.parameters()).device)
-
-    def export(self, arch: Arch) -> Supernet:
-        """The standalone network of ``arch`` with this supernet's weights."""
-        return self.restrict(SPACE.arch_mask(arch))
+                yield layer.edges[edge]
 
 
-def build(config: dict) -> Supernet:
-    """A supernet from the ``config()`` of another (as stored in a checkpoint's meta)."""
-    if config.get("space", SPACE.name) != SPACE.name:
-        raise ValueError(
-            f"supernet config: space is {config.get('space')!r}, expected {SPACE.name!r}"
-        )
-    mask = SPACE.mask_from_json(config["mask"]) if "mask" in config else None
-    return Supernet(
-        config["C"], config["N"], config["num_classes"], mask, config.get("affine", False)
-    )
+build = Supernet.from_config
+"""A supernet from the ``config()`` of another (as stored in a checkpoint's meta)."""

@@ -1,0 +1,113 @@
+"""What every supernet of naslid shares: masks, choices, features, parameter groups, export.
+
+A space's supernet subclasses :class:`MaskedSupernet` and provides its blocks
+(``_blocks``: each layer's output in turn for a selection), its head (``_logits``), the
+candidate modules of a slot (``candidates``), its ``config()`` and ``from_config``. The mask
+given at construction says which candidate modules exist; the choice given to ``forward``
+says which of them run: an ``Arch`` runs one path, a ``Mask`` sums each slot's enabled
+candidates (NAS-LID, section 3.2, Eq. 4).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from torch import Tensor, nn
+
+from naslid.spaces.base import Arch, Mask, SlotSpace
+
+Choice = Arch | Mask
+
+
+class MaskedSupernet(nn.Module):
+    space: SlotSpace
+    slot_name = "slot"
+    """What a slot is called in error messages ("edge", "layer")."""
+
+    def __init__(self, mask: Mask | None):
+        super().__init__()
+        self.mask: Mask = self.space.full_mask() if mask is None else self.space.check_mask(mask)
+
+    # ------------------------------------------------------------ per space
+    def _blocks(self, x: Tensor, sel: Mask) -> Iterator[Tensor]:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _logits(self, out: Tensor) -> Tensor:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def candidates(self, slot: int) -> Iterator[nn.Module]:  # pragma: no cover - abstract
+        """The modules holding ``slot``'s candidate operations (one per cell for NB201)."""
+        raise NotImplementedError
+
+    def config(self) -> dict:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    @classmethod
+    def from_config(cls, config: dict) -> MaskedSupernet:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    # -------------------------------------------------------------- shared
+    @property
+    def num_layers(self) -> int:
+        """The number of feature maps ``forward(..., return_features=True)`` returns."""
+        return len(self.layers)
+
+    def selection(self, choice: Choice | None) -> Mask:
+        """Per slot, the option indices that run for ``choice`` (an Arch or a Mask)."""
+        if choice is None:
+            return self.mask
+        space = self.space
+        sel = space.arch_mask(choice) if isinstance(choice, Arch) else space.check_mask(choice)
+        for i, (ops, allowed) in enumerate(zip(sel, self.mask)):
+            missing = set(ops) - set(allowed)
+            if missing:
+                names = space.slot_options[i]
+                raise ValueError(
+                    f"choice: {self.slot_name} {i} asks for {[names[o] for o in sorted(missing)]}, "
+                    f"which this network does not hold (it holds {[names[o] for o in allowed]})"
+                )
+        return sel
+
+    def forward(
+        self, x: Tensor, choice: Choice | None = None, return_features: bool = False
+    ) -> Tensor | tuple[Tensor, list[Tensor]]:
+        feats, out = [], x
+        for out in self._blocks(x, self.selection(choice)):
+            if return_features:
+                feats.append(out)
+        logits = self._logits(out)
+        return (logits, feats) if return_features else logits
+
+    def iter_features(self, x: Tensor, choice: Choice | None = None) -> Iterator[Tensor]:
+        """Yield each layer's output in turn, so a consumer can drop it before the next."""
+        yield from self._blocks(x, self.selection(choice))
+
+    def candidate_parameters(self, slot: int) -> Iterator[nn.Parameter]:
+        """The parameters of ``slot``'s candidate operations."""
+        for module in self.candidates(slot):
+            yield from module.parameters()
+
+    def shared_parameters(self, slot: int) -> list[nn.Parameter]:
+        """Every parameter that does not belong to a candidate operation of ``slot``."""
+        own = {id(p) for p in self.candidate_parameters(slot)}
+        return [p for p in self.parameters() if id(p) not in own]
+
+    def restrict(self, mask: Mask) -> MaskedSupernet:
+        """A network holding only ``mask``'s candidates, with this network's weights."""
+        net = self.from_config({**self.config(), "mask": self.space.mask_to_json(mask)})
+        own = self.state_dict()
+        net.load_state_dict({k: own[k] for k in net.state_dict()})
+        return net.to(next(self.parameters()).device)
+
+    def export(self, arch: Arch) -> MaskedSupernet:
+        """The standalone network of ``arch`` with this supernet's weights."""
+        return self.restrict(self.space.arch_mask(arch))
+
+    @classmethod
+    def check_config(cls, config: dict) -> Mask | None:
+        """The mask of a stored config, after checking that it belongs to this space."""
+        if config.get("space", cls.space.name) != cls.space.name:
+            raise ValueError(
+                f"supernet config: space is {config.get('space')!r}, expected {cls.space.name!r}"
+            )
+        return cls.space.mask_from_json(config["mask"]) if "mask" in config else None
