@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from naslid.lid import MODES, fix_edge, unsplit_edges
+from naslid.lid import fix_edge, profiling_target
 from naslid.spaces.base import Mask
 
 
@@ -98,16 +98,8 @@ def gradient_similarity(
     ``mask[edge]``: symmetric, diagonal 1, entries in [-1, 1].
     """
     cfg = config or GradMatchConfig()
-    if cfg.mode not in MODES:
-        raise ValueError(f"mode: expected one of {', '.join(MODES)}, got {cfg.mode!r}")
+    mask, edges = profiling_target(supernet, mask, edges, cfg.mode)
     space = supernet.space
-    mask = space.check_mask(
-        mask if mask is not None else getattr(supernet, "mask", space.full_mask())
-    )
-    edges = unsplit_edges(mask) if edges is None else [int(e) for e in edges]
-    for e in edges:
-        if not 0 <= e < len(mask) or len(mask[e]) < 2:
-            raise ValueError(f"edges: slot {e} is not an unsplit edge of the mask")
     rng = np.random.default_rng(seed)
     device = next(supernet.parameters()).device
     shared = {e: [p for p in supernet.shared_parameters(e) if p.requires_grad] for e in edges}

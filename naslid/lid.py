@@ -173,6 +173,26 @@ def unsplit_edges(mask: Mask) -> list[int]:
     return [e for e, allowed in enumerate(mask) if len(allowed) > 1]
 
 
+def profiling_target(
+    supernet: nn.Module, mask: Mask | None, edges: Sequence[int] | None, mode: str
+) -> tuple[Mask, list[int]]:
+    """The (checked) mask to profile and its edges to measure: by default every unsplit edge.
+
+    Shared by every split criterion, so they refuse the same bad input with the same message.
+    """
+    if mode not in MODES:
+        raise ValueError(f"mode: expected one of {', '.join(MODES)}, got {mode!r}")
+    space = supernet.space
+    mask = space.check_mask(
+        mask if mask is not None else getattr(supernet, "mask", space.full_mask())
+    )
+    edges = unsplit_edges(mask) if edges is None else [int(e) for e in edges]
+    for e in edges:
+        if not 0 <= e < len(mask) or len(mask[e]) < 2:
+            raise ValueError(f"edges: slot {e} is not an unsplit edge of the mask")
+    return mask, edges
+
+
 def fix_edge(mask: Mask, edge: int, op: int) -> Mask:
     """``mask`` with ``edge`` restricted to the single option ``op``."""
     return tuple((op,) if e == edge else allowed for e, allowed in enumerate(mask))
@@ -247,18 +267,10 @@ def profile(
     called with 1 after every forward.
     """
     cfg = config or LIDConfig()
-    if cfg.mode not in MODES:
-        raise ValueError(f"mode: expected one of {', '.join(MODES)}, got {cfg.mode!r}")
     if cfg.num_batches < 1:
         raise ValueError(f"num_batches: must be >= 1, got {cfg.num_batches}")
+    mask, edges = profiling_target(supernet, mask, edges, cfg.mode)
     space = supernet.space
-    mask = space.check_mask(
-        mask if mask is not None else getattr(supernet, "mask", space.full_mask())
-    )
-    edges = unsplit_edges(mask) if edges is None else [int(e) for e in edges]
-    for e in edges:
-        if not 0 <= e < len(mask) or len(mask[e]) < 2:
-            raise ValueError(f"edges: slot {e} is not an unsplit edge of the mask")
     rng = np.random.default_rng(seed)
     device = next(supernet.parameters()).device
     sums: dict[int, Tensor] = {}

@@ -15,13 +15,20 @@ NB201_CSV = SHARED / "data" / "nb201" / "nb201_cifar10.csv"
 @pytest.fixture(autouse=True, scope="session")
 def one_thread():
     """Tiny tensor ops run fastest, and reproducibly, on one thread (no OpenMP spinning on a
-    busy 2-core machine); subprocesses the tests start keep their own defaults."""
+    busy 2-core machine); steps run as under ``naslid run``, one torch thread each."""
     import torch
 
-    before = torch.get_num_threads()
+    from naslid.steps import THREADS_ENV
+
+    before, env = torch.get_num_threads(), os.environ.get(THREADS_ENV)
     torch.set_num_threads(1)
+    os.environ[THREADS_ENV] = "1"
     yield
     torch.set_num_threads(before)
+    if env is None:
+        os.environ.pop(THREADS_ENV, None)
+    else:
+        os.environ[THREADS_ENV] = env
 
 
 @pytest.fixture(scope="session")

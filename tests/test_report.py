@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import os
 import shutil
 from html.parser import HTMLParser
 from pathlib import Path
@@ -11,7 +10,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 from scipy import stats
 
 from naslid import plots, steps
@@ -19,18 +17,6 @@ from naslid.io import read_json, write_json
 from naslid.report import Document, build_report, generation_stats, load_run, step_timings
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    old_env, old_threads = os.environ.get(steps.THREADS_ENV), torch.get_num_threads()
-    os.environ[steps.THREADS_ENV] = "1"
-    yield
-    if old_env is None:
-        os.environ.pop(steps.THREADS_ENV, None)
-    else:
-        os.environ[steps.THREADS_ENV] = old_env
-    torch.set_num_threads(old_threads)
 
 
 @pytest.fixture(scope="module")

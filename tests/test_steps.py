@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 
 import numpy as np
 import pytest
@@ -12,19 +11,6 @@ import torch
 from naslid import steps
 from naslid.io import read_json, write_json
 from naslid.spaces.nb201 import SPACE
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    """As under naslid run: one torch thread per step (2 ran 5-30x slower on a busy 2-core box)."""
-    old_env, old_threads = os.environ.get(steps.THREADS_ENV), torch.get_num_threads()
-    os.environ[steps.THREADS_ENV] = "1"
-    yield
-    if old_env is None:
-        os.environ.pop(steps.THREADS_ENV, None)
-    else:
-        os.environ[steps.THREADS_ENV] = old_env
-    torch.set_num_threads(old_threads)
 
 
 @pytest.fixture(scope="module")
