@@ -320,13 +320,13 @@ def run(
 def run_artifacts(root: str | Path) -> list[tuple[Path, dict]]:
     """The artifacts of a run folder, newest first: those ``run.json`` lists (the last local
     run, cached steps included), else every artifact found under ``root``."""
-    from naslid import steps
+    from naslid import rerun, steps
     from naslid.io import read_json
 
     root = Path(root)
     record = root / "run.json"
     if not record.is_file():
-        return steps.find_artifacts(root)
+        return rerun.find_artifacts(root)
     found: dict[Path, dict] = {}
     for task in read_json(record).get("tasks", []):
         for value in task.get("outputs", {}).values():

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from naslid import config, steps
+from naslid import config, rerun, steps
 from naslid.io import read_json, write_json
 from naslid.spaces.nb201 import SPACE
 
@@ -219,7 +219,7 @@ def test_pretrain_resumes_from_its_checkpoints(chain, tmp_path, capsys):
 
 # ----------------------------------------------------------------------------- naslid step plumbing
 def test_select_inputs_finds_the_latest_round(chain):
-    artifacts = steps.find_artifacts(chain["root"])
+    artifacts = rerun.find_artifacts(chain["root"])
     kinds = {m["artifact"] for _, m in artifacts}
     assert {
         steps.DATA,
@@ -229,32 +229,32 @@ def test_select_inputs_finds_the_latest_round(chain):
         steps.SPACE,
         steps.SEARCH,
     } <= kinds
-    chosen = steps.select_inputs(steps.STEPS["evolutionary-search"], artifacts)
+    chosen = rerun.select_inputs(rerun.STEPS["evolutionary-search"], artifacts)
     assert chosen == {"data": chain["data"], "partition": chain["p1"], "space": chain["space"]}
-    report = steps.select_inputs(steps.STEPS["report"], artifacts)
+    report = rerun.select_inputs(rerun.STEPS["report"], artifacts)
     assert report["supernet"] == chain["p0"] and "transfer" not in report  # optional, absent
-    gather = steps.select_inputs(steps.STEPS["gather-subsupernets"], artifacts)
+    gather = rerun.select_inputs(rerun.STEPS["gather-subsupernets"], artifacts)
     assert gather["subsupernets"] == [chain["r0"], chain["r1"]]  # not the copies inside p1/leaves
-    ft = steps.select_inputs(steps.STEPS["finetune-subsupernet"], artifacts)
+    ft = rerun.select_inputs(rerun.STEPS["finetune-subsupernet"], artifacts)
     assert ft["partition"] == chain["p0"] and ft["split"] == chain["split"]
     with pytest.raises(FileNotFoundError, match="input 'search': no naslid.search"):
-        steps.select_inputs(
-            steps.STEPS["imagenet-transfer"],
+        rerun.select_inputs(
+            rerun.STEPS["imagenet-transfer"],
             [a for a in artifacts if a[1]["artifact"] != steps.SEARCH],
         )
 
 
 def test_run_step_reruns_the_search_with_a_new_budget(chain, tmp_path):
-    inputs = steps.select_inputs(
-        steps.STEPS["evolutionary-search"], steps.find_artifacts(chain["root"])
+    inputs = rerun.select_inputs(
+        rerun.STEPS["evolutionary-search"], rerun.find_artifacts(chain["root"])
     )
-    out = steps.run_step("evolutionary-search", inputs, tmp_path / "again", {"search_budget": 3})
+    out = rerun.run_step("evolutionary-search", inputs, tmp_path / "again", {"search_budget": 3})
     assert out["evaluated"] == 3
     assert len(json.loads((tmp_path / "again" / "top.json").read_text())) == 3
     with pytest.raises(ValueError, match="parameter\\(s\\) budget"):
-        steps.run_step("evolutionary-search", inputs, tmp_path / "x", {"budget": 3})
+        rerun.run_step("evolutionary-search", inputs, tmp_path / "x", {"budget": 3})
     with pytest.raises(ValueError, match="step: unknown 'search'"):
-        steps.run_step("search", inputs, tmp_path / "x")
+        rerun.run_step("search", inputs, tmp_path / "x")
 
 
 def test_lissnas_with_benchmark_labels_restricts_the_search(chain, nb201_csv, tmp_path):

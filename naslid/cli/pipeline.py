@@ -178,7 +178,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 # --------------------------------------------------------------------------- step
 def _add_step(sub: argparse._SubParsersAction) -> None:
-    from naslid.steps import STEPS
+    from naslid.rerun import STEPS
 
     p = sub.add_parser(
         "step",
@@ -209,7 +209,7 @@ def step_params(name: str, params: dict[str, str]) -> dict:
     """``--param`` values typed by the step function's signature."""
     import inspect
 
-    from naslid.steps import STEPS
+    from naslid.rerun import STEPS
 
     step = STEPS[name]
     sig = inspect.signature(step.function)
@@ -238,10 +238,10 @@ def cmd_step(args: argparse.Namespace) -> int:
     import tempfile
 
     from naslid import kfp_local as localrun
-    from naslid import steps, store
+    from naslid import rerun, store
 
     params = step_params(args.name, parse_pairs(args.param))
-    if "progress" in inspect.signature(steps.STEPS[args.name].function).parameters:
+    if "progress" in inspect.signature(rerun.STEPS[args.name].function).parameters:
         params["progress"] = True  # training and search steps show their tqdm bars here
     chosen = parse_pairs(args.input, "--input")
     stamp = time.strftime("%Y%m%d-%H%M%S")
@@ -257,14 +257,14 @@ def cmd_step(args: argparse.Namespace) -> int:
                 raise FileNotFoundError(f"--inputs {root}: no such folder")
             default_out = root / "steps" / f"{args.name}-{stamp}"
         artifacts = localrun.run_artifacts(root)
-        step = steps.STEPS[args.name]
-        inputs = steps.select_inputs(step, artifacts, chosen)
+        step = rerun.STEPS[args.name]
+        inputs = rerun.select_inputs(step, artifacts, chosen)
         out = Path(args.out) if args.out else default_out
         for key, value in inputs.items():
             shown = ", ".join(map(str, value)) if isinstance(value, list) else str(value)
             print(f"  {key}: {shown}")
         t0 = time.perf_counter()
-        result = steps.run_step(args.name, inputs, out, params)
+        result = rerun.run_step(args.name, inputs, out, params)
     print(f"naslid step {args.name}: done in {time.perf_counter() - t0:.1f}s -> {out}")
     if result is not None:
         print(json.dumps(result, indent=2, default=str))

@@ -38,18 +38,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from naslid import steps
+    from naslid import rerun, steps
     from naslid.report import build_report
 
     root = Path(args.run)
     if not root.is_dir():
         raise FileNotFoundError(f"--run: no such directory {root}")
-    artifacts = steps.find_artifacts(root)
+    artifacts = rerun.find_artifacts(root)
     if not artifacts:
         raise FileNotFoundError(
             f"--run: no artifact (meta.json with an 'artifact' field) under {root}"
         )
-    inputs = steps.select_inputs(steps.STEPS["report"], artifacts)
+    inputs = rerun.select_inputs(rerun.STEPS["report"], artifacts)
     profiles = (
         [] if args.no_profiles else [d for d, m in artifacts if m["artifact"] == steps.NODE_PROFILE]
     )

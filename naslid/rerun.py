@@ -1,0 +1,243 @@
+"""Re-running one pipeline step from the artifacts of an earlier run (``naslid step``).
+
+Every artifact directory carries a ``meta.json`` naming its kind (:mod:`naslid.steps`); a step
+declares which kinds it reads. :func:`find_artifacts` lists a run's artifacts (a local run
+folder, or a ``minio://`` / ``s3://`` prefix downloaded first), :func:`select_inputs` picks
+each input of a step among them (the latest round, or what the user names), and
+:func:`run_step` calls the step function. KFP's own cache does the same on a cluster.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from naslid.io import read_json
+from naslid.steps import (
+    DATA,
+    FORMAT,
+    META,
+    NODE_PROFILE,
+    PARTITION,
+    SEARCH,
+    SPACE,
+    SPLIT,
+    SUBSUPERNET,
+    TRANSFER,
+    PathLike,
+    evolutionary_search,
+    finetune_subsupernet,
+    gather_subsupernets,
+    imagenet_transfer,
+    lissnas_shrink,
+    prepare_data,
+    pretrain_supernet,
+    profile_lid,
+    report,
+    split_round,
+)
+
+
+@dataclass(frozen=True)
+class Input:
+    """One artifact input of a step, found in a run's artifacts by its kind."""
+
+    kind: str
+    many: bool = False
+    optional: bool = False
+    where: dict = field(default_factory=dict)
+    """meta.json fields that select among artifacts of the kind (``round: "max"`` = the latest)."""
+
+
+@dataclass(frozen=True)
+class Step:
+    """How ``naslid step NAME`` calls a step function."""
+
+    name: str
+    function: Callable[..., Any]
+    inputs: dict[str, Input]
+    outputs: tuple[str, ...] = ("out",)
+    """Keyword(s) of the output path(s); ``out`` is positional after the inputs."""
+    params: tuple[str, ...] = ()
+
+
+STEPS: dict[str, Step] = {
+    s.name: s
+    for s in (
+        Step(
+            "prepare-data", prepare_data, {}, params=("profile", "dataset", "dataset_uri", "seed")
+        ),
+        Step(
+            "pretrain-supernet",
+            pretrain_supernet,
+            {"data": Input(DATA)},
+            params=("profile", "epochs", "seed", "checkpoint_uri"),
+        ),
+        Step(
+            "profile-lid",
+            profile_lid,
+            {"data": Input(DATA), "partition": Input(PARTITION, where={"round": "max"})},
+            params=("node", "criterion", "profile", "seed"),
+        ),
+        Step(
+            "split-round",
+            split_round,
+            {
+                "partition": Input(PARTITION, where={"round": "max"}),
+                "profiles": Input(NODE_PROFILE, many=True, where={"round": "max"}),
+            },
+            params=("criterion",),
+        ),
+        Step(
+            "finetune-subsupernet",
+            finetune_subsupernet,
+            {
+                "data": Input(DATA),
+                "partition": Input(PARTITION, where={"round": "split-1"}),
+                "split": Input(SPLIT, where={"round": "max"}),
+            },
+            params=("node", "profile", "epochs", "rounds", "seed", "checkpoint_uri"),
+        ),
+        Step(
+            "gather-subsupernets",
+            gather_subsupernets,
+            {
+                "split": Input(SPLIT, where={"round": "max"}),
+                "subsupernets": Input(SUBSUPERNET, many=True, where={"round": "max"}),
+            },
+        ),
+        Step(
+            "lissnas-shrink",
+            lissnas_shrink,
+            {"data": Input(DATA), "partition": Input(PARTITION, where={"round": "max"})},
+            params=("profile", "shrink", "labels", "seed"),
+        ),
+        Step(
+            "evolutionary-search",
+            evolutionary_search,
+            {
+                "data": Input(DATA),
+                "partition": Input(PARTITION, where={"round": "max"}),
+                "space": Input(SPACE),
+            },
+            params=("profile", "search_budget", "seed"),
+        ),
+        Step(
+            "imagenet-transfer",
+            imagenet_transfer,
+            {"search": Input(SEARCH)},
+            params=("profile", "transfer_uri", "epochs", "seed", "checkpoint_uri"),
+        ),
+        Step(
+            "report",
+            report,
+            {
+                "data": Input(DATA),
+                "supernet": Input(PARTITION, where={"round": 0}),
+                "partition": Input(PARTITION, where={"round": "max"}),
+                "space": Input(SPACE),
+                "search": Input(SEARCH),
+                "transfer": Input(TRANSFER, optional=True),
+            },
+            outputs=("html_out", "markdown_out"),
+            params=(),
+        ),
+    )
+}
+"""Every step ``naslid step`` can re-run (validate-params has no artifacts and is not one)."""
+
+
+def find_artifacts(root: PathLike) -> list[tuple[Path, dict]]:
+    """Every artifact directory under ``root`` (a ``meta.json`` with an ``artifact`` field),
+    newest first."""
+    found = []
+    for path in Path(root).rglob(META):
+        try:
+            meta = read_json(path)
+        except (OSError, ValueError):
+            continue
+        if (
+            isinstance(meta, dict)
+            and isinstance(meta.get("artifact"), str)
+            and meta.get("format") == FORMAT
+        ):
+            found.append((path.parent, meta))
+    found.sort(key=lambda item: -float(item[1].get("created", 0.0)))
+    return found
+
+
+def select_inputs(
+    step: Step, artifacts: Sequence[tuple[Path, dict]], chosen: dict[str, PathLike] | None = None
+) -> dict:
+    """The input directories of ``step`` among ``artifacts`` (newest first); ``chosen`` names
+    some explicitly. A missing required input is an error naming it and its kind."""
+    chosen = dict(chosen or {})
+    out: dict[str, Any] = {}
+    for name, spec in step.inputs.items():
+        if name in chosen:
+            value = chosen.pop(name)
+            out[name] = (
+                [Path(v) for v in value]
+                if spec.many and isinstance(value, list | tuple)
+                else ([Path(value)] if spec.many else Path(value))
+            )
+            continue
+        cands = [
+            (d, m)
+            for d, m in artifacts
+            if m["artifact"] == spec.kind
+            # a sub-supernet's meta.json sits inside a partition's leaves/: not an input of its own
+            and "leaves" not in d.parts[-2:-1]
+        ]
+        want = spec.where.get("round")
+        if cands and want is not None:
+            if want == "max":
+                top = max(int(m.get("round", 0)) for _, m in cands)
+            elif want == "split-1":
+                splits = [int(m["round"]) for _, m in artifacts if m["artifact"] == SPLIT]
+                top = (max(splits) - 1) if splits else -1
+            else:
+                top = int(want)
+            cands = [(d, m) for d, m in cands if int(m.get("round", 0)) == top]
+        if not cands:
+            if spec.optional:
+                continue
+            raise FileNotFoundError(
+                f"input {name!r}: no {spec.kind} artifact found"
+                + (f" with round {want}" if want is not None else "")
+            )
+        if spec.many:
+            first: dict[str, Path] = {}
+            for d, m in cands:  # newest first: keep the newest of each node
+                first.setdefault(str(m.get("node", d)), d)
+            out[name] = [first[k] for k in sorted(first)]
+        else:
+            out[name] = cands[0][0]
+    if chosen:
+        raise ValueError(
+            f"input(s) {', '.join(sorted(chosen))}: step {step.name} has no such input "
+            f"(it has {', '.join(step.inputs) or 'none'})"
+        )
+    return out
+
+
+def run_step(name: str, inputs: dict, out: PathLike, params: dict | None = None) -> Any:
+    """Call step ``name`` with ``inputs`` (name -> directory or list), writing into ``out``."""
+    if name not in STEPS:
+        raise ValueError(f"step: unknown {name!r}; expected one of {', '.join(STEPS)}")
+    step = STEPS[name]
+    params = dict(params or {})
+    unknown = sorted(set(params) - set(step.params) - {"progress"})
+    if unknown:
+        raise ValueError(
+            f"parameter(s) {', '.join(unknown)}: step {name} takes {', '.join(step.params) or 'none'}"
+        )
+    out = Path(out)
+    kwargs = {k: (list(map(str, v)) if isinstance(v, list) else str(v)) for k, v in inputs.items()}
+    if step.outputs == ("out",):
+        return step.function(**kwargs, out=str(out), **params)
+    return step.function(
+        html_out=str(out / "report.html"), markdown_out=str(out / "report.md"), **kwargs, **params
+    )
