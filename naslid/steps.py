@@ -903,7 +903,7 @@ def imagenet_transfer(
 ) -> dict:
     """Train the best architecture of the search on ImageNet-format data (an ImageFolder tree,
     a minio:// prefix of one, or, for the smoke profile, a tiny tree of the bundled digits)."""
-    from naslid import config, transfer
+    from naslid import config, store, transfer
 
     cfg = _resolve(profile, transfer_uri=transfer_uri, transfer_epochs=epochs, seed=seed)
     smeta = read_meta(search, SEARCH)
@@ -918,7 +918,7 @@ def imagenet_transfer(
             )
         elif cfg.transfer_uri:
             root = cfg.transfer_uri
-            if _is_remote(root):
+            if store.is_remote(root):
                 root = transfer.resolve_data(
                     root, stack.enter_context(tempfile.TemporaryDirectory(prefix="naslid-in-"))
                 )
@@ -956,12 +956,6 @@ def imagenet_transfer(
     }
     _log(f"imagenet-transfer: top-1 {metrics.get('top1', float('nan')):.2f}")
     return metrics
-
-
-def _is_remote(uri: str) -> bool:
-    from naslid.store import is_remote
-
-    return is_remote(uri)
 
 
 # --------------------------------------------------------------------------- report
