@@ -60,6 +60,13 @@ def _save(fig: plt.Figure, path: PathLike, dpi: int = 120) -> Path:
     return atomic_write_bytes(path, buf.getvalue())
 
 
+def _star(ax, x: float, y: float, label: str) -> None:
+    """Mark the best point of a scatter with a red star."""
+    ax.scatter(
+        [x], [y], marker="*", s=220, color="tab:red", edgecolor="black", zorder=3, label=label
+    )
+
+
 def _floats(values: Sequence[float]) -> np.ndarray:
     return np.asarray(values, dtype=np.float64).reshape(-1)
 
@@ -535,16 +542,7 @@ def flops_vs_score(
     else:
         ax.scatter(f, s, s=16, alpha=0.85)
     if best is not None:
-        ax.scatter(
-            [f[best]],
-            [s[best]],
-            marker="*",
-            s=220,
-            color="tab:red",
-            edgecolor="black",
-            zorder=3,
-            label=f"best ({s[best]:.2f} at {f[best]:.1f} MFLOPs)",
-        )
+        _star(ax, f[best], s[best], f"best ({s[best]:.2f} at {f[best]:.1f} MFLOPs)")
         ax.legend(fontsize=8, loc="lower right")
     ax.set_xlabel("FLOPs (M)")
     ax.set_ylabel(ylabel)
@@ -573,16 +571,7 @@ def ranking_scatter(
     fig, ax = plt.subplots(figsize=(6.0, 4.4))
     ax.scatter(x, y, s=14, alpha=0.7)
     if best is not None:
-        ax.scatter(
-            [x[best]],
-            [y[best]],
-            marker="*",
-            s=220,
-            color="tab:red",
-            edgecolor="black",
-            zorder=3,
-            label="best proxy score",
-        )
+        _star(ax, x[best], y[best], "best proxy score")
         ax.legend(fontsize=8, loc="lower right")
 
     def fmt(v: float | None) -> str:

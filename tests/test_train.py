@@ -79,18 +79,23 @@ def test_uninterrupted_run_keeps_last_two_checkpoints(uninterrupted):
     assert same_weights(net, fresh()) is False  # it did train
 
 
-def test_killed_after_epoch_2_and_resumed_ends_bit_exact(data, uninterrupted, tmp_path):
-    ref, _, _ = uninterrupted
+def run_killed_after(epoch: int, data, store) -> None:
+    """A fresh run into ``store`` that is killed once epoch ``epoch`` is checkpointed."""
     with pytest.raises(Killed):
         train(
             fresh(),
             data,
             CFG,
-            store=tmp_path,
+            store=store,
             progress=False,
             device="cpu",
-            on_epoch_end=kill_after(2),
+            on_epoch_end=kill_after(epoch),
         )
+
+
+def test_killed_after_epoch_2_and_resumed_ends_bit_exact(data, uninterrupted, tmp_path):
+    ref, _, _ = uninterrupted
+    run_killed_after(2, data, tmp_path)
     assert json.loads(open_store(tmp_path).get_bytes(LATEST_KEY))["epoch"] == 2
     # A new process: model and optimiser built from scratch (other init), then resumed.
     resumed = fresh(seed=99)
@@ -101,16 +106,7 @@ def test_killed_after_epoch_2_and_resumed_ends_bit_exact(data, uninterrupted, tm
 
 def test_truncated_checkpoint_is_refused_and_the_previous_one_used(data, uninterrupted, tmp_path):
     ref, _, _ = uninterrupted
-    with pytest.raises(Killed):
-        train(
-            fresh(),
-            data,
-            CFG,
-            store=tmp_path,
-            progress=False,
-            device="cpu",
-            on_epoch_end=kill_after(2),
-        )
+    run_killed_after(2, data, tmp_path)
     path = tmp_path / "ckpt" / "epoch-0002.pt"
     blob = path.read_bytes()
     path.write_bytes(blob[: len(blob) // 2])
