@@ -27,7 +27,7 @@ from naslid.gradmatch import GradMatchConfig
 from naslid.lid import LIDConfig
 from naslid.lissnas import LissnasConfig
 from naslid.scoring import ScoringConfig
-from naslid.split import CRITERIA, SplitConfig
+from naslid.split import CRITERIA, DEFAULT_CRITERION, SplitConfig
 from naslid.train import TrainConfig
 from naslid.transfer import TransferConfig
 
@@ -63,7 +63,7 @@ class Profile:
     """Rounds of splitting, 2**rounds sub-supernets. Our copy of NAS-LID states no R for
     NB201; the public config warms up four levels ([20, 40, 60, 80] epochs). 3 rounds (8
     sub-supernets) keeps every leaf with >= 3 unsplit edges."""
-    criterion: str = "lid"
+    criterion: str = DEFAULT_CRITERION
     # -- search
     shrink: bool = True
     labels: str = PROXY_LABELS

@@ -1,21 +1,29 @@
 """GM-NAS's gradient-matching split criterion (Hu et al., ICLR 2022), the baseline of NAS-LID.
 
 GM-NAS decides which operations of an edge may keep sharing weights by how well their
-gradients agree: fix the edge to each candidate operation in turn, run forward and backward
-on the same batch, and compare -- by cosine similarity -- the gradients those operations
-induce on the parameters they all share (the other edges' operations, the reduction blocks,
-the stem and the head). Operations that pull the shared weights the same way can share
-them. The result is an ``m x m`` similarity matrix per edge, the same interface as NAS-LID's
-LID similarity, ready for :func:`naslid.split.min_cut`.
+gradients agree. Per edge that was never split, and for each of ``repeats`` fresh training
+batches (GM-NAS: 100): sample one path of the sub-supernet uniformly (its RSPS supernet
+trains one path at a time), fix the edge to each candidate operation in turn, run forward
+and backward, and take the gradient of the *cell* weights -- every searchable layer's
+parameters except the split edge's own operations, plus the reduction blocks; not the stem,
+head or classifier -- as one vector. Operations are compared by the cosine of those vectors
+(GM-NAS's default ``dis_metric='cos'``, distance ``1 - cos``), averaged over the repeats. The
+edge's operations are then cut 2|3, minimising the within-group distance (the balanced cut
+of :func:`naslid.split.min_cut` on the cosine similarity), and the node splits on the edge
+whose cut leaves the largest cross-group distance (:func:`naslid.split.gradient_edge_score`).
+All of this follows the public GM-NAS code (``WS-GM/nasbench201/train_search.py``:
+``split_supernet``, ``get_split_gradients``, ``mincut_split_201``, ``match_loss``), which
+our copy of the NAS-LID paper describes only in outline.
 
-Unlike LID profiling (forward only, no stored activations), this needs the backward pass
-and so the activations of a whole forward: the memory and time that NAS-LID saves.
+The result is an ``m x m`` similarity matrix per edge, the same interface as NAS-LID's LID
+similarity. Unlike LID profiling (forward only, no stored activations) this needs the
+backward pass and so the activations of a whole forward: the memory and time that NAS-LID
+saves (``bench/split_cost.py``).
 """
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -23,40 +31,37 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from naslid.lid import fix_edge, profiling_target
+from naslid.batchnorm import batch_statistics
+from naslid.lid import MODES, fix_edge, profiling_target
 from naslid.spaces.base import Mask
 
 
 @dataclass
 class GradMatchConfig:
-    """Settings of the gradient criterion."""
+    """Settings of the gradient criterion (GM-NAS's public code, nasbench201/train_search.py)."""
 
-    num_batches: int = 1
-    """Batches whose cosine-similarity matrices are averaged."""
-    batch_size: int = 256
-    """Samples per batch (GM-NAS computes the gradients on training batches)."""
-    mode: str = "mask"
-    """``mask``: other edges output the sum of their enabled operations (as for LID);
-    ``single_path``: one uniformly sampled path inside the mask, shared by an edge's options."""
+    num_batches: int = 100
+    """Repeats whose cosine matrices are averaged, one fresh batch and one sampled path each
+    (GM-NAS: ``repeat = 100``, 10 with ``--fast``)."""
+    batch_size: int = 64
+    """Samples per batch (GM-NAS ``--batch_size 64``, its training batch)."""
+    mode: str = "single_path"
+    """``single_path``: one uniformly sampled path inside the mask per repeat, shared by the
+    edge's options (GM-NAS); ``mask``: other edges output the sum of their enabled operations
+    (as NAS-LID's Eq. 4), an ablation."""
     eps: float = 1e-12
     """Floor of a gradient's norm: a zero gradient is similar to nothing (cosine 0)."""
 
-
-@contextlib.contextmanager
-def preserved_state(module: nn.Module, train: bool = True) -> Iterator[None]:
-    """Run ``module`` in train mode (batch statistics, as in supernet training and GM-NAS)
-    and give every buffer (BatchNorm running statistics) and training flag back afterwards."""
-    flags = [(m, m.training) for m in module.modules()]
-    buffers = [(b, b.detach().clone()) for b in module.buffers()]
-    module.train(train)
-    try:
-        yield
-    finally:
-        for m, flag in flags:
-            m.training = flag
-        with torch.no_grad():
-            for b, saved in buffers:
-                b.copy_(saved)
+    def __post_init__(self) -> None:
+        for name in ("num_batches", "batch_size"):
+            if getattr(self, name) < 1:
+                raise ValueError(
+                    f"gradmatch config: {name} must be >= 1, got {getattr(self, name)}"
+                )
+        if self.mode not in MODES:
+            raise ValueError(
+                f"gradmatch config: mode expected one of {', '.join(MODES)}, got {self.mode!r}"
+            )
 
 
 def cosine_matrix(vectors: Tensor, eps: float = 1e-12) -> np.ndarray:
@@ -82,30 +87,33 @@ def gradient_similarity(
     mask: Mask | None = None,
     *,
     edges: Sequence[int] | None = None,
+    root: Mask | None = None,
     config: GradMatchConfig | None = None,
     seed: int = 0,
     progress: Callable[[int], None] | None = None,
 ) -> dict[int, np.ndarray]:
-    """GM-NAS similarity of the allowed operations of every unsplit edge.
+    """GM-NAS similarity of the allowed operations of every never-partitioned edge.
 
-    For each edge (default: the unsplit edges of ``mask``) and each operation it allows,
-    the sub-supernet with the edge fixed to the operation is run forward and backward on
-    the same ``(x, y)`` batch (cross-entropy); the gradient of
-    ``supernet.shared_parameters(edge)`` is compared between operations by cosine
-    similarity, and the matrices are averaged over ``config.num_batches`` batches. The
-    network runs in train mode (batch statistics, as GM-NAS does) but every buffer is
-    restored afterwards. Returns ``{edge: array [m, m]}``, rows in the order of
-    ``mask[edge]``: symmetric, diagonal 1, entries in [-1, 1].
+    For each edge (default: the edges of ``mask`` never partitioned since ``root``) and each
+    of the first ``config.num_batches`` ``(x, y)`` batches: one path sampled inside ``mask``
+    (``single_path``; ``mask`` mode uses the summed sub-supernet instead), the edge fixed to
+    each of its operations in turn, forward and backward (cross-entropy), and the gradient of
+    ``supernet.cell_parameters(edge)`` -- the searchable layers without the edge's own
+    operations, plus the reduction blocks -- compared between operations by cosine
+    similarity; the matrices are averaged over the batches. BatchNorm uses batch
+    statistics (GM-NAS runs ``model.train()``), and every buffer is restored afterwards.
+    Returns ``{edge: array [m, m]}``, rows in the order of ``mask[edge]``: symmetric,
+    diagonal 1, entries in [-1, 1].
     """
     cfg = config or GradMatchConfig()
-    mask, edges = profiling_target(supernet, mask, edges, cfg.mode)
+    mask, edges = profiling_target(supernet, mask, edges, cfg.mode, root)
     space = supernet.space
     rng = np.random.default_rng(seed)
     device = next(supernet.parameters()).device
-    shared = {e: [p for p in supernet.shared_parameters(e) if p.requires_grad] for e in edges}
+    params = {e: [p for p in supernet.cell_parameters(e) if p.requires_grad] for e in edges}
     sums = {e: np.zeros((len(mask[e]), len(mask[e]))) for e in edges}
     used = 0
-    with preserved_state(supernet, train=True), torch.enable_grad():
+    with batch_statistics(supernet, train=True), torch.enable_grad():
         for batch in batches:
             if used == cfg.num_batches:
                 break
@@ -122,13 +130,20 @@ def gradient_similarity(
                         path[e] = op
                         choice = space.make(path)
                     loss = F.cross_entropy(supernet(x, choice), y)
-                    grads.append(flat_gradient(loss, shared[e]))
+                    if not bool(torch.isfinite(loss)):
+                        raise ValueError(
+                            f"loss: non-finite on edge {e}, op {op} (diverged weights?); "
+                            "refusing to compare gradients"
+                        )
+                    grads.append(flat_gradient(loss, params[e]))
                     del loss
                     if progress is not None:
                         progress(1)
                 sums[e] += cosine_matrix(torch.stack(grads), cfg.eps)
                 del grads
             used += 1
-    if used == 0:
-        raise ValueError("batches: no batch to compute gradients on")
+    if used < cfg.num_batches:
+        raise ValueError(
+            f"batches: {used} given, num_batches={cfg.num_batches} asked (draw them with sample_batches)"
+        )
     return {e: sums[e] / used for e in edges}

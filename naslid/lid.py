@@ -26,6 +26,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from naslid.batchnorm import batch_statistics
 from naslid.spaces.base import Mask
 
 MODES = ("mask", "single_path")
@@ -38,14 +39,35 @@ class LIDConfig:
     k: int = 20
     """Neighbours of the MLE estimator (paper section 4.1: k = 20)."""
     batch_size: int = 512
-    """Samples per profiling batch (not stated in our copy of the paper; >= k + 1)."""
-    num_batches: int = 1
-    """Batches whose per-layer LIDs are averaged."""
+    """Samples per profiling batch (not stated in our copy of the paper); must exceed k."""
+    num_batches: int = 8
+    """Random all-class batches whose per-layer LIDs are averaged. One batch is a noisy
+    estimate (the public reference code averages over many); 8 is the smallest count whose
+    split decision agreed in >= 90 % of 10 independent batch draws on the smoke supernet
+    (``bench/split_stability.py``, figures in bench/RESULTS.md)."""
     mode: str = "mask"
-    """``mask``: the other edges output the sum of their enabled operations (paper Eq. 4);
-    ``single_path``: they follow one uniformly sampled path (the public reference code)."""
+    """``mask``: the other edges output the sum of their enabled operations (paper Eq. 4, the
+    sub-supernet's own LID); ``single_path``: they follow one uniformly sampled path per batch
+    (the public reference code)."""
     chunk_size: int | None = None
     """Query rows per distance block; ``None``: as many as keep a block under 2**24 entries."""
+
+    def __post_init__(self) -> None:
+        if self.k < 1:
+            raise ValueError(f"lid config: k must be >= 1, got {self.k}")
+        if self.batch_size <= self.k:
+            raise ValueError(
+                f"lid config: batch_size {self.batch_size} must exceed k={self.k} "
+                "(the MLE needs k neighbours besides the sample itself)"
+            )
+        if self.num_batches < 1:
+            raise ValueError(f"lid config: num_batches must be >= 1, got {self.num_batches}")
+        if self.mode not in MODES:
+            raise ValueError(
+                f"lid config: mode expected one of {', '.join(MODES)}, got {self.mode!r}"
+            )
+        if self.chunk_size is not None and self.chunk_size < 1:
+            raise ValueError(f"lid config: chunk_size must be >= 1, got {self.chunk_size}")
 
 
 # --------------------------------------------------------------------------- estimator
@@ -158,7 +180,15 @@ def mle_lid(features: Tensor, k: int = 20, chunk_size: int | None = None) -> Ten
 
 
 def batch_lid(feature: Tensor, k: int = 20, chunk_size: int | None = None) -> Tensor:
-    """The LID of one layer's output: every sample flattened, the estimate averaged (0-d)."""
+    """The LID of one layer's output: every sample flattened, the estimate averaged (0-d).
+
+    Refuses non-finite features: the LID of NaNs would come out 0 and every similarity
+    huge, and the split would run on garbage (a diverged supernet must stop here)."""
+    if not bool(torch.isfinite(feature).all()):
+        raise ValueError(
+            "features: a layer's output holds non-finite values (diverged weights?); "
+            "refusing to estimate its LID"
+        )
     return mle_lid(feature.reshape(feature.shape[0], -1), k, chunk_size).mean()
 
 
@@ -168,15 +198,31 @@ def batch_inputs(batch: Tensor | Sequence[Tensor]) -> Tensor:
     return batch if isinstance(batch, Tensor) else batch[0]
 
 
-def unsplit_edges(mask: Mask) -> list[int]:
-    """The slots whose mask still allows more than one option."""
-    return [e for e, allowed in enumerate(mask) if len(allowed) > 1]
+def unsplit_edges(mask: Mask, root: Mask) -> list[int]:
+    """The slots of ``mask`` that were never partitioned: split candidates (section 3.3).
+
+    NAS-LID: "Next time, we will only split the unpartitioned layers (i.e., [the binary
+    vector] is an all-one vector)", and both reference codes skip an edge whose mask is not
+    all ones. So a slot is a candidate only while its allowed set still equals the root's
+    (``root``: the mask the partition started from, default the space's full mask) and has at
+    least two options; a slot restricted by an earlier split is final, whatever it holds.
+    """
+    if root is None:
+        return [e for e, allowed in enumerate(mask) if len(allowed) > 1]
+    if len(root) != len(mask):
+        raise ValueError(f"root: {len(root)} slots, the mask has {len(mask)}")
+    return [e for e, allowed in enumerate(mask) if len(allowed) > 1 and allowed == root[e]]
 
 
 def profiling_target(
-    supernet: nn.Module, mask: Mask | None, edges: Sequence[int] | None, mode: str
+    supernet: nn.Module,
+    mask: Mask | None,
+    edges: Sequence[int] | None,
+    mode: str,
+    root: Mask | None = None,
 ) -> tuple[Mask, list[int]]:
-    """The (checked) mask to profile and its edges to measure: by default every unsplit edge.
+    """The (checked) mask to profile and its edges to measure: by default every edge of
+    ``mask`` never partitioned since ``root`` (default: the space's full mask).
 
     Shared by every split criterion, so they refuse the same bad input with the same message.
     """
@@ -186,29 +232,21 @@ def profiling_target(
     mask = space.check_mask(
         mask if mask is not None else getattr(supernet, "mask", space.full_mask())
     )
-    edges = unsplit_edges(mask) if edges is None else [int(e) for e in edges]
+    root = space.full_mask() if root is None else space.check_mask(root)
+    candidates = unsplit_edges(mask, root)
+    edges = candidates if edges is None else [int(e) for e in edges]
     for e in edges:
-        if not 0 <= e < len(mask) or len(mask[e]) < 2:
-            raise ValueError(f"edges: slot {e} is not an unsplit edge of the mask")
+        if e not in candidates:
+            raise ValueError(
+                f"edges: slot {e} is not a split candidate of the mask "
+                "(single option, or already partitioned by an earlier split)"
+            )
     return mask, edges
 
 
 def fix_edge(mask: Mask, edge: int, op: int) -> Mask:
     """``mask`` with ``edge`` restricted to the single option ``op``."""
     return tuple((op,) if e == edge else allowed for e, allowed in enumerate(mask))
-
-
-@contextlib.contextmanager
-def eval_mode(module: nn.Module) -> Iterator[None]:
-    """Every submodule in eval mode (BatchNorm uses, never updates, its running statistics);
-    each submodule's own training flag is restored afterwards."""
-    flags = [(m, m.training) for m in module.modules()]
-    module.eval()
-    try:
-        yield
-    finally:
-        for m, flag in flags:
-            m.training = flag
 
 
 def _layer_features(net: nn.Module, x: Tensor, choice, start: int = 0, inp: Tensor | None = None):
@@ -245,21 +283,27 @@ def profile(
     mask: Mask | None = None,
     *,
     edges: Sequence[int] | None = None,
+    root: Mask | None = None,
     config: LIDConfig | None = None,
     seed: int = 0,
     progress: Callable[[int], None] | None = None,
 ) -> dict[int, np.ndarray]:
-    """Layer-wise LID vectors of every allowed operation of every unsplit edge (section 3.2).
+    """Layer-wise LID vectors of every allowed operation of every split candidate (section 3.2).
 
-    For each edge of ``edges`` (default: the unsplit edges of ``mask``, default the
-    supernet's own mask) and each operation it allows: the sub-supernet with the edge fixed
-    to the operation (``mask`` mode: the other edges output the sum of their enabled
-    operations, Eq. 4; ``single_path``: one uniformly sampled path inside ``mask``, shared
-    by the operations of the edge within a batch), run forward under ``torch.no_grad`` with
-    BatchNorm in eval mode -- the reference code profiled in train mode and so overwrote the
-    running statistics; here the network is left exactly as it was. Each layer's output is
-    flattened and its LID averaged over the batch as soon as it exists, then dropped; the
-    per-layer means are averaged over the first ``config.num_batches`` batches.
+    For each edge of ``edges`` (default: the edges of ``mask`` -- default the supernet's own
+    mask -- never partitioned since ``root``, default the space's full mask:
+    :func:`unsplit_edges`) and each operation it
+    allows: the sub-supernet with the edge fixed to the operation (``mask`` mode: the other
+    edges output the sum of their enabled operations, Eq. 4; ``single_path``: one uniformly
+    sampled path inside ``mask``, shared by the operations of the edge within a batch), run
+    forward under ``torch.no_grad``. BatchNorm normalises with each batch's own statistics
+    (:func:`naslid.batchnorm.batch_statistics`): the running statistics are a mixture over
+    every path training sampled and misrepresent any one sub-supernet; the reference code
+    profiles in train mode too, but here every running buffer is restored bit-identical
+    afterwards. Each layer's output is flattened and its LID averaged over the batch as soon
+    as it exists, then dropped; the per-layer means are averaged over the first
+    ``config.num_batches`` batches (fewer batches is an error: the average would silently
+    be noisier than configured).
 
     ``batches`` yields ``x`` or ``(x, y)``; the caller draws them at random from all classes
     (e.g. :func:`sample_batches`). Returns ``{edge: array [len(mask[edge]), L]}``, rows in
@@ -267,15 +311,13 @@ def profile(
     called with 1 after every forward.
     """
     cfg = config or LIDConfig()
-    if cfg.num_batches < 1:
-        raise ValueError(f"num_batches: must be >= 1, got {cfg.num_batches}")
-    mask, edges = profiling_target(supernet, mask, edges, cfg.mode)
+    mask, edges = profiling_target(supernet, mask, edges, cfg.mode, root)
     space = supernet.space
     rng = np.random.default_rng(seed)
     device = next(supernet.parameters()).device
     sums: dict[int, Tensor] = {}
     used = 0
-    with torch.no_grad(), eval_mode(supernet):
+    with torch.no_grad(), batch_statistics(supernet):
         for batch in batches:
             if used == cfg.num_batches:
                 break
@@ -289,8 +331,10 @@ def profile(
                 rows = _profile_edge(supernet, x, base, e, mask[e], cfg, progress)
                 sums[e] = rows if e not in sums else sums[e] + rows
             used += 1
-    if used == 0:
-        raise ValueError("batches: no batch to profile")
+    if used < cfg.num_batches:
+        raise ValueError(
+            f"batches: {used} given, num_batches={cfg.num_batches} asked (draw them with sample_batches)"
+        )
     return {e: (sums[e] / used).cpu().double().numpy() for e in edges}
 
 
@@ -336,28 +380,34 @@ def profiling_indices(
     With ``labels``, every batch is stratified over all classes: each class contributes
     ``batch_size // classes`` samples (fewer if it runs out) and the rest is drawn uniformly
     from the remaining samples, so no class is missing by chance; without labels the draw is
-    uniform over the ``n`` samples.
+    uniform over the ``n`` samples. Batches are disjoint while the data lasts; when fewer
+    than ``batch_size`` unused samples remain, a fresh random pass over the data begins (as
+    a shuffled loader's next epoch would: GM-NAS draws 100 batches, more than a small data
+    set holds).
     """
     if batch_size < 1 or num_batches < 1:
         raise ValueError(
             f"batch_size: need >= 1 batches of >= 1 samples, got {num_batches} x {batch_size}"
         )
-    if batch_size * num_batches > n:
-        raise ValueError(
-            f"batch_size: {num_batches} x {batch_size} samples asked, the data has {n}"
-        )
+    if batch_size > n:
+        raise ValueError(f"batch_size: {batch_size} samples per batch asked, the data has {n}")
     rng = np.random.default_rng(seed)
-    order = [int(i) for i in rng.permutation(n)]
-    pools: dict[int, list[int]] = {}
     if labels is not None:
         labels = np.asarray(labels.cpu() if isinstance(labels, Tensor) else labels)
         if labels.shape != (n,):
             raise ValueError(f"labels: expected shape ({n},), got {labels.shape}")
-        for i in order:  # each class's samples, in random order
-            pools.setdefault(int(labels[i]), []).append(i)
     taken: set[int] = set()
+    order: list[int] = []
+    pools: dict[int, list[int]] = {}
     out = []
     for _ in range(num_batches):
+        if not order or n - len(taken) < batch_size:  # a new pass over the data
+            taken.clear()
+            order = [int(i) for i in rng.permutation(n)]
+            pools = {}
+            if labels is not None:
+                for i in order:  # each class's samples, in random order
+                    pools.setdefault(int(labels[i]), []).append(i)
         idx: list[int] = []
         for pool in pools.values():
             share = [i for i in pool if i not in taken][: batch_size // len(pools)]

@@ -487,16 +487,15 @@ def profile_lid(
     net, _ = load_model(Path(partition) / "leaves" / node, device=device)
     space = net.space
     mask = space.mask_from_json(pmeta["leaves"][node])
+    tree_path = Path(partition) / "tree.json"
+    root = split.PartitionTree.load(tree_path).node("r").mask if tree_path.exists() else mask
     batches: list = []
-    if cfg.criterion in ("lid", "gradient"):
-        size, count = (
-            (cfg.lid.batch_size, cfg.lid.num_batches)
-            if cfg.criterion == "lid"
-            else (cfg.gradmatch.batch_size, cfg.gradmatch.num_batches)
-        )
+    crit = split.criterion(cfg.criterion)
+    if crit.needs_batches:
+        measure = cfg.lid if cfg.criterion == "lid" else cfg.gradmatch
         train = load_data(data, "train")
-        size = min(size, len(train) // count)
-        batches = lid.sample_batches(train, size, count, seed=seed, device=device)
+        size = min(measure.batch_size, len(train))
+        batches = lid.sample_batches(train, size, measure.num_batches, seed=seed, device=device)
     t0 = time.perf_counter()
     prof = split.similarity_for_node(
         cfg.criterion,
@@ -504,6 +503,7 @@ def profile_lid(
         mask,
         batches,
         node_id=node,
+        root=root,
         lid_config=cfg.lid,
         grad_config=cfg.gradmatch,
         split_config=cfg.split,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import math
 
 import numpy as np
@@ -19,6 +20,7 @@ from naslid.lid import (
     sample_batches,
     unsplit_edges,
 )
+from naslid.spaces import nb201
 from naslid.spaces.base import Arch, SlotSpace
 from naslid.supernets.nb201 import Supernet
 
@@ -109,32 +111,52 @@ def test_too_few_samples_is_a_clear_error():
 def tiny():
     torch.manual_seed(0)
     net = Supernet(C=4, N=1, num_classes=10)
+    # running statistics of another input distribution, as a supernet's mixed ones are
+    with torch.no_grad():
+        net.train()
+        for _ in range(5):
+            net(torch.randn(32, 3, 8, 8) * 3 + 2)
     net.train()
     x = torch.randn(32, 3, 8, 8, generator=torch.Generator().manual_seed(0))
     return net, x
 
 
-def test_profile_matches_definition_and_leaves_network_untouched(tiny):
+def test_unsplit_edges_are_the_never_partitioned_ones():
+    full = nb201.full_mask()
+    mask = ((0, 1, 3), (2,), full[2], (1, 4), full[4], (0, 2))
+    assert unsplit_edges(mask, full) == [2, 4]  # (0, 1, 3) still has 3 options, but was split
+    root = ((0, 1, 3),) + full[1:]  # a partition that started from a restricted root
+    assert unsplit_edges(mask, root) == [0, 2, 4]
+    assert unsplit_edges(full, full) == list(range(6))
+    with pytest.raises(ValueError, match="root"):
+        unsplit_edges(mask, full[:3])
+
+
+def test_profile_uses_batch_statistics_and_leaves_every_buffer_bit_identical(tiny):
     net, x = tiny
     space = net.space
-    mask = space.check_mask(((0, 1, 3), (2,), (0, 1, 2, 3, 4), (1, 4), (3,), (0, 2)))
+    full = space.full_mask()
+    mask = space.check_mask(((0, 1, 3), (2,), full[2], (1, 4), full[4], (0, 2)))
     before = {k: v.clone() for k, v in net.state_dict().items()}
-    prof = profile(net, [x], mask, config=LIDConfig(k=10))
-    assert sorted(prof) == unsplit_edges(mask) == [0, 2, 3, 5]
+    prof = profile(net, [x], mask, config=LIDConfig(k=10, num_batches=1))
+    assert sorted(prof) == [2, 4]  # the never-partitioned edges only
     for e, rows in prof.items():
-        assert rows.shape == (len(mask[e]), net.num_layers) == (len(mask[e]), 5)
+        assert rows.shape == (len(mask[e]), net.num_layers) == (5, 5)
         assert np.isfinite(rows).all() and (rows > 0).all()
-    # BN running statistics (and every other buffer) unchanged; train flags restored
+    # BN running statistics (and every other buffer) bit-identical; train flags restored
     after = net.state_dict()
     assert all(torch.equal(before[k], after[k]) for k in before)
     assert net.training and all(m.training for m in net.modules())
-    # row = per-layer batch LID of the eval-mode sub-supernet with the edge fixed to the op
-    net.eval()
+    # row = per-layer batch LID of the sub-supernet with the edge fixed to the op, its BN
+    # normalising by the batch (a copy in train mode), not by the running statistics
+    twin = copy.deepcopy(net).train()
     with torch.no_grad():
-        _, feats = net(x, fix_edge(mask, 2, 4), return_features=True)
-    net.train()
+        _, feats = twin(x, fix_edge(mask, 2, 4), return_features=True)
+        _, eval_feats = twin.eval()(x, fix_edge(mask, 2, 4), return_features=True)
     expected = [batch_lid(f, 10).item() for f in feats]
     np.testing.assert_allclose(prof[2][mask[2].index(4)], expected, rtol=1e-6)
+    through_running = [batch_lid(f, 10).item() for f in eval_feats]
+    assert not np.allclose(prof[2][mask[2].index(4)], through_running, rtol=1e-3)
 
 
 def test_profile_averages_batches_and_single_path_mode(tiny):
@@ -144,15 +166,42 @@ def test_profile_averages_batches_and_single_path_mode(tiny):
     both = profile(
         net, [(x, torch.zeros(32)), (y, torch.zeros(32)), (x * 9, None)], edges=[1], config=cfg
     )
-    one_x = profile(net, [x], edges=[1], config=LIDConfig(k=10))
-    one_y = profile(net, [y], edges=[1], config=LIDConfig(k=10))
+    one = LIDConfig(k=10, num_batches=1)
+    one_x = profile(net, [x], edges=[1], config=one)
+    one_y = profile(net, [y], edges=[1], config=one)
     np.testing.assert_allclose(both[1], (one_x[1] + one_y[1]) / 2, rtol=1e-6)
-    sp = profile(net, [x], edges=[0, 4], config=LIDConfig(k=10, mode="single_path"), seed=1)
+    sp = profile(
+        net, [x], edges=[0, 4], config=LIDConfig(k=10, num_batches=1, mode="single_path"), seed=1
+    )
     assert sp[0].shape == (5, 5) and np.isfinite(sp[0]).all()
-    with pytest.raises(ValueError, match="not an unsplit edge"):
+    with pytest.raises(ValueError, match="not a split candidate"):
         profile(net, [x], net.space.check_mask(((1,),) + net.space.full_mask()[1:]), edges=[0])
+    with pytest.raises(ValueError, match="not a split candidate"):  # partitioned earlier
+        profile(net, [x], ((1, 2, 3),) + net.space.full_mask()[1:], edges=[0], config=one)
     with pytest.raises(ValueError, match="needs at least 21"):
-        profile(net, [x[:16]])
+        profile(net, [x[:16]], config=LIDConfig(num_batches=1))
+    with pytest.raises(ValueError, match="1 given, num_batches=2"):  # silently noisier: refused
+        profile(net, [x], edges=[1], config=cfg)
+
+
+def test_lid_config_refuses_settings_that_cannot_work():
+    with pytest.raises(ValueError, match="batch_size 20 must exceed k=20"):
+        LIDConfig(batch_size=20)
+    with pytest.raises(ValueError, match="num_batches"):
+        LIDConfig(num_batches=0)
+    with pytest.raises(ValueError, match="mode"):
+        LIDConfig(mode="both")
+
+
+def test_non_finite_features_are_refused(tiny):
+    net, x = tiny
+    with pytest.raises(ValueError, match="non-finite"):
+        batch_lid(torch.full((32, 5), float("nan")), 10)
+    broken = copy.deepcopy(net)
+    with torch.no_grad():
+        broken.stem[0].weight.fill_(float("inf"))
+    with pytest.raises(ValueError, match="non-finite"):
+        profile(broken, [x], edges=[0], config=LIDConfig(k=10, num_batches=1))
 
 
 class _ToySpace(SlotSpace):
@@ -187,8 +236,8 @@ class _Toy(nn.Module):
 def test_layers_before_the_edge_are_shared():
     x = torch.randn(40, 12, generator=torch.Generator().manual_seed(0))
     plain, shared = _Toy(resumable=False), _Toy(resumable=True)
-    a = profile(plain, [x], config=LIDConfig(k=10))
-    b = profile(shared, [x], config=LIDConfig(k=10))
+    a = profile(plain, [x], config=LIDConfig(k=10, num_batches=1))
+    b = profile(shared, [x], config=LIDConfig(k=10, num_batches=1))
     for e in range(4):
         np.testing.assert_allclose(a[e], b[e], rtol=1e-6)
     assert plain.runs == 4 * 2 * 4  # every option runs every layer
@@ -221,7 +270,16 @@ def test_sample_batches_are_stratified_and_disjoint():
     again = sample_batches(data, batch_size=25, num_batches=3, seed=0)
     assert all(torch.equal(a[0], b[0]) for a, b in zip(batches, again))
     with pytest.raises(ValueError, match="batch_size"):
-        sample_batches(data, batch_size=200, num_batches=2)
+        sample_batches(data, batch_size=301, num_batches=1)
+
+
+def test_more_batches_than_the_data_holds_start_a_new_pass():
+    data = _Labelled(n_per_class=3, classes=4)  # 12 samples; GM-NAS asks for 100 batches
+    batches = sample_batches(data, batch_size=5, num_batches=7, seed=2)
+    ids = [xb[:, 0].long().tolist() for xb, _ in batches]
+    assert all(len(set(b)) == 5 for b in ids)  # no repeat within a batch
+    assert not set(ids[0]) & set(ids[1])  # disjoint while a pass lasts (2 x 5 <= 12)
+    assert len({tuple(sorted(b)) for b in ids}) > 3  # fresh draws, not one batch repeated
 
 
 def test_sample_batches_from_image_data_are_normalised():

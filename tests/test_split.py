@@ -3,26 +3,31 @@
 from __future__ import annotations
 
 import itertools
+import json
 import math
 
 import numpy as np
 import pytest
 import torch
 
+from naslid.lid import unsplit_edges
 from naslid.spaces import nb201
 from naslid.split import (
     EdgeProfile,
     NodeProfile,
     PartitionTree,
+    SplitConfig,
     SplitDecision,
     block_similarity,
     build_tree,
     cut_value,
     decide_split,
+    lid_epsilon,
     min_cut,
     normalised_dispersion,
     partition_score,
     random_bipartition,
+    relative_partition_score,
     similarity_for_node,
     similarity_matrix,
 )
@@ -47,17 +52,59 @@ def test_similarity_matrix_hand_values():
         similarity_matrix(v, "manhattan")
 
 
+def _planted(groups, inside=1.0, across=0.1, m=5, noise=0.0, seed=0):
+    rng = np.random.default_rng(seed)
+    s = np.full((m, m), across)
+    for g in groups:
+        s[np.ix_(g, g)] = inside
+    w = rng.random((m, m)) * noise
+    return s + (w + w.T) / 2
+
+
 def test_min_cut_recovers_two_blocks():
     groups = ([0, 2, 4], [1, 3])
-    s = np.full((5, 5), 0.1)
-    for g in groups:
-        s[np.ix_(g, g)] = 1.0
+    s = _planted(groups)
     a, b, score = min_cut(s)
     assert (a, b) == groups
     assert score == pytest.approx(3 * 1.0 + 1 * 1.0)  # 3 pairs inside {0,2,4}, 1 inside {1,3}
     assert partition_score(s, a, b) + cut_value(s, a, b) == pytest.approx(
         s[np.triu_indices(5, 1)].sum()
     )
+
+
+def test_balanced_cut_recovers_a_planted_two_three_structure_stoer_wagner_does_not():
+    """A tight pair and a looser triple: the unconstrained min-cut isolates one operation
+    (the cheapest node to cut off), the Eq. 6 cut with |G| >= 2 finds the planted groups."""
+    hits_balanced = hits_sw = 0
+    for seed in range(50):
+        rng = np.random.default_rng(seed)
+        perm = [int(i) for i in rng.permutation(5)]
+        pair, triple = sorted(perm[:2]), sorted(perm[2:])
+        s = _planted((pair, triple), inside=1.0, across=0.35, noise=0.5, seed=seed)
+        s[pair[0], pair[1]] = s[pair[1], pair[0]] = 3.0
+        want = (pair, triple) if 0 in pair else (triple, pair)
+        a, b, _ = min_cut(s)
+        assert {len(a), len(b)} == {2, 3}
+        hits_balanced += (a, b) == want
+        a2, b2, _ = min_cut(s, "stoer_wagner")
+        hits_sw += (a2, b2) == want
+    assert hits_balanced == 50
+    assert hits_sw < 25  # what the issue saw: the unconstrained cut finds it at most half the time
+
+
+def test_balanced_cut_sizes_follow_floor_half():
+    rng = np.random.default_rng(1)
+    for m, sizes in ((2, {1}), (3, {1, 2}), (4, {2}), (5, {2, 3}), (6, {3}), (7, {3, 4})):
+        w = rng.random((m, m))
+        s = (w + w.T) / 2
+        a, b, score = min_cut(s)
+        assert {len(a), len(b)} == sizes and sorted(a + b) == list(range(m))
+        best = max(
+            partition_score(s, [0, *c], [i for i in range(1, m) if i not in c])
+            for r in range(m // 2 - 1, m - m // 2)
+            for c in itertools.combinations(range(1, m), r)
+        )
+        assert score == pytest.approx(best)  # the optimum among balanced cuts
 
 
 def test_min_cut_two_nodes_and_negative_weights():
@@ -71,17 +118,18 @@ def test_min_cut_two_nodes_and_negative_weights():
             [-0.7, -0.9, 0.5, 1.0],
         ]
     )
-    a, b, score = min_cut(s)
-    assert (a, b) == ([0, 1], [2, 3]) and score == pytest.approx(1.4)
+    for cut in ("balanced", "stoer_wagner"):
+        a, b, score = min_cut(s, cut)
+        assert (a, b) == ([0, 1], [2, 3]) and score == pytest.approx(1.4)
 
 
-def test_stoer_wagner_agrees_with_enumeration():
+def test_stoer_wagner_option_agrees_with_unconstrained_enumeration():
     rng = np.random.default_rng(0)
     for _ in range(20):
         m = int(rng.integers(2, 8))
         w = rng.random((m, m))
         s = (w + w.T) / 2
-        a, b, _ = min_cut(s)
+        a, b, _ = min_cut(s, "stoer_wagner")
         best = min(
             cut_value(s, [0, *c], [i for i in range(1, m) if i not in c])
             for r in range(m - 1)
@@ -98,6 +146,8 @@ def test_min_cut_rejects_bad_input():
         min_cut(np.ones((2, 3)))
     with pytest.raises(ValueError, match="at least 2"):
         min_cut(np.ones((1, 1)))
+    with pytest.raises(ValueError, match="cut"):
+        min_cut(np.ones((3, 3)), "spectral")
 
 
 def test_normalised_dispersion_hand_values():
@@ -116,38 +166,83 @@ def test_random_bipartition_is_balanced_and_seeded():
     assert len(draws) > 4
 
 
-def _profile(mask, scores_by_edge=None, seed=0, criterion="lid", node_id="r") -> NodeProfile:
-    """A crafted LID profile: random LID vectors per unsplit edge."""
+def _profile(mask, seed=0, criterion="lid", node_id="r", root=None) -> NodeProfile:
+    """A crafted LID profile: random LID vectors per split candidate (never-partitioned edge)."""
     rng = np.random.default_rng(seed)
     edges = {}
-    for e, allowed in enumerate(mask):
-        if len(allowed) > 1:
-            vec = rng.random((len(allowed), 8)) * 10
-            edges[e] = EdgeProfile(allowed, similarity_matrix(vec), vec)
+    for e in unsplit_edges(mask, root or mask):
+        vec = rng.random((len(mask[e]), 8)) * 10
+        edges[e] = EdgeProfile(mask[e], similarity_matrix(vec, eps=lid_epsilon(vec, 0.01)), vec)
     return NodeProfile(criterion, mask, edges, node_id, seed)
 
 
-def test_decide_split_picks_the_highest_partition_score():
+def _blocks(m, ga, inside, across):
+    s = np.full((m, m), across, dtype=float)
+    gb = [i for i in range(m) if i not in ga]
+    for g in (ga, gb):
+        s[np.ix_(g, g)] = inside
+    return s
+
+
+def test_decide_split_picks_the_clearly_separable_edge_not_the_flattest():
+    full = SPACE.full_mask()
+    vec = np.array([[10.0, 20, 15, 5], [10.2, 20, 15, 5], [14, 9, 4, 2], [14, 9.1, 4, 2]])
+    vec = np.vstack([vec, [14.1, 9, 4, 2]])
+    flat = np.tile([12.0, 14, 9, 3], (5, 1)) + np.random.default_rng(0).normal(0, 0.05, (5, 4))
+    dup = np.random.default_rng(1).uniform(2, 20, (5, 4))
+    dup[3] = dup[1] + 1e-9  # one near-identical pair in an otherwise spread edge
+    edges = {}
+    for e, v in ((0, flat), (1, vec), (2, dup)):
+        eps = lid_epsilon(v, SplitConfig().eps)
+        edges[e] = EdgeProfile(full[e], similarity_matrix(v, eps=eps), v)
+    d = decide_split(NodeProfile("lid", full, edges))
+    assert d.edge == 1 and d.groups == ((0, 1), (2, 3, 4))
+    # the raw Eq. 6 sum would have picked the flattest edge (all operations alike)
+    assert max(d.partition_scores, key=d.partition_scores.get) == 0
+    # with the absolute eps of the old code, one duplicate pair outweighs everything
+    raw = {
+        e: EdgeProfile(full[e], similarity_matrix(v, eps=1e-6), v)
+        for e, v in ((0, flat), (1, vec), (2, dup))
+    }
+    unscaled = decide_split(NodeProfile("lid", full, raw))
+    assert max(unscaled.partition_scores, key=unscaled.partition_scores.get) == 2
+    assert unscaled.edge == 2  # ... and decides the relative score too: eps must scale
+
+
+def test_relative_partition_score_is_comparable_across_edge_sizes():
+    # the same block structure at two sizes and two scales scores the same
+    small = _blocks(4, [0, 1], 2.0, 0.5)
+    large = _blocks(6, [0, 1, 2], 20.0, 5.0)
+    assert relative_partition_score(small, [0, 1], [2, 3]) == pytest.approx(
+        relative_partition_score(large, [0, 1, 2], [3, 4, 5])
+    )
+    assert relative_partition_score(np.ones((5, 5)), [0, 1], [2, 3, 4]) == pytest.approx(1.0)
+    assert partition_score(large, [0, 1, 2], [3, 4, 5]) > partition_score(small, [0, 1], [2, 3])
+
+
+def test_decide_split_scores_and_groups_by_hand():
     mask = SPACE.check_mask(((0, 1, 2), (3,), (0, 1, 2, 3), (2, 4), (0, 1, 2, 3, 4), (1,)))
-
-    def blocks(m, ga, inside, across):
-        s = np.full((m, m), across)
-        gb = [i for i in range(m) if i not in ga]
-        for g in (ga, gb):
-            s[np.ix_(g, g)] = inside
-        return s
-
     edges = {
-        0: EdgeProfile(mask[0], blocks(3, [0, 1], 2.0, 0.1)),  # score 2
-        2: EdgeProfile(mask[2], blocks(4, [0, 3], 3.0, 0.2)),  # score 3 + 3 = 6: the best
-        3: EdgeProfile(mask[3], np.array([[1.0, 0.5], [0.5, 1.0]])),  # 1 + 1: score 0
-        4: EdgeProfile(mask[4], blocks(5, [0, 1], 0.5, 0.01)),  # 0.5 + 3 * 0.5 = 2
+        0: EdgeProfile(mask[0], _blocks(3, [0, 1], 2.0, 0.1)),
+        2: EdgeProfile(mask[2], _blocks(4, [0, 3], 3.0, 0.2)),
+        3: EdgeProfile(mask[3], np.array([[1.0, 0.5], [0.5, 1.0]])),
+        4: EdgeProfile(mask[4], _blocks(5, [0, 1], 0.5, 0.01)),
     }
     d = decide_split(NodeProfile("lid", mask, edges))
-    assert d.edge == 2
-    assert d.groups == ((0, 3), (1, 2))
-    assert d.scores == pytest.approx({0: 2.0, 2: 6.0, 3: 0.0, 4: 2.0})
+    # relative scores: mean inside / mean across
+    assert d.scores[0] == pytest.approx(2.0 / 0.1)
+    assert d.scores[2] == pytest.approx(3.0 / 0.2)
+    assert d.scores[4] == pytest.approx(0.5 / 0.01)
+    assert math.isnan(d.scores[3])  # a 1|1 split keeps no pair together
+    assert d.edge == 4 and d.groups == ((0, 1), (2, 3, 4))
+    assert d.partition_scores == pytest.approx({0: 2.0, 2: 6.0, 3: 0.0, 4: 2.0})
     assert d.separability[3] == 0.0 and d.separability[2] > 0
+    back = SplitDecision.from_json(SPACE, json.loads(json.dumps(d.to_json(SPACE))))
+    assert back.partition_scores == pytest.approx(d.partition_scores)
+    # GM-NAS's rule on the same matrices (read as cosines): the largest cross distance
+    g = decide_split(NodeProfile("gradient", mask, edges))
+    assert g.scores[4] == pytest.approx(6 * (1 - 0.01)) and g.edge == 4
+    assert g.scores[2] == pytest.approx(4 * (1 - 0.2))
     # no unsplit edge: nothing to decide
     single = SPACE.arch_mask(
         nb201.Arch.from_str("|none~0|+|skip_connect~0|none~1|+|none~0|none~1|none~2|")
@@ -155,18 +250,34 @@ def test_decide_split_picks_the_highest_partition_score():
     assert decide_split(NodeProfile("lid", single, {})) is None
 
 
-@pytest.mark.parametrize("rounds", [1, 2, 3])
-def test_leaves_are_disjoint_and_cover_the_space(rounds, tmp_path):
+@pytest.mark.parametrize("rounds", [1, 2, 3, 4])
+def test_r_rounds_split_r_distinct_edges_into_balanced_disjoint_leaves(rounds, tmp_path):
     tree = PartitionTree(SPACE)
+    root = SPACE.full_mask()
     for r in range(rounds):
         for leaf in tree.splittable():
-            tree.apply(
-                decide_split(_profile(leaf.mask, seed=r * 100 + len(leaf.id), node_id=leaf.id))
-            )
+            assert tree.candidates(leaf.id) == [
+                e for e in range(6) if leaf.mask[e] == root[e]
+            ]  # never-partitioned edges only
+            prof = _profile(leaf.mask, seed=r * 100 + len(leaf.id), node_id=leaf.id, root=root)
+            tree.apply(decide_split(prof))
     leaves = tree.leaves()
     assert len(leaves) == 2**rounds
     assert all(leaf.depth == rounds for leaf in leaves)
-    assert sum(SPACE.mask_size(leaf.mask) for leaf in leaves) == 15625
+    for leaf in leaves:
+        split = [e for e in range(6) if leaf.mask[e] != root[e]]
+        assert len(split) == rounds  # R distinct edges on every root-to-leaf path
+        assert all(len(leaf.mask[e]) in (2, 3) for e in split)  # balanced 2|3 cuts
+        path, node = [], tree.node(leaf.parent)
+        while node is not None:
+            path.append(node.split_edge)
+            node = tree.node(node.parent) if node.parent else None
+        assert sorted(path) == split
+    sizes = sorted(SPACE.mask_size(leaf.mask) for leaf in leaves)
+    assert sum(sizes) == 15625
+    assert sizes[-1] / sizes[0] <= (3 / 2) ** rounds  # never 9,375 against 625
+    if rounds == 2:
+        assert sorted(set(sizes)) <= [2 * 2 * 625, 2 * 3 * 625, 3 * 3 * 625]
     seen = {}
     for leaf in leaves:
         for arch in SPACE.all_archs(leaf.mask):
@@ -180,9 +291,29 @@ def test_leaves_are_disjoint_and_cover_the_space(rounds, tmp_path):
     assert back.to_json() == tree.to_json()
     for arch in SPACE.sample(np.random.default_rng(0), 300):
         assert back.leaf_for(arch).id == seen[arch]
-    root = back.to_json()["nodes"]["r"]
-    assert root["split_edge"] is not None and len(root["groups"]) == 2
-    assert set(root["similarity"]) == set(root["scores"]) == set(root["separability"])
+    root_json = back.to_json()["nodes"]["r"]
+    assert root_json["split_edge"] is not None and len(root_json["groups"]) == 2
+    assert (
+        set(root_json["similarity"]) == set(root_json["scores"]) == set(root_json["separability"])
+    )
+
+
+def test_a_partitioned_edge_is_never_split_again():
+    tree = PartitionTree(SPACE)
+    full = SPACE.full_mask()
+    first = decide_split(_profile(full))
+    tree.apply(first)
+    child = tree.node("r0")
+    assert first.edge not in tree.candidates("r0")
+    # a profile that (wrongly) measured the partitioned edge too is refused when it wins
+    edges = {
+        first.edge: EdgeProfile(
+            child.mask[first.edge], _blocks(len(child.mask[first.edge]), [0], 9.0, 0.001)
+        )
+    }
+    forced = decide_split(NodeProfile("lid", child.mask, edges, "r0"))
+    with pytest.raises(ValueError, match="already partitioned"):
+        tree.apply(forced)
 
 
 def test_edges_with_two_options_split_one_and_one_and_single_options_are_final():
@@ -225,13 +356,17 @@ def test_random_criterion_and_lid_criterion_build_trees():
     x = torch.randn(24, 3, 8, 8, generator=torch.Generator().manual_seed(0))
     from naslid.lid import LIDConfig
 
-    prof = similarity_for_node("lid", net, None, [x], lid_config=LIDConfig(k=8))
+    prof = similarity_for_node("lid", net, None, [x], lid_config=LIDConfig(k=8, num_batches=1))
     assert sorted(prof.edges) == list(range(6))
     for p in prof.edges.values():
         assert p.vectors.shape == (5, 5) and p.similarity.shape == (5, 5)
         np.testing.assert_allclose(p.similarity, p.similarity.T)
-    d = decide_split(prof)
-    assert d.scores[d.edge] == max(d.scores.values())
+        eps = lid_epsilon(p.vectors, SplitConfig().eps)  # Eq. 5 with the scaled eps
+        np.testing.assert_allclose(p.similarity, similarity_matrix(p.vectors, eps=eps))
+    lid_tree = build_tree(net, [x], rounds=2, lid_config=LIDConfig(k=8, num_batches=1))
+    assert lid_tree.node("r").split_edge == decide_split(prof).edge
+    for leaf in lid_tree.leaves():
+        assert sum(a != b for a, b in zip(leaf.mask, SPACE.full_mask())) == 2
     with pytest.raises(ValueError, match="criterion"):
         similarity_for_node("hessian", net, None, [x])
 

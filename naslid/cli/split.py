@@ -16,7 +16,7 @@ from pathlib import Path
 
 from naslid.gradmatch import GradMatchConfig
 from naslid.lid import MODES, LIDConfig
-from naslid.split import CRITERIA, METRICS, SplitConfig
+from naslid.split import CRITERIA, CUTS, DEFAULT_CRITERION, METRICS, SplitConfig
 
 _LID, _GRAD, _SPLIT = LIDConfig(), GradMatchConfig(), SplitConfig()
 
@@ -39,15 +39,15 @@ def _common(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--criterion",
-        default=_SPLIT.criterion,
+        default=DEFAULT_CRITERION,
         choices=CRITERIA,
-        help="split criterion (default lid)",
+        help=f"split criterion (default {DEFAULT_CRITERION})",
     )
     p.add_argument(
         "--batches",
         type=int,
-        default=_LID.num_batches,
-        help=f"profiling batches (default {_LID.num_batches})",
+        help=f"profiling batches, averaged (default {_LID.num_batches} for lid, "
+        f"{_GRAD.num_batches} for gradient)",
     )
     p.add_argument(
         "--batch-size",
@@ -58,15 +58,22 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--k", type=int, default=_LID.k, help=f"LID neighbours (default {_LID.k})")
     p.add_argument(
         "--mode",
-        default=_LID.mode,
         choices=MODES,
-        help="other edges: sum of enabled ops (mask, paper Eq. 4) or one sampled path (single_path)",
+        help="other edges: sum of enabled ops (mask, paper Eq. 4) or one sampled path per batch "
+        f"(single_path); default {_LID.mode} for lid, {_GRAD.mode} for gradient (GM-NAS)",
     )
     p.add_argument(
         "--metric",
         default=_SPLIT.metric,
         choices=METRICS,
         help="LID-vector similarity (default euclidean, Eq. 5)",
+    )
+    p.add_argument(
+        "--cut",
+        default=_SPLIT.cut,
+        choices=CUTS,
+        help="how an edge's operations are cut: balanced (Eq. 6, |G1|,|G2| >= m//2; default) "
+        "or stoer_wagner (unconstrained global min-cut)",
     )
     p.add_argument(
         "--seed",
@@ -83,9 +90,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "profile-lid",
         help="profile one (sub-)supernet for splitting: LID vectors / similarity per unsplit edge",
-        description="For every unsplit edge of the node's mask and every operation it allows, fix the "
+        description="For every never-partitioned edge of the node's mask and every operation it allows, fix the "
         "edge to the operation and measure the layer-wise LID of the sub-supernet (forward only, "
-        "BatchNorm in eval mode), or the GM-NAS gradient similarity, or a random bipartition; "
+        "BatchNorm on batch statistics, running buffers untouched), or the GM-NAS gradient similarity, or a random bipartition; "
         "write the per-edge similarity matrices as JSON.",
     )
     _common(p)
@@ -120,18 +127,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 # ------------------------------------------------------------------------------ helpers
 def _configs(args: argparse.Namespace) -> tuple[LIDConfig, GradMatchConfig, SplitConfig]:
-    if args.batches < 1:
+    if args.batches is not None and args.batches < 1:
         raise ValueError(f"batches: must be >= 1, got {args.batches}")
+    if args.batch_size is not None and args.batch_size < 1:
+        raise ValueError(f"batch-size: must be >= 1, got {args.batch_size}")
     lid_cfg = LIDConfig(
         k=args.k,
-        num_batches=args.batches,
-        mode=args.mode,
+        num_batches=args.batches or _LID.num_batches,
+        mode=args.mode or _LID.mode,
         batch_size=args.batch_size or _LID.batch_size,
     )
     grad_cfg = GradMatchConfig(
-        num_batches=args.batches, mode=args.mode, batch_size=args.batch_size or _GRAD.batch_size
+        num_batches=args.batches or _GRAD.num_batches,
+        mode=args.mode or _GRAD.mode,
+        batch_size=args.batch_size or _GRAD.batch_size,
     )
-    return lid_cfg, grad_cfg, SplitConfig(criterion=args.criterion, metric=args.metric)
+    return lid_cfg, grad_cfg, SplitConfig(metric=args.metric, cut=args.cut)
 
 
 def _load_model(args: argparse.Namespace):
@@ -151,12 +162,12 @@ def _batches(args: argparse.Namespace, net, lid_cfg: LIDConfig, grad_cfg: GradMa
     from naslid import data
     from naslid.lid import sample_batches
 
-    size = lid_cfg.batch_size if args.criterion == "lid" else grad_cfg.batch_size
+    cfg = lid_cfg if args.criterion == "lid" else grad_cfg
     dataset = data.load(
         args.dataset, args.data_root, args.data_split, limit=args.limit, seed=args.seed
     )
     device = next(net.parameters()).device
-    return sample_batches(dataset, size, args.batches, seed=args.seed, device=device)
+    return sample_batches(dataset, cfg.batch_size, cfg.num_batches, seed=args.seed, device=device)
 
 
 def _parse_mask(space, text: str):
@@ -183,14 +194,17 @@ def run_profile(args: argparse.Namespace) -> int:
     space = net.space
     if args.mask and args.tree:
         raise ValueError("mask: give either --mask or --tree/--node, not both")
+    root = space.full_mask()
     if args.tree:
-        mask, node_id = PartitionTree.load(args.tree).node(args.node).mask, args.node
+        tree = PartitionTree.load(args.tree)
+        mask, node_id, root = tree.node(args.node).mask, args.node, tree.node(tree.root).mask
     elif args.mask:
         mask, node_id = _parse_mask(space, args.mask), args.node
     else:
         mask, node_id = net.mask, "r"
     batches = _batches(args, net, lid_cfg, grad_cfg)
-    total = 0 if args.criterion == "random" else forwards_per_node(mask, args.batches)
+    count = lid_cfg.num_batches if args.criterion == "lid" else grad_cfg.num_batches
+    total = 0 if args.criterion == "random" else forwards_per_node(mask, count, root)
     with _bar(total, f"profile {node_id} ({args.criterion})", args.no_progress) as bar:
         prof = similarity_for_node(
             args.criterion,
@@ -198,6 +212,7 @@ def run_profile(args: argparse.Namespace) -> int:
             mask,
             batches,
             node_id=node_id,
+            root=root,
             lid_config=lid_cfg,
             grad_config=grad_cfg,
             split_config=split_cfg,

@@ -92,6 +92,13 @@ class MaskedSupernet(nn.Module):
         own = {id(p) for p in self.candidate_parameters(slot)}
         return [p for p in self.parameters() if id(p) not in own]
 
+    def cell_parameters(self, slot: int) -> list[nn.Parameter]:
+        """The parameters of the searchable layers (``self.layers``: cells and reduction
+        blocks) that do not belong to ``slot``'s candidates: what GM-NAS compares gradients
+        on (its ``get_split_gradients``); the stem, head and classifier are left out."""
+        own = {id(p) for p in self.candidate_parameters(slot)}
+        return [p for p in self.layers.parameters() if id(p) not in own]
+
     def restrict(self, mask: Mask) -> MaskedSupernet:
         """A network holding only ``mask``'s candidates, with this network's weights."""
         net = self.from_config({**self.config(), "mask": self.space.mask_to_json(mask)})
