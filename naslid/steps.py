@@ -265,7 +265,7 @@ def validate_params(
     *,
     profile: str = "smoke",
     rounds: int = -1,
-    max_rounds: int = 3,
+    max_rounds: int = 4,
     criterion: str = "",
     dataset: str = "",
     labels: str = "",

@@ -91,15 +91,32 @@ def test_scoring_groups_by_owner_loads_each_leaf_once_and_changes_nothing(tmp_pa
         )
 
 
-def test_recalibration_is_configurable(tmp_path, data):
+def test_recalibration_repairs_mixed_running_statistics(tmp_path, data):
+    """A supernet's running statistics mix every path training sampled; scoring one path
+    through them measures the wrong network, recalibrating measures the right one."""
     train, val = data
     net = _net(2)
+    arch = ARCHS[0]
+    x, y = train.images.float() / 255.0, train.labels  # the evaluator normalises likewise
+    x = (x - torch.tensor(train.mean).view(1, 3, 1, 1)) / torch.tensor(train.std).view(1, 3, 1, 1)
+    opt = torch.optim.SGD(net.parameters(), lr=0.1, momentum=0.9)
+    net.train()
+    for step in range(60):  # fit the path (its BN statistics follow)
+        idx = torch.arange(step * 16, step * 16 + 16) % len(x)
+        loss = torch.nn.functional.cross_entropy(net(x[idx], arch), y[idx])
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    with torch.no_grad():  # other paths, other statistics: what the supernet's buffers hold
+        for other in ARCHS[1:]:
+            for _ in range(10):
+                net(x[:32] * 4 + 2, other)
     save_model(net, tmp_path / "m")
     leaves = [(nb201.full_mask(), tmp_path / "m")]
     on = ProxyEvaluator(
         leaves, train, val, ScoringConfig(bn_batches=2, bn_batch_size=32), device="cpu"
     )
     off = ProxyEvaluator(leaves, train, val, ScoringConfig(recalibrate_bn=False), device="cpu")
-    arch = ARCHS[0]
     assert off([arch])[0] == pytest.approx(path_accuracy(net.eval(), off.validation, arch))
     assert len(on.calibration) == 2 and on.calibration[0].shape == (32, 3, 16, 16)
+    assert on([arch])[0] > off([arch])[0] + 20  # points of accuracy
