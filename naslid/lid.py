@@ -4,7 +4,7 @@ NAS-LID (He et al., AAAI 2023) characterises a candidate operation of an edge by
 LID of every layer's output evolves through the network (section 3): fix the edge to the
 operation, run a batch forward, estimate the LID of each cell's and reduction block's
 flattened output, and average. Operations whose LID vectors are close behave alike and may
-share weights; the min-cut of :mod:`naslid.split` groups them.
+share weights; the balanced cut of :mod:`naslid.split` groups them.
 
 Estimator (paper Eq. 2, Levina & Bickel 2004 / Amsaleg et al. 2015), for a sample x with
 Euclidean distances r_1 <= ... <= r_k to its k nearest other samples of the batch::

@@ -16,7 +16,7 @@ Sections, each present only when the run has what it needs:
    known), time per step, supernet training curves.
 2. Partition tree (rounds >= 1): the drawn tree, the split decisions, partition score per edge.
 3. LID profiles and similarity (rounds >= 1): per split edge, the LID of each candidate op
-   against relative depth (NAS-LID Fig. 1) and the similarity heatmap with the min-cut groups.
+   against relative depth (NAS-LID Fig. 1) and the similarity heatmap with the balanced-cut groups.
 4. Split criteria: separability per edge, side by side when several criteria profiled the
    same node (extra ``naslid.node_profile`` artifacts), with profiling time and memory.
 5. Evolutionary search: population mean +- std and best so far per generation (NAS-LID
@@ -702,10 +702,12 @@ def _section_tree(ctx: _Ctx) -> None:
         )
     doc.heading(2, "Partition tree", "tree")
     doc.para(
-        f"Each round splits every sub-supernet on one edge: the candidate operations of that "
-        f"edge are cut in two groups by a graph min-cut of their similarity "
-        f"({run.tree.get('criterion')} criterion), and the edge with the highest partition score "
-        f"(NAS-LID Eq. 6) is chosen. Child `x0` keeps the group with the edge's first operation."
+        f"Each round splits every sub-supernet on one edge that no earlier split touched: the "
+        f"candidate operations of each such edge are cut into two balanced groups (both at least "
+        f"half the operations) keeping the most similarity inside ({run.tree.get('criterion')} "
+        f"criterion; NAS-LID Eq. 6), and the edge whose cut scores best is chosen (LID: the "
+        f"highest ratio of similarity inside to across the groups; gradient: GM-NAS's largest "
+        f"cross-group distance). Child `x0` keeps the group with the edge's first operation."
     )
     path = plots.partition_tree(
         drawn,
@@ -746,7 +748,7 @@ def _section_tree(ctx: _Ctx) -> None:
             "edge split",
             "group A (child x0)",
             "group B (child x1)",
-            "partition score",
+            "edge score",
             "separability",
         ],
         rows,
@@ -756,14 +758,15 @@ def _section_tree(ctx: _Ctx) -> None:
             scores,
             ctx.fig_path("partition scores"),
             chosen=chosen,
-            ylabel="partition score (Eq. 6)",
-            title="Partition score of every candidate edge, per split node (hatched: chosen)",
+            ylabel="edge score (criterion's rule over the Eq. 6 cut)",
+            title="Edge score of every candidate edge, per split node (hatched: chosen)",
         )
         doc.figure(
             path,
-            "Partition score (similarity kept inside the two min-cut groups) of every unsplit "
-            "edge of each split node; the hatched bar is the edge the node was split on (n/a: "
-            "the edge holds a single operation in that node).",
+            "Edge score of every never-partitioned edge of each split node (LID: mean "
+            "similarity inside the two balanced groups over the mean across them; gradient: "
+            "cross-group gradient distance); the hatched bar is the edge the node was split on "
+            "(n/a: the edge was partitioned by an ancestor, or holds a single operation).",
         )
 
 
@@ -786,14 +789,17 @@ def _section_lid(ctx: _Ctx) -> None:
         doc.para(
             "For the edge each node was split on: the local intrinsic dimension (LID) of every "
             "layer's output when only that operation is enabled on the edge, against relative "
-            "depth (NAS-LID Fig. 1), and the similarity of the operations' LID vectors "
-            "(Eq. 5) with the min-cut groups: operations are reordered by group, the red line "
-            "separates group A (blue names) from group B (orange names)."
+            "depth (NAS-LID Fig. 1), profiled with BatchNorm on batch statistics, and the "
+            "similarity of the operations' LID vectors (Eq. 5, eps scaled to the LIDs) with the "
+            "balanced Eq. 6 cut (both groups >= half the operations): operations are reordered "
+            "by group, the red line separates group A (blue names) from group B (orange names). "
+            "Each node splits on a never-partitioned edge, the one whose cut keeps the most "
+            "similarity inside the groups relative to across them."
         )
     else:
         doc.para(
             f"Similarity of the split edge's operations by the {criterion} criterion, with the "
-            "min-cut groups (red line; group A blue, group B orange)."
+            "balanced cut's groups (red line; group A blue, group B orange)."
         )
     for nid, n in nodes[: ctx.cfg.max_split_views]:
         e = str(n["split_edge"])
@@ -805,13 +811,13 @@ def _section_lid(ctx: _Ctx) -> None:
             ctx.fig_path(f"split {nid}"),
             lid=lid,
             groups=n.get("groups"),
-            title=f"node {nid}: split on edge {edge}, partition score {_g(n['scores'].get(e))}",
+            title=f"node {nid}: split on edge {edge}, edge score {_g(n['scores'].get(e))}",
         )
         doc.figure(
             path,
             f"Node {nid}, edge {edge}: "
             + ("LID against relative depth (left) and " if lid is not None else "")
-            + f"similarity heatmap with the min-cut groups "
+            + f"similarity heatmap with the balanced-cut groups "
             f"{{{', '.join(n['groups'][0])}}} | {{{', '.join(n['groups'][1])}}}.",
         )
     if len(nodes) > ctx.cfg.max_split_views:

@@ -532,8 +532,9 @@ def profile_lid(
 def split_round(
     partition: PathLike, profiles: Sequence[PathLike], out: PathLike, *, criterion: str = "lid"
 ) -> dict:
-    """Split every sub-supernet of ``partition`` on the edge with the highest partition score
-    (graph min-cut of its similarity); write the next level of the partition tree."""
+    """Split every sub-supernet of ``partition`` on its best never-partitioned edge (balanced
+    Eq. 6 cut of its similarity, the criterion's edge rule); write the next level of the
+    partition tree."""
     from naslid import split
 
     pmeta = read_meta(partition, PARTITION)

@@ -107,10 +107,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     s = subparsers.add_parser(
         "split",
-        help="split a supernet into 2^R sub-supernets by graph min-cut (NAS-LID)",
+        help="split a supernet into 2^R sub-supernets by balanced cuts of LID similarity (NAS-LID)",
         description="Without --profiles: profile and split every sub-supernet once per round for "
         "--rounds rounds (same weights for every round) and write the partition tree. With "
-        "--profiles: split each profiled node of --tree on the edge of highest partition score "
+        "--profiles: split each profiled node of --tree on its best never-partitioned edge "
         "and write the merged tree.",
     )
     _common(s)
