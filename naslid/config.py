@@ -128,7 +128,9 @@ def _smoke() -> Profile:
         # The papers' lr 0.025 at batch 64 is for 100+ epochs on CIFAR: 5 epochs on the 1,078
         # digits left the supernet at chance (train loss 2.23 of 2.30) and the search ranked noise.
         # 30 epochs at batch 32, lr 0.1 take ~17 s on one core; random paths then score 59-78 %.
-        train=replace(base.train, epochs=30, batch_size=32, lr=0.1, warmup_epochs=2, finetune_epochs=2),
+        train=replace(
+            base.train, epochs=30, batch_size=32, lr=0.1, warmup_epochs=2, finetune_epochs=2
+        ),
         lid=replace(base.lid, batch_size=64),
         gradmatch=replace(base.gradmatch, num_batches=10),  # GM-NAS's --fast: 10 repeats
         lissnas=replace(
@@ -155,6 +157,7 @@ _SMOKE_TRANSFER: dict[str, Any] = {
     "workers": 0,
     "width_mult": 0.5,
 }
+
 
 def _cifar10() -> Profile:
     base = Profile(name="cifar10")
