@@ -1,10 +1,14 @@
 """Cost of one split decision: NAS-LID's LID profiling against GM-NAS's gradient matching.
 
 One decision = every edge x every operation of the full NAS-Bench-201 supernet (C=16, N=5,
-32x32 input; 6 x 5 sub-supernets), on one profiling batch drawn at random from all classes,
-fp32, after a warm-up. For each criterion: seconds and, on a GPU, peak memory
-(``torch.cuda.max_memory_allocated``, also net of what is resident before: weights + batch),
-and the LID / gradient ratios. Goal on a GPU at batch 2048: memory ratio <= 0.03, time ratio
+32x32 input; 6 x 5 sub-supernets), each criterion as it is defined: NAS-LID's summed
+sub-supernet (Eq. 4, forward only, ``LIDConfig.num_batches`` batches), faithful GM-NAS (one
+sampled path per repeat, forward + backward, cell-weight gradients, ``GradMatchConfig.num_batches``
+repeats). One batch drawn at random from all classes is timed per criterion, fp32, after a
+warm-up; a decision's time is that times its batch count (peak memory does not grow with the
+count: batches run one after another). For each criterion: seconds per batch and per decision
+and, on a GPU, peak memory (``torch.cuda.max_memory_allocated``, also net of what is resident
+before: weights + batch), and the LID / gradient ratios (time ratio per decision). Goal on a GPU at batch 2048: memory ratio <= 0.03, time ratio
 <= 0.10. On the CPU only the time ratio is printed (use a small batch).
 
     python bench/split_cost.py                                 # GPU: batches 512 and 2048
@@ -64,10 +68,12 @@ def synthetic_batch(
     return sample_batches(data, batch, 1, seed=seed, device=device)[0]
 
 
-def measure(criterion: str, net, batch, device: torch.device, k: int, mode: str) -> dict:
-    """Seconds (and peak memory on a GPU) of one split decision of the root supernet."""
-    lid_cfg = LIDConfig(k=k, batch_size=len(batch[0]), mode=mode)
-    grad_cfg = GradMatchConfig(batch_size=len(batch[0]), mode=mode)
+def measure(criterion: str, net, batch, device: torch.device, k: int) -> dict:
+    """Seconds per batch and per decision (and peak memory on a GPU) of one split decision of
+    the root supernet."""
+    lid_cfg = LIDConfig(k=k, batch_size=len(batch[0]), num_batches=1)
+    grad_cfg = GradMatchConfig(batch_size=len(batch[0]), num_batches=1)
+    count = (LIDConfig() if criterion == "lid" else GradMatchConfig()).num_batches
     kwargs = {"lid_config": lid_cfg, "grad_config": grad_cfg}
     # warm-up: one edge (kernels, allocator, cuDNN heuristics), not timed
     similarity_for_node(criterion, net, None, [batch], edges=[0], **kwargs)
@@ -82,7 +88,13 @@ def measure(criterion: str, net, batch, device: torch.device, k: int, mode: str)
     decision = decide_split(prof)
     if cuda:
         torch.cuda.synchronize()
-    out = {"seconds": time.perf_counter() - start, "edge": decision.edge}
+    per_batch = time.perf_counter() - start
+    out = {
+        "seconds_per_batch": per_batch,
+        "batches_per_decision": count,
+        "seconds": per_batch * count,
+        "edge": decision.edge,
+    }
     if cuda:
         peak = torch.cuda.max_memory_allocated()
         out.update(
@@ -110,7 +122,6 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--C", type=int, default=16)
     p.add_argument("--N", type=int, default=5)
     p.add_argument("--k", type=int, default=LIDConfig.k)
-    p.add_argument("--mode", default="mask", choices=("mask", "single_path"))
     p.add_argument("--seed", type=int, default=0)
     p.add_argument(
         "--out", type=Path, default=Path(__file__).resolve().parent / "results" / "split_cost.json"
@@ -133,8 +144,8 @@ def main(argv: list[str] | None = None) -> int:
             if args.cifar
             else synthetic_batch(size, args.seed, device)
         )
-        lid = measure("lid", net, batch, device, args.k, args.mode)
-        grad = measure("gradient", net, batch, device, args.k, args.mode)
+        lid = measure("lid", net, batch, device, args.k)
+        grad = measure("gradient", net, batch, device, args.k)
         row = {
             "batch": size,
             "lid": lid,
@@ -151,8 +162,9 @@ def main(argv: list[str] | None = None) -> int:
             )
         else:
             print(
-                f"batch {size}: LID {lid['seconds']:.2f} s, gradient {grad['seconds']:.2f} s, "
-                f"time ratio {row['time_ratio']:.3f}"
+                f"batch {size}: LID {lid['seconds_per_batch']:.2f} s/batch x {lid['batches_per_decision']}, "
+                f"gradient {grad['seconds_per_batch']:.2f} s/batch x {grad['batches_per_decision']}, "
+                f"time ratio per decision {row['time_ratio']:.3f}"
             )
         results.append(row)
         del batch
@@ -165,7 +177,7 @@ def main(argv: list[str] | None = None) -> int:
         "supernet": {"C": args.C, "N": args.N, "input": 32, "edges": 6, "ops": 5},
         "data": str(args.cifar) if args.cifar else "synthetic",
         "k": args.k,
-        "mode": args.mode,
+        "mode": {"lid": LIDConfig().mode, "gradient": GradMatchConfig().mode},
         "dtype": "float32",
         "results": results,
         "goal": GOAL,

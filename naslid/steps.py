@@ -488,7 +488,11 @@ def profile_lid(
     space = net.space
     mask = space.mask_from_json(pmeta["leaves"][node])
     tree_path = Path(partition) / "tree.json"
-    root = split.PartitionTree.load(tree_path).node("r").mask if tree_path.exists() else mask
+    if tree_path.exists():
+        tree = split.PartitionTree.load(tree_path)
+        root = tree.node(tree.root).mask
+    else:  # round 1: the partition is the root itself
+        root = mask
     batches: list = []
     crit = split.criterion(cfg.criterion)
     if crit.needs_batches:

@@ -105,6 +105,7 @@ def test_split_partitions_the_space_and_gather_collects_children(chain):
     assert len(differ) == 1
     e = differ[0]
     assert sorted(masks[0][e] + masks[1][e]) == [0, 1, 2, 3, 4]
+    assert sorted((len(masks[0][e]), len(masks[1][e]))) == [2, 3]  # balanced Eq. 6 cut
     assert SPACE.mask_size(masks[0]) + SPACE.mask_size(masks[1]) == 15625
     decision = read_json(chain["split"] / "decisions.json")[0]
     assert decision["node"] == "r" and decision["edge"] == e
@@ -113,6 +114,29 @@ def test_split_partitions_the_space_and_gather_collects_children(chain):
     for c in ("r0", "r1"):
         leaf = read_json(chain["p1"] / "leaves" / c / "meta.json")
         assert leaf["node"] == c and leaf["mask"] == smeta["leaves"][c]
+
+
+def test_round_two_splits_a_never_partitioned_edge_of_every_leaf(chain, tmp_path):
+    for node in ("r0", "r1"):
+        steps.profile_lid(
+            chain["data"], chain["p1"], tmp_path / node, node=node, criterion="lid", profile="smoke"
+        )
+        prof = read_json(tmp_path / node / "profile.json")
+        first = read_json(chain["split"] / "decisions.json")[0]["edge"]
+        assert str(first) not in prof["edges"] and len(prof["edges"]) == 5  # candidates only
+    steps.split_round(
+        chain["p1"], [tmp_path / "r0", tmp_path / "r1"], tmp_path / "s2", criterion="lid"
+    )
+    smeta = steps.read_meta(tmp_path / "s2", steps.SPLIT, {"round": 2})
+    full = SPACE.full_mask()
+    sizes = []
+    for leaf in smeta["leaves"].values():
+        mask = SPACE.mask_from_json(leaf)
+        split = [e for e in range(6) if mask[e] != full[e]]
+        assert len(split) == 2 and all(len(mask[e]) in (2, 3) for e in split)
+        sizes.append(SPACE.mask_size(mask))
+    assert len(sizes) == 4 and sum(sizes) == 15625
+    assert set(sizes) <= {2 * 2 * 625, 2 * 3 * 625, 3 * 3 * 625}
 
 
 def test_search_scores_archs_in_their_sub_supernet(chain):
