@@ -82,6 +82,8 @@ class Profile:
     transfer_dataset: str = "imagefolder"
     """``imagefolder``: ImageNet (train/ val/ class folders) at ``transfer_uri``;
     ``digits-imagefolder``: a tiny tree of the bundled digits, made by the step."""
+    digits_per_class: tuple[int, int] = (140, 30)
+    """``digits-imagefolder``: train and val images per class (the rarest digit has 174)."""
     transfer_uri: str = ""
     """ImageFolder root or minio:// / s3:// prefix; '' = $NASLID_DATA/imagenet."""
     seed: int = 0

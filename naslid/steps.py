@@ -918,8 +918,9 @@ def imagenet_transfer(
     with contextlib.ExitStack() as stack:
         if cfg.transfer_dataset == config.DIGITS_IMAGEFOLDER and not cfg.transfer_uri:
             tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="naslid-digits-"))
+            train_n, val_n = cfg.digits_per_class
             root: Path | str = transfer.make_digits_imagefolder(
-                tmp, size=tcfg.image_size, seed=seed
+                tmp, train_n, val_n, size=tcfg.image_size, seed=seed
             )
         elif cfg.transfer_uri:
             root = cfg.transfer_uri
