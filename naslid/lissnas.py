@@ -580,12 +580,11 @@ def iterate(
                 space, seeds, radius, within, rng, max_ball_size, rule, drop_disconnected
             )
             if neighbours == "random":  # H.2: as many uniform draws instead of the neighbours
-                base = list(current)
-                rest = [a for a in base if a not in set(seeds)]
-                n = min(len(rest), len(new) - len(set(seeds)))
-                new = list(dict.fromkeys(seeds)) + [
-                    rest[i] for i in rng.choice(len(rest), n, replace=False)
-                ]
+                chosen = list(dict.fromkeys(seeds))
+                taken = set(chosen)
+                rest = [a for a in current if a not in taken]
+                n = min(len(rest), len(new) - len(chosen))
+                new = chosen + [rest[i] for i in rng.choice(len(rest), n, replace=False)]
             elif pocket_filter:
                 keep = set(seeds)
                 new = [a for a, y in zip(new, score(new)) if a in keep or y >= current_mean]
