@@ -329,6 +329,27 @@ def test_more_than_two_iterations_with_a_real_predictor():
     assert min(kept) >= 2 and sum(k >= 3 for k in kept) >= 3
 
 
+def test_seeds_follow_the_predictor_not_the_labels(monkeypatch):
+    """With a predictor that ranks archs backwards, the seeds are the archs it predicts best
+    (the fewest ones), not the best labelled samples (the most ones)."""
+
+    class Backwards:
+        def predict(self, x):
+            return -x[:, 1::2].sum(axis=1)  # minus the number of ones
+
+    def fake_fit(space, archs, labels, cfg, seed=0, counter=None, holdout=True):
+        return L.Predictor(
+            space, [Backwards()], 0.0, 1.0, len(archs), 0, counter or L.QueryCounter()
+        )
+
+    monkeypatch.setattr(L, "fit_predictor", fake_fit)
+    cfg = L.LissnasConfig(samples=200, seed_pool=500, top_seeds=2, baselines=False)
+    res = L.shrink(BITS12, lambda archs: np.array([float(sum(a.ops)) for a in archs]), cfg, 0)
+    seeds = [Arch(tuple(int(c) for c in s.split(","))) for s in res.history[1]["seeds"]]
+    assert max(sum(a.ops) for a in seeds) <= 2 < 9 <= max(res.labels[: res.uniform])
+    assert res.iterations >= 1 and res.predictor_queries >= 4096 + 500
+
+
 def test_random_and_no_neighbours_ablations():
     labels = _crafted(inner=90.0, outer=10.0)
     score = lambda archs: np.array([labels[a] for a in archs])  # noqa: E731
