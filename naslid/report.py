@@ -1149,9 +1149,16 @@ def _section_lissnas(ctx: _Ctx) -> None:
     )
     if s.get("history"):
         doc.table(
-            ["iteration", "size", "mean accuracy", "rose"],
+            ["iteration", "size", "mean predicted accuracy", "after refit", "labels added", "rose"],
             [
-                [h["iteration"], h["size"], _f(h["mean_accuracy"]), "yes" if h["rose"] else "no"]
+                [
+                    h["iteration"],
+                    h["size"],
+                    _f(h["mean_accuracy"]),
+                    _f(h.get("mean_accuracy_refit")),
+                    h.get("labelled", "-"),
+                    "yes" if h["rose"] else "no",
+                ]
                 for h in s["history"]
             ],
         )
