@@ -1,128 +1,107 @@
-"""Benchmark of LISSNAS on NAS-Bench-201 with table labels: the brief's checks, over seeds.
+"""LISSNAS against its baselines on NAS-Bench-201 table columns, with 95% intervals over seeds.
 
-    .venv/bin/python bench/lissnas.py [--seeds 10] [--samples 1000] [--labels table:CSV:COL]
+    .venv/bin/python bench/lissnas.py [--seeds 10] [--labels table:CSV:COLUMN ...]
+        [--variants paper,ensemble_lcb,pocket_filter] [--evolution-samples 100]
+        [--evolution-budgets 150,200,300,500]
 
-Prints one line per seed and a summary (best cell kept, size, mean test accuracy, shrink index
-against each baseline, CPU seconds per run) and writes bench/results/lissnas.json.
+For every label column (``--labels``, repeatable) and RNG seed: LISSNAS as the paper defines it
+(``paper``), the variants that stay within its idea, and the baselines of appendix H at the
+same number of oracle labels and LISSNAS's size (``naslid.lissnas.baseline_spaces``). Every
+statistic is summarised as mean +- the 95% t-interval half-width over seeds, with win counts of
+LISSNAS (paper) against each baseline. Downstream (issue 12, item 6): evolution restricted to
+the space of a paper-LISSNAS run with ``--evolution-samples`` labels against plain evolution at
+equal *total* oracle queries (the shrinkage's labels included), reported as the best accuracy
+among every arch queried. (Plain evolution finds the best NB201 cell within 500 queries, see
+"Evolution against random search", so budgets above LISSNAS's 1,000+ labels cannot separate.)
+
+Prints markdown tables (pasted into bench/RESULTS.md) and writes bench/results/lissnas.json.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
+import os
+import platform
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
+from scipy import stats as sps
 
 from naslid import lissnas
 from naslid.benchmarks import load_table
+from naslid.evolution import EvolutionConfig, evolve, table_oracle
 from naslid.io import write_json
 from naslid.spaces import nb201
 
 REPO = Path(__file__).resolve().parents[1]
-DEFAULT_LABELS = (
-    f"table:{REPO.parent / 'shared' / 'data' / 'nb201' / 'nb201_cifar10.csv'}:c10_test_acc_200"
-)
+SHARED = Path(os.environ.get("NASLID_SHARED", REPO.parent / "shared"))
+CSV = SHARED / "data" / "nb201" / "nb201_cifar10.csv"
+DEFAULT_LABELS = [f"table:{CSV}:c10_test_acc_200", f"table:{CSV}:c10v_valid_acc_200"]
+VARIANTS = {
+    "paper": {},
+    "ensemble_lcb": {"seed_rule": "ensemble_lcb"},
+    "pocket_filter": {"pocket_filter": True},
+}
+KEYS = ("size", "size_cells", "mean_accuracy", "max_accuracy", "regret", "si_top_1%",
+        "si_top_5%", "si_top_10%", "ks_statistic", "edf_area", "diversity_edit_distance",
+        "flops_coverage", "queries", "predictor_queries")  # fmt: skip
+HIGHER = {
+    "mean_accuracy": True,
+    "regret": False,
+    "si_top_1%": True,
+    "diversity_edit_distance": True,
+}
 
 
 def portable(spec: str) -> str:
-    """The table spec with this checkout's parent folder written as ``..`` (no machine paths)."""
-    return spec.replace(str(REPO.parent), "..")
+    """The table spec with the shared folder written as ``../shared`` (no machine paths)."""
+    return spec.replace(str(SHARED), "../shared")
 
 
-BASELINES = ("naive_top_fraction", "seeds_only", "operation_pruning", "predictor_top")
+def flat(s: dict) -> dict:
+    out = {k: s[k] for k in KEYS if k in s}
+    for name, v in s["shrink_indices"].items():
+        out[f"si_{name}"] = v["shrink_index"]
+    return out
 
 
-def one_run(table, labels: str, seed: int, cfg: lissnas.LissnasConfig) -> dict:
-    cpu0, wall0 = time.process_time(), time.perf_counter()
-    run = lissnas.run(nb201.SPACE, lissnas.table_labeller(table), cfg, seed=seed)
-    cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
-    s = run.stats
-    best = table[table.top(1)[0]]  # 94.3733, shared by two cells: either counts
-    return {
-        "seed": seed,
-        "cpu_s": cpu,
-        "wall_s": wall,
-        "best_kept": bool(s["max_accuracy"] >= best),
-        **{
-            k: s[k]
-            for k in (
-                "size",
-                "fraction_of_cells",
-                "reduction_factor",
-                "mean_accuracy",
-                "max_accuracy",
-                "original_mean_accuracy",
-                "shrink_index",
-                "shrink_probability",
-                "ks_statistic",
-                "ks_pvalue",
-                "diversity_mean",
-                "diversity_max",
-                "flops_coverage",
-                "predictor_kendall_tau",
-                "iterations",
-                "queries",
+def interval(values) -> tuple[float, float]:
+    """Mean and the half-width of its 95% t-interval (0 for one value)."""
+    v = np.asarray(values, dtype=np.float64)
+    if len(v) < 2:
+        return float(v.mean()), 0.0
+    return float(v.mean()), float(sps.t.ppf(0.975, len(v) - 1) * v.std(ddof=1) / math.sqrt(len(v)))
+
+
+def fmt(values, digits: int = 2) -> str:
+    m, h = interval(values)
+    return f"{m:.{digits}f} ± {h:.{digits}f}"
+
+
+def downstream(table, res, budgets, seed: int) -> dict:
+    """Evolution inside the shrunk space with (budget - shrinkage labels) queries against plain
+    evolution with the whole budget; best accuracy among all archs queried (labels included)."""
+    oracle = table_oracle(table)
+    best_labelled = float(np.max(res.labels))
+    out = {}
+    for budget in budgets:
+        left = budget - res.queries
+        row = {"budget": budget, "shrink_labels": res.queries}
+        plain = evolve(nb201.SPACE, oracle, EvolutionConfig(budget=budget), seed)
+        row["plain"] = float(plain.history["score"].max())
+        if left > 0:
+            inner = evolve(
+                nb201.SPACE, oracle, EvolutionConfig(budget=left), seed, restrict=res.archs
             )
-        },
-        "baselines": {
-            name: {
-                k: b[k]
-                for k in (
-                    "size",
-                    "mean_accuracy",
-                    "max_accuracy",
-                    "shrink_index",
-                    "shrink_probability",
-                    "diversity_mean",
-                    "flops_coverage",
-                )
-            }
-            for name, b in s["baselines"].items()
-        },
-    }
-
-
-def summarise(rows: list[dict]) -> dict:
-    def col(key: str) -> np.ndarray:
-        return np.array([r[key] for r in rows], dtype=np.float64)
-
-    out = {
-        "runs": len(rows),
-        "best_kept": int(sum(r["best_kept"] for r in rows)),
-        "size_max": int(col("size").max()),
-        "size_mean": float(col("size").mean()),
-        "fraction_of_cells_max": float(col("fraction_of_cells").max()),
-        "mean_accuracy_mean": float(col("mean_accuracy").mean()),
-        "mean_accuracy_min": float(col("mean_accuracy").min()),
-        "runs_mean_accuracy_ge_93": int((col("mean_accuracy") >= 93.0).sum()),
-        "max_accuracy_mean": float(col("max_accuracy").mean()),
-        "original_mean_accuracy": float(col("original_mean_accuracy").mean()),
-        "shrink_index_mean": float(col("shrink_index").mean()),
-        "ks_statistic_mean": float(col("ks_statistic").mean()),
-        "diversity_mean": float(col("diversity_mean").mean()),
-        "flops_coverage_mean": float(col("flops_coverage").mean()),
-        "kendall_tau_mean": float(col("predictor_kendall_tau").mean()),
-        "iterations_mean": float(col("iterations").mean()),
-        "queries": int(col("queries").max()),
-        "cpu_s_mean": float(col("cpu_s").mean()),
-        "cpu_s_max": float(col("cpu_s").max()),
-        "wall_s_mean": float(col("wall_s").mean()),
-        "baselines": {},
-    }
-    for name in BASELINES:
-        si = np.array([r["baselines"][name]["shrink_index"] for r in rows])
-        out["baselines"][name] = {
-            "size_mean": float(np.mean([r["baselines"][name]["size"] for r in rows])),
-            "mean_accuracy_mean": float(
-                np.mean([r["baselines"][name]["mean_accuracy"] for r in rows])
-            ),
-            "shrink_index_mean": float(si.mean()),
-            "diversity_mean": float(
-                np.mean([r["baselines"][name]["diversity_mean"] for r in rows])
-            ),
-            "lissnas_wins_shrink_index": int((col("shrink_index") > si).sum()),
-        }
+            row["shrunk"] = max(best_labelled, float(inner.history["score"].max()))
+            row["shrunk_scored"] = len(inner.history)
+        else:
+            row["shrunk"] = best_labelled
+            row["shrunk_scored"] = 0
+        out[str(budget)] = row
     return out
 
 
@@ -130,45 +109,109 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=10)
     parser.add_argument("--first-seed", type=int, default=0)
-    parser.add_argument("--samples", type=int, default=1000)
+    parser.add_argument("--samples", type=int, default=lissnas.LissnasConfig.samples)
     parser.add_argument("--top-seeds", type=int, default=lissnas.LissnasConfig.top_seeds)
-    parser.add_argument("--labels", default=DEFAULT_LABELS)
+    parser.add_argument("--labels", action="append", help="table:CSV:COLUMN (repeatable)")
+    parser.add_argument("--variants", default=",".join(VARIANTS))
+    parser.add_argument("--evolution-samples", type=int, default=100)
+    parser.add_argument("--evolution-budgets", default="150,200,300,500")
     parser.add_argument("--out", default=str(REPO / "bench" / "results" / "lissnas.json"))
     args = parser.parse_args()
-    table = load_table(args.labels)
-    cfg = lissnas.LissnasConfig(samples=args.samples, top_seeds=args.top_seeds)
-    lissnas.run(nb201.SPACE, lissnas.table_labeller(table), cfg, seed=10_000)  # warm caches
-    rows = []
-    for seed in range(args.first_seed, args.first_seed + args.seeds):
-        r = one_run(table, args.labels, seed, cfg)
-        rows.append(r)
-        b = r["baselines"]
-        print(
-            f"seed {seed:3d}: size {r['size']:4d} ({100 * r['fraction_of_cells']:.1f}% of cells) "
-            f"mean {r['mean_accuracy']:.2f} max {r['max_accuracy']:.2f} best {'yes' if r['best_kept'] else 'NO '} "
-            f"SI {r['shrink_index']:.5f} (naive {b['naive_top_fraction']['shrink_index']:.5f}, "
-            f"seeds {b['seeds_only']['shrink_index']:.5f}, prune {b['operation_pruning']['shrink_index']:.5f}, "
-            f"pred {b['predictor_top']['shrink_index']:.5f}) KS {r['ks_statistic']:.3f} "
-            f"div {r['diversity_mean']:.3f} cov {r['flops_coverage']:.1f} tau {r['predictor_kendall_tau']:.3f} "
-            f"it {r['iterations']} cpu {r['cpu_s']:.2f}s",
-            flush=True,
+    if args.seeds < 2:
+        parser.error("--seeds: need at least 2 for an interval")
+    labels = args.labels or DEFAULT_LABELS
+    variants = [v for v in args.variants.split(",") if v]
+    unknown = set(variants) - set(VARIANTS)
+    if unknown or "paper" not in variants:
+        parser.error(f"--variants: choose among {', '.join(VARIANTS)}, 'paper' included")
+    budgets = [int(b) for b in args.evolution_budgets.split(",") if b]
+    seeds = range(args.first_seed, args.first_seed + args.seeds)
+    machine = f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, no GPU"
+    print(f"# bench/lissnas.py on {machine}; seeds {seeds.start}-{seeds.stop - 1}\n")
+    results = {}
+    for spec in labels:
+        table = load_table(spec)
+        ds = lissnas.infer_cost_dataset(spec) or "cifar10"
+        base = lissnas.LissnasConfig(
+            samples=args.samples, top_seeds=args.top_seeds, cost_dataset=ds
         )
-    summary = summarise(rows)
-    print("summary:")
-    for k, v in summary.items():
-        if k != "baselines":
-            print(f"  {k}: {v:.4f}" if isinstance(v, float) else f"  {k}: {v}")
-    for name, b in summary["baselines"].items():
-        print(
-            f"  baseline {name}: size {b['size_mean']:.0f} mean {b['mean_accuracy_mean']:.2f} "
-            f"SI {b['shrink_index_mean']:.5f} div {b['diversity_mean']:.3f} "
-            f"LISSNAS wins SI in {b['lissnas_wins_shrink_index']}/{len(rows)}"
-        )
-    write_json(
-        args.out,
-        {"config": lissnas.asdict(cfg), "labels": portable(args.labels), "summary": summary, "runs": rows},
-    )
-    print(f"wrote {args.out}")
+        rows: dict[str, list[dict]] = {v: [] for v in variants}
+        evo, cpu, iters = [], {v: [] for v in variants}, {v: [] for v in variants}
+        for seed in seeds:
+            for v in variants:
+                cfg = replace(base, **VARIANTS[v], baselines=v == "paper")
+                c0 = time.process_time()
+                run = lissnas.run(nb201.SPACE, lissnas.table_labeller(table), cfg, seed=seed)
+                cpu[v].append(time.process_time() - c0)
+                iters[v].append(run.stats["iterations"])
+                rows[v].append(flat(run.stats))
+                if v == "paper":
+                    for name, b in run.stats["baselines"].items():
+                        rows.setdefault(f"baseline {name}", []).append(flat(b))
+            small = replace(base, samples=args.evolution_samples, baselines=False)
+            res = lissnas.shrink(nb201.SPACE, lissnas.table_labeller(table), small, seed)
+            evo.append(downstream(table, res, budgets, seed))
+            p = rows["paper"][-1]
+            print(f"<!-- {portable(spec)} seed {seed}: size {p['size']} mean "
+                  f"{p['mean_accuracy']:.2f} regret {p['regret']:.2f} -->", flush=True)  # fmt: skip
+        results[portable(spec)] = {
+            "runs": rows,
+            "evolution": evo,
+            "cpu_s": cpu,
+            "iterations": iters,
+        }
+
+        column = spec.rsplit(":", 1)[-1]
+        print(f"\n### `{column}` ({len(seeds)} seeds, mean ± 95% interval)\n")
+        head = ["space", "size (classes)", "cells", "mean acc.", "max acc.", "regret", "SI top 1%",
+                "SI top 5%", "SI top 10%", "KS vs compl.", "EDF area", "edit div.", "FLOPs cov.",
+                "labels", "pred. queries"]  # fmt: skip
+        print("| " + " | ".join(head) + " |")
+        print("|" + "---|" * len(head))
+        for name, rs in rows.items():
+            col = {k: [r[k] for r in rs] for k in rs[0]}
+            cells = [
+                fmt(col["size"], 0), fmt(col["size_cells"], 0), fmt(col["mean_accuracy"]),
+                fmt(col["max_accuracy"]), fmt(col["regret"]), fmt(col["si_top_1%"], 3),
+                fmt(col["si_top_5%"], 3), fmt(col["si_top_10%"], 3), fmt(col["ks_statistic"], 3),
+                fmt(col["edf_area"], 2), fmt(col["diversity_edit_distance"], 2),
+                fmt(col["flops_coverage"], 2), fmt(col["queries"], 0), fmt(col["predictor_queries"], 0),
+            ]  # fmt: skip
+            label = f"**LISSNAS {name}**" if name in variants else name
+            print(f"| {label} | " + " | ".join(cells) + " |")
+        print("\nLISSNAS (paper) better than the row, in runs of " + str(len(seeds)) + ":\n")
+        print("| against | mean acc. | regret (lower) | SI top 1% | edit diversity |")
+        print("|---|---|---|---|---|")
+        paper = rows["paper"]
+        for name, rs in rows.items():
+            if name == "paper":
+                continue
+            wins = []
+            for k, higher in HIGHER.items():
+                n = sum((a[k] > b[k]) if higher else (a[k] < b[k]) for a, b in zip(paper, rs))
+                ties = sum(a[k] == b[k] for a, b in zip(paper, rs))
+                wins.append(f"{n}" + (f" (+{ties} ties)" if ties else ""))
+            print(f"| {name} | " + " | ".join(wins) + " |")
+        print("\n| LISSNAS variant | iterations kept | CPU s per run |")
+        print("|---|---|---|")
+        for v in variants:
+            print(f"| {v} | {fmt(iters[v], 1)} | {fmt(cpu[v], 1)} |")
+        print("\nEvolution at equal total oracle queries (best accuracy among every arch queried; "
+              f"LISSNAS with {args.evolution_samples} uniform labels plus refits, then evolution "
+              "inside its space with the rest of the budget):\n")  # fmt: skip
+        print("| total queries | plain evolution | LISSNAS labels + evolution in the shrunk space "
+              "| shrunk better / equal / worse |")  # fmt: skip
+        print("|---|---|---|---|")
+        for budget in budgets:
+            plain = [e[str(budget)]["plain"] for e in evo]
+            shrunk = [e[str(budget)]["shrunk"] for e in evo]
+            better = sum(s > p for s, p in zip(shrunk, plain))
+            equal = sum(s == p for s, p in zip(shrunk, plain))
+            print(f"| {budget} | {fmt(plain, 3)} | {fmt(shrunk, 3)} | {better} / {equal} / "
+                  f"{len(plain) - better - equal} |")  # fmt: skip
+    write_json(args.out, {"machine": machine, "labels": [portable(s) for s in labels],
+                          "seeds": list(seeds), "variants": variants, "results": results})  # fmt: skip
+    print(f"\nwrote {args.out}")
     return 0
 
 

@@ -1043,16 +1043,30 @@ def _section_lissnas(ctx: _Ctx) -> None:
         return
     s = run.stats
     doc.heading(2, "LISSNAS space shrinkage", "lissnas")
+    cells = f" ({s['size_cells']} of {s['original_cells']} cells)" if "size_cells" in s else ""
+    sis = s.get("shrink_indices") or {}
+    si_text = ", ".join(f"{k.replace('_', ' ')} {_f(v['shrink_index'], 3)}" for k, v in sis.items())
     doc.para(
-        f"Kept **{s['size']}** of {s['original_size']} architectures "
-        f"(accuracy source: {s.get('accuracy_source', run.space_meta.get('accuracy_source'))}, "
+        f"Kept **{s['size']}** of {s['original_size']} architectures{cells} "
+        f"(isomorphism {s.get('isomorphism', '-')}; accuracy source: "
+        f"{s.get('accuracy_source', run.space_meta.get('accuracy_source'))}, "
         f"labels {run.space_meta.get('labels', '-')}): mean accuracy "
         f"{_f(s['mean_accuracy'])} (original {_f(s.get('original_mean_accuracy'))}), max "
-        f"{_f(s['max_accuracy'])} (original {_f(s.get('original_max_accuracy'))}), shrink index "
-        f"{_f(s['shrink_index'], 3)}, KS {_f(s['ks_statistic'], 3)} (p = {_g(s['ks_pvalue'], 2)}), "
-        f"FLOPs coverage {_f(s['flops_coverage'])}, predictor Kendall tau "
+        f"{_f(s['max_accuracy'])} (original {_f(s.get('original_max_accuracy'))}, regret "
+        f"{_f(s.get('regret'))}), shrink index {_f(s['shrink_index'], 3)}"
+        + (
+            f" (n = {s.get('shrink_n')}, k = {s.get('shrink_k')}; by threshold: {si_text})"
+            if sis
+            else ""
+        )
+        + f", one-sided KS against the complement {_f(s['ks_statistic'], 3)} "
+        f"(p = {_g(s['ks_pvalue'], 2)}), EDF area {_f(s.get('edf_area'), 3)}, FLOPs coverage "
+        f"{_f(s['flops_coverage'])} ({s.get('cost_dataset', 'cifar10')} cost model), diversity "
+        f"{_f(s.get('diversity_edit_distance'))} edits (mean pairwise), predictor Kendall tau "
         f"{_f(s.get('predictor_kendall_tau'), 3)} on {s.get('predictor_holdout', '-')} held-out archs, "
-        f"{s.get('queries', '-')} labels queried."
+        f"{s.get('queries', '-')} labels queried ({s.get('uniform_labels', '-')} uniform, "
+        f"{s.get('refit_labels', '-')} for refits), {s.get('predictor_queries', '-')} predictor "
+        f"queries, {s.get('iterations', '-')} iterations kept."
     )
     edf = run.space_dir / "edf.png"
     if edf.is_file():
@@ -1071,7 +1085,8 @@ def _section_lissnas(ctx: _Ctx) -> None:
         doc.figure(
             path,
             "Error EDF (fraction of architectures with error at most x) of the original space, "
-            "the LISSNAS space and the baselines; KS: two-sample statistic against the original.",
+            "the LISSNAS space and the baselines; the legend's KS is the descriptive two-sample "
+            "statistic against the original (the table's test is against the complement).",
         )
     fa = run.space_dir / "flops_accuracy.png"
     if fa.is_file():
@@ -1093,38 +1108,63 @@ def _section_lissnas(ctx: _Ctx) -> None:
             path, "FLOPs against accuracy of the LISSNAS space (the original's is not stored)."
         )
     rows = [["LISSNAS", s]] + [[k, v] for k, v in (s.get("baselines") or {}).items()]
+
+    def si(v: dict, key: str) -> str:
+        return _f((v.get("shrink_indices") or {}).get(key, {}).get("shrink_index"), 3)
+
     doc.table(
         [
             "space",
             "size",
+            "cells",
             "mean acc.",
             "max acc.",
-            "shrink index",
-            "KS",
+            "regret",
+            "SI top 1%",
+            "SI top 5%",
+            "SI top 10%",
+            "KS (vs complement)",
             "KS p",
-            "FLOPs coverage",
-            "diversity",
-        ],
+            "EDF area",
+            "edit div.",
+            "FLOPs cov.",
+            "labels",
+            "predictor queries",
+        ],  # fmt: skip
         [
             [
                 name,
                 v.get("size"),
+                v.get("size_cells", "-"),
                 _f(v.get("mean_accuracy")),
                 _f(v.get("max_accuracy")),
-                _f(v.get("shrink_index"), 3),
+                _f(v.get("regret")),
+                si(v, "top_1%"),
+                si(v, "top_5%"),
+                si(v, "top_10%"),
                 _f(v.get("ks_statistic"), 3),
                 _g(v.get("ks_pvalue"), 2),
+                _f(v.get("edf_area"), 3),
+                _f(v.get("diversity_edit_distance")),
                 _f(v.get("flops_coverage")),
-                _f(v.get("diversity_mean"), 3),
+                v.get("queries", "-"),
+                v.get("predictor_queries", "-"),
             ]
             for name, v in rows
         ],
     )
     if s.get("history"):
         doc.table(
-            ["iteration", "size", "mean accuracy", "rose"],
+            ["iteration", "size", "mean predicted accuracy", "after refit", "labels added", "rose"],
             [
-                [h["iteration"], h["size"], _f(h["mean_accuracy"]), "yes" if h["rose"] else "no"]
+                [
+                    h["iteration"],
+                    h["size"],
+                    _f(h["mean_accuracy"]),
+                    _f(h.get("mean_accuracy_refit")),
+                    h.get("labelled", "-"),
+                    "yes" if h["rose"] else "no",
+                ]
                 for h in s["history"]
             ],
         )

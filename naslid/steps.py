@@ -774,7 +774,10 @@ def lissnas_shrink(
         from naslid.benchmarks import load_table
 
         labeller = lissnas.table_labeller(load_table(cfg.labels))
-    run = lissnas.run(space, labeller, cfg.lissnas, seed)
+    lcfg = cfg.lissnas
+    if lcfg.cost_dataset is None and space.name == "nb201" and cfg.labels != "proxy":
+        lcfg = replace(lcfg, cost_dataset=lissnas.infer_cost_dataset(cfg.labels))
+    run = lissnas.run(space, labeller, lcfg, seed)
     lissnas.write_outputs(run, out)
     keys = (
         "size",
@@ -789,6 +792,9 @@ def lissnas_shrink(
         "queries",
         "iterations",
         "predictor_kendall_tau",
+        "size_cells",
+        "regret",
+        "predictor_queries",
     )
     metrics = {k: run.stats[k] for k in keys if k in run.stats}
     write_json(
@@ -800,7 +806,7 @@ def lissnas_shrink(
             size=run.stats["size"],
             labels=cfg.labels,
             accuracy_source=run.accuracy_source,
-            config=cfg.lissnas.__dict__ if hasattr(cfg.lissnas, "__dict__") else None,
+            config=lcfg.__dict__,
         ),
     )
     _log(

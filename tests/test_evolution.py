@@ -269,6 +269,14 @@ def test_cli_evolve_writes_top_and_history(tmp_path, synthetic_table):
     assert set(pd.read_csv(out2 / "history.csv")["arch"]) <= set(hist["arch"][:30])
 
 
+def test_cli_evolve_refuses_a_budget_it_cannot_spend(tmp_path, synthetic_table, capsys):
+    argv = ["evolve", "--oracle", synthetic_table, "--out", str(tmp_path / "o")]
+    assert main(argv + ["--budget", "41", "--population", "10", "--generations", "4"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert "--budget 41 exceeds --population 10 x --generations 4 = 40" in err
+    assert len(err.splitlines()) == 1 and not (tmp_path / "o").exists()
+
+
 def test_cli_evolve_bad_input_names_the_file(tmp_path, synthetic_table, capsys):
     missing = tmp_path / "nope.csv"
     argv = [

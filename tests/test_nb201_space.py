@@ -112,8 +112,70 @@ def test_flops_params_match_benchmark_table_for_all_cells(nb201_csv):
     np.testing.assert_allclose(ours_p, frame["c10_params_M"], rtol=1e-5)
 
 
-def test_isomorphism_classes():
-    canon = nb201.canonical
+def test_flops_params_per_dataset_cost_model():
+    """Only the input size and the classifier differ between the three data sets."""
+    none, conv = nb201.Arch((0,) * 6), nb201.Arch((3,) * 6)
+    for a in (none, conv):
+        # CIFAR-100: a 64 x 100 classifier instead of 64 x 10 (weights and bias)
+        assert nb201.flops(a, "cifar100") - nb201.flops(a) == pytest.approx(90 * 65 / 1e6)
+        assert nb201.params(a, "cifar100") - nb201.params(a) == pytest.approx(90 * 65 / 1e6)
+        # ImageNet16-120: 16x16 input, every feature map a quarter of CIFAR's; 120 classes
+        conv_part = nb201.flops(a) - 650 / 1e6
+        assert nb201.flops(a, "ImageNet16-120") == pytest.approx(conv_part / 4 + 120 * 65 / 1e6)
+        assert nb201.params(a, "ImageNet16-120") - nb201.params(a) == pytest.approx(110 * 65 / 1e6)
+    assert nb201.flops(conv) == pytest.approx(220.11969)  # the largest CIFAR-10 cell
+    assert nb201.SPACE.flops(conv, "ImageNet16-120") == nb201.flops(conv, "ImageNet16-120")
+    with pytest.raises(ValueError, match="ImageNet16-120"):
+        nb201.flops(conv, "imagenet")
+
+
+def test_standard_isomorphism_gives_6466_unique_cells():
+    assert nb201.num_classes() == 6466  # NAS-Bench-201's count of unique cells
+    assert nb201.num_classes("functional") == 4930 and nb201.num_classes("none") == 15625
+    reps = {nb201.canonical(a) for a in nb201.all_archs()}
+    assert len(reps) == 6466 and all(nb201.canonical(r) == r for r in reps)
+    assert sum(len(nb201.class_members(r)) for r in reps) == 15625
+    # every standard class lies inside one functional class (the functional key is coarser)
+    fun = {}
+    for a in nb201.all_archs():
+        fun.setdefault(nb201.canonical(a), set()).add(nb201.canonical(a, "functional"))
+    assert all(len(v) == 1 for v in fun.values())
+    # x + conv(x) reached through a skip into node 2 or directly: one function, but not one
+    # standard class (the standard rule keeps each node's sum as written, zeros included)
+    c = nb201.from_str(
+        "|nor_conv_3x3~0|+|none~0|skip_connect~1|+|skip_connect~0|none~1|skip_connect~2|"
+    )
+    d = nb201.from_str("|nor_conv_3x3~0|+|none~0|none~1|+|skip_connect~0|skip_connect~1|none~2|")
+    assert nb201.canonical(c, "functional") == nb201.canonical(d, "functional")
+    assert nb201.canonical(c) != nb201.canonical(d)
+    # an edge out of a node that is exactly zero is a zero term: these two are one class
+    e = nb201.from_str("|none~0|+|nor_conv_3x3~0|nor_conv_1x1~1|+|none~0|none~1|skip_connect~2|")
+    f = nb201.from_str("|none~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|none~0|none~1|skip_connect~2|")
+    assert nb201.canonical(e) == nb201.canonical(f) and e != f
+    assert set(nb201.class_members(e)) >= {e, f}
+    with pytest.raises(ValueError, match="isomorphism"):
+        nb201.canonical(c, "weird")
+
+
+def test_every_class_has_one_accuracy_up_to_seed_noise(nb201_csv):
+    """Isomorphic cells were trained separately: their accuracies differ by seed noise only."""
+    frame = pd.read_csv(nb201_csv, usecols=["arch_str", "c10_test_acc_200", "c10v_valid_acc_200"])
+    frame["cls"] = [str(nb201.canonical(nb201.from_str(s))) for s in frame["arch_str"]]
+    multi = frame.groupby("cls").filter(lambda g: len(g) > 1)
+    for col in ("c10_test_acc_200", "c10v_valid_acc_200"):
+        spread = multi.groupby("cls")[col].agg(lambda x: x.max() - x.min())
+        # most classes agree to a fraction of a point; a few seeds' runs differ more
+        assert spread.median() < 0.5 and spread.quantile(0.95) < 1.5, (col, spread.quantile(0.95))
+        # a random pairing of cells differs far more
+        rng = np.random.default_rng(0)
+        v = frame[col].to_numpy()
+        assert np.median(np.abs(v - rng.permutation(v))) > 5 * spread.median()
+
+
+def test_functional_isomorphism_classes():
+    def canon(a):
+        return nb201.canonical(a, "functional")
+
     # an edge leaving node 1 that feeds nothing, or a 'none', changes nothing
     a = nb201.from_str("|nor_conv_3x3~0|+|none~0|none~1|+|skip_connect~0|none~1|none~2|")
     b = nb201.from_str("|avg_pool_3x3~0|+|none~0|none~1|+|skip_connect~0|none~1|none~2|")

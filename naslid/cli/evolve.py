@@ -122,6 +122,13 @@ def run(args: argparse.Namespace) -> int:
     from naslid.io import read_json
 
     space = spaces.get(args.space).SPACE
+    cap = args.population * args.generations
+    if args.method == "evolution" and args.budget is not None and args.budget > cap:
+        raise ValueError(
+            f"budget: --budget {args.budget} exceeds --population {args.population} x "
+            f"--generations {args.generations} = {cap} archs the search can score; raise "
+            "--generations or lower --budget"
+        )
     config = EvolutionConfig(
         population=args.population,
         generations=args.generations,

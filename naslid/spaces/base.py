@@ -139,9 +139,24 @@ class SlotSpace:
             out[rows, cols] = 1.0
         return out[0] if single else out
 
-    def canonical(self, arch: Arch) -> Arch:
+    isomorphisms: tuple[str, ...] = ("none",)
+    """Isomorphism rules the space knows (the first is its default); ``none``: identity."""
+
+    def canonical(self, arch: Arch, rule: str | None = None) -> Arch:
         """Representative of the arch's isomorphism class (identity unless a space says so)."""
         return arch
+
+    def class_members(self, arch: Arch, rule: str | None = None) -> tuple[Arch, ...]:
+        """Every arch of ``arch``'s isomorphism class (just itself unless a space says so)."""
+        return (arch,)
+
+    def num_classes(self, rule: str | None = None) -> int:
+        """Isomorphism classes in the whole space (every arch, unless a space says so)."""
+        return self.mask_size()
+
+    def is_connected(self, arch: Arch) -> bool:
+        """Whether the arch computes something from its input (always, unless a space says so)."""
+        return True
 
     # ----------------------------------------------------- space-specific
     def from_str(self, text: str) -> Arch:

@@ -5,10 +5,14 @@ operations. The canonical string lists the edges into node 1, 2, 3::
 
     |nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_1x1~2|
 
-FLOPs and parameters follow the NAS-Bench-201 API on CIFAR-10 (C=16, N=5, 32x32 input):
+FLOPs and parameters follow the NAS-Bench-201 API (C=16, N=5; CIFAR-10 32x32 by default,
+CIFAR-100 and ImageNet16-120 via ``dataset``):
 multiply-adds of convolutions and the classifier (pooling is not counted), parameters of
 convolutions, affine BatchNorm and the classifier, both in millions. They are computed in
 closed form here and checked against the benchmark's table for all 15,625 cells in the tests.
+
+Isomorphic cells (:data:`ISOMORPHISMS`) are one architecture: ``canonical`` maps a cell to its
+class representative, by default under NAS-Bench-201's standard rule (6,466 unique cells).
 """
 
 from __future__ import annotations
@@ -75,15 +79,33 @@ class Arch(_BaseArch):
 
 
 # --------------------------------------------------------------- cost model
-_C, _N, _HW, _CLASSES = 16, 5, 32, 10
+_C, _N = 16, 5
+DATASETS: dict[str, tuple[int, int]] = {
+    "cifar10": (32, 10),
+    "cifar100": (32, 100),
+    "ImageNet16-120": (16, 120),
+}
+"""Input size and classes of the three NAS-Bench-201 data sets (the API's names). The network is
+the same on all three; only the spatial size of the feature maps and the classifier change, so
+ImageNet16-120's cells cost about a quarter of CIFAR's FLOPs. CIFAR-10's costs are checked
+against the shared table for all 15,625 cells; the other two follow from the same formula."""
 
 
-def _stage_shapes(C: int = _C, hw: int = _HW) -> list[tuple[int, int]]:
+def _dataset(dataset: str) -> tuple[int, int]:
+    try:
+        return DATASETS[dataset]
+    except KeyError:
+        raise ValueError(
+            f"dataset {dataset!r}: expected one of {', '.join(DATASETS)} (NAS-Bench-201 API names)"
+        ) from None
+
+
+def _stage_shapes(C: int, hw: int) -> list[tuple[int, int]]:
     """(channels, spatial size) of the three stages."""
     return [(C, hw), (2 * C, hw // 2), (4 * C, hw // 4)]
 
 
-def _fixed_flops(C: int = _C, hw: int = _HW, classes: int = _CLASSES) -> int:
+def _fixed_flops(C: int, hw: int, classes: int) -> int:
     flops = hw * hw * 9 * 3 * C  # stem conv
     for (c, _), (c2, s2) in zip(_stage_shapes(C, hw)[:-1], _stage_shapes(C, hw)[1:]):
         # residual reduction: conv_a (3x3, stride 2), conv_b (3x3), shortcut 1x1 conv after avg-pool
@@ -91,14 +113,14 @@ def _fixed_flops(C: int = _C, hw: int = _HW, classes: int = _CLASSES) -> int:
     return flops + 4 * C * classes + classes  # classifier with bias
 
 
-def _fixed_params(C: int = _C, classes: int = _CLASSES) -> int:
+def _fixed_params(C: int, classes: int) -> int:
     params = 9 * 3 * C + 2 * C  # stem conv + BN
     for c, c2 in ((C, 2 * C), (2 * C, 4 * C)):
         params += 9 * c * c2 + 2 * c2 + 9 * c2 * c2 + 2 * c2 + c * c2
     return params + 2 * 4 * C + 4 * C * classes + classes  # last BN, classifier
 
 
-def _op_cost(op: str, C: int = _C, N: int = _N, hw: int = _HW) -> tuple[int, int]:
+def _op_cost(op: str, C: int, N: int, hw: int) -> tuple[int, int]:
     """(FLOPs, params) of one edge's op summed over the 3N cells that repeat it."""
     k = {"nor_conv_1x1": 1, "nor_conv_3x3": 3}.get(op)
     if k is None:
@@ -108,22 +130,64 @@ def _op_cost(op: str, C: int = _C, N: int = _N, hw: int = _HW) -> tuple[int, int
     return flops, params
 
 
-_OP_FLOPS = np.array([_op_cost(op)[0] for op in OPS], dtype=np.int64)
-_OP_PARAMS = np.array([_op_cost(op)[1] for op in OPS], dtype=np.int64)
+@functools.cache
+def _cost_tables(dataset: str) -> tuple[int, int, np.ndarray, np.ndarray]:
+    hw, classes = _dataset(dataset)
+    costs = [_op_cost(op, _C, _N, hw) for op in OPS]
+    return (
+        _fixed_flops(_C, hw, classes),
+        _fixed_params(_C, classes),
+        np.array([c[0] for c in costs], dtype=np.int64),
+        np.array([c[1] for c in costs], dtype=np.int64),
+    )
 
 
-def flops(arch: Arch) -> float:
-    """Multiply-adds in millions, NAS-Bench-201 API convention, CIFAR-10."""
-    return float(_fixed_flops() + _OP_FLOPS[list(arch.ops)].sum()) / 1e6
+def flops(arch: Arch, dataset: str = "cifar10") -> float:
+    """Multiply-adds in millions, NAS-Bench-201 API convention (default CIFAR-10)."""
+    fixed, _, op_flops, _ = _cost_tables(dataset)
+    return float(fixed + op_flops[list(arch.ops)].sum()) / 1e6
 
 
-def params(arch: Arch) -> float:
-    """Parameters in millions, NAS-Bench-201 API convention, CIFAR-10."""
-    return float(_fixed_params() + _OP_PARAMS[list(arch.ops)].sum()) / 1e6
+def params(arch: Arch, dataset: str = "cifar10") -> float:
+    """Parameters in millions, NAS-Bench-201 API convention (default CIFAR-10)."""
+    _, fixed, _, op_params = _cost_tables(dataset)
+    return float(fixed + op_params[list(arch.ops)].sum()) / 1e6
 
 
 # ------------------------------------------------------------ isomorphism
-def _graph_key(arch: Arch) -> str:
+ISOMORPHISMS: tuple[str, ...] = ("standard", "functional", "none")
+"""Rules that decide when two cells are the same architecture:
+
+- ``standard`` (default): NAS-Bench-201's own de-duplication, ``CellStructure.to_unique_str(
+  consider_zero=True)`` of the benchmark's public code: 6,466 unique cells, the count the
+  NAS-Bench-201 paper reports. A ``none`` edge (or an edge from a node that is exactly zero)
+  becomes a ``#`` term that stays in the node's sorted sum; ``skip_connect`` passes its input on.
+- ``functional``: a coarser key (:func:`_functional_key`): equal keys, equal computation, with
+  zero terms dropped and skip sums flattened. 4,930 classes; up to 460 cells share a class.
+- ``none``: every cell is its own class (15,625).
+"""
+
+
+def _standard_key(arch: Arch) -> str:
+    """NAS-Bench-201's ``to_unique_str(consider_zero=True)``: equal keys, isomorphic cells."""
+    nodes = ["0"]
+    for dst in range(1, NUM_NODES):
+        terms = []
+        for e, (to, src) in enumerate(EDGES):
+            if to != dst:
+                continue
+            op = OPS[arch.ops[e]]
+            if op == "none" or nodes[src] == "#":
+                terms.append("#")
+            elif op == "skip_connect":
+                terms.append(nodes[src])
+            else:
+                terms.append(f"({nodes[src]})@{op}")
+        nodes.append("+".join(sorted(terms)))
+    return nodes[NUM_NODES - 1]
+
+
+def _functional_key(arch: Arch) -> str:
     """The computation the cell performs, as a string: equal strings, equal computation.
 
     Each node is a multiset of terms (a sum is commutative and associative, so a sum passed on
@@ -146,24 +210,63 @@ def _graph_key(arch: Arch) -> str:
     return "+".join(val[3]) if val[3] else "0"
 
 
+_graph_key = _functional_key  # the functional key under its former name
+
+
+def iso_key(arch: Arch, rule: str = "standard") -> str:
+    """The isomorphism class of ``arch`` under ``rule`` (see :data:`ISOMORPHISMS`)."""
+    if rule == "standard":
+        return _standard_key(arch)
+    if rule == "functional":
+        return _functional_key(arch)
+    if rule == "none":
+        return str(arch)
+    raise ValueError(f"isomorphism {rule!r}: expected one of {', '.join(ISOMORPHISMS)}")
+
+
 @functools.cache
-def _representatives() -> dict[str, Arch]:
-    reps: dict[str, Arch] = {}
-    for a in SPACE.all_archs():
-        reps.setdefault(_graph_key(a), a)  # all_archs is lexicographic: the smallest wins
-    return reps
+def _classes(rule: str) -> tuple[dict[tuple[int, ...], Arch], dict[Arch, tuple[Arch, ...]]]:
+    """Per cell its representative (the lexicographically smallest member of its class), and
+    per representative every member of the class in lexicographic order."""
+    members: dict[str, list[Arch]] = {}
+    for a in SPACE.all_archs():  # lexicographic: the first member met is the smallest
+        members.setdefault(iso_key(a, rule), []).append(a)
+    rep, classes = {}, {}
+    for group in members.values():
+        classes[group[0]] = tuple(group)
+        for a in group:
+            rep[a.ops] = group[0]
+    return rep, classes
 
 
 class _NB201Space(SlotSpace):
-    def flops(self, arch: Arch) -> float:
-        return flops(arch)
+    isomorphisms = ISOMORPHISMS
 
-    def params(self, arch: Arch) -> float:
-        return params(arch)
+    def flops(self, arch: Arch, dataset: str = "cifar10") -> float:
+        return flops(arch, dataset)
 
-    def canonical(self, arch: Arch) -> Arch:
-        """The lexicographically smallest cell that computes the same function."""
-        return _representatives()[_graph_key(arch)]
+    def params(self, arch: Arch, dataset: str = "cifar10") -> float:
+        return params(arch, dataset)
+
+    def canonical(self, arch: Arch, rule: str = "standard") -> Arch:
+        """The lexicographically smallest cell of the arch's class under ``rule``."""
+        if rule == "none":
+            return self.arch_type(tuple(arch.ops))
+        iso_key(arch, rule)  # validates the rule
+        return _classes(rule)[0][tuple(arch.ops)]
+
+    def class_members(self, arch: Arch, rule: str = "standard") -> tuple[Arch, ...]:
+        """Every cell isomorphic to ``arch`` under ``rule`` (lexicographic order)."""
+        if rule == "none":
+            return (self.arch_type(tuple(arch.ops)),)
+        return _classes(rule)[1][self.canonical(arch, rule)]
+
+    def num_classes(self, rule: str = "standard") -> int:
+        """Classes in the whole space: 6,466 (standard), 4,930 (functional), 15,625 (none)."""
+        return 15_625 if rule == "none" else len(_classes(rule)[1])
+
+    def is_connected(self, arch: Arch) -> bool:
+        return _functional_key(arch) != "0"
 
 
 SPACE = _NB201Space(NAME, [OPS] * len(EDGES), Arch)
@@ -190,4 +293,8 @@ def from_str(text: str) -> Arch:
 
 def is_connected(arch: Arch) -> bool:
     """Whether some input-to-output path avoids ``none`` (341 of 15,625 cells have none)."""
-    return _graph_key(arch) != "0"
+    return SPACE.is_connected(arch)
+
+
+class_members = SPACE.class_members
+num_classes = SPACE.num_classes
