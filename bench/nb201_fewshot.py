@@ -21,7 +21,7 @@ so a budget longer than one call is spread over several calls; the JSON sums the
 
 GPU (the paper's budget):  python bench/nb201_fewshot.py --packed ../shared/data/cifar10-packed \
                                --epochs 50 --rounds 4 --finetune-epochs 50 --C 16 --N 5
-CPU (fits ~45 min on 2 cores): python bench/nb201_fewshot.py --packed ../shared/data/cifar10-packed --cpu
+CPU (2 cores, resumable):    python bench/nb201_fewshot.py --packed ../shared/data/cifar10-packed --cpu
 CPU smoke:                  python bench/nb201_fewshot.py --quick  (synthetic data; says nothing)
 """
 
@@ -222,10 +222,10 @@ def main() -> None:
             1,
         )
         args.grad_batches, args.lid_batches = 2, 2
-    if args.cpu:  # what 2 cores finish in ~45 minutes (bench/RESULTS.md)
-        args.epochs, args.finetune_epochs, args.rounds, args.C, args.N = 60, 6, 2, 8, 1
+    if args.cpu:  # the 2-core CPU scale of bench/RESULTS.md (resumes across calls)
+        args.epochs, args.finetune_epochs, args.rounds, args.C, args.N = 60, 3, 2, 8, 1
         args.batch_size, args.lr, args.image_size, args.profile_batch = 128, 0.05, 16, 256
-        args.val_limit, args.bn_batches, args.budget, args.grad_batches = 2000, 4, 100, 20
+        args.val_limit, args.bn_batches, args.budget, args.grad_batches = 1000, 2, 60, 20
     torch.set_num_threads(max(1, torch.get_num_threads()))
     device = resolve_device("auto")
     table = load_table(args.table)

@@ -151,9 +151,13 @@ def _smoke() -> Profile:
 
 
 # The transfer step's knobs that must shrink for the smoke run (naslid.transfer.TransferConfig):
-# one epoch of 32x32 images at half width (the smoke supernet's C=8), no loader workers.
+# 32x32 digits at half width (the smoke supernet's C=8), no loader workers. One epoch on 200
+# images ended at chance (10.00 % top-1); 8 epochs on 1,400 images at lr 0.3 (0.0375 at batch
+# 32), crops from 60 % of the image, reach 88.7 % on the 300 val digits in ~28 s of one core.
 _SMOKE_TRANSFER: dict[str, Any] = {
-    "epochs": 1,
+    "epochs": 8,
+    "lr": 0.3,
+    "crop_scale_min": 0.6,
     "batch_size": 32,
     "image_size": 32,
     "workers": 0,
