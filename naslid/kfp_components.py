@@ -21,6 +21,21 @@ from typing import Any
 from kfp import dsl
 from kfp.dsl import HTML, Dataset, Input, Markdown, Metrics, Model, Output
 
+BACKEND_FLOOR = (2, 14, 0)
+"""The oldest Kubeflow Pipelines backend that runs every feature the compiled pipeline uses:
+dsl.Collected of artifacts (kubeflow/pipelines#11725) and retry policies of tasks inside
+nested pipelines (#11908) are both first in 2.14.0; the node-selector and toleration JSON
+parameters and active deadlines are older (backend/src/v2/driver/k8s.go, 2.5.0 / 2.14.0)."""
+
+PLACEHOLDER_IMAGE = "naslid.invalid/set-image-at-submit/naslid:placeholder"
+"""The image the committed YAML names: a reserved ``.invalid`` host (RFC 2606) that no
+registry answers, so it can never be pulled by mistake; ``naslid submit --image`` replaces it."""
+
+
+def floor_text() -> str:
+    return ".".join(map(str, BACKEND_FLOOR))
+
+
 # --------------------------------------------------------------------------- glue used by the bodies
 
 
@@ -320,7 +335,7 @@ class Components:
 def build(image: str) -> Components:
     """Every component, for ``image`` (the naslid image the pods run)."""
     if not image:
-        raise ValueError("image: empty (expected e.g. registry.example.com/naslid:0.1.0)")
+        raise ValueError("image: empty (expected e.g. registry.example.com/naslid@sha256:...)")
     made = {
         name: dsl.component(base_image=image, install_kfp_package=False)(fn)
         for name, fn in FUNCTIONS.items()

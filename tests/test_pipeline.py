@@ -12,7 +12,7 @@ from google.protobuf import json_format
 from kfp.kubernetes import kubernetes_executor_config_pb2 as k8s_pb2
 from kfp.pipeline_spec import pipeline_spec_pb2
 
-from naslid import __version__, kfp_local
+from naslid import kfp_components, kfp_local
 from naslid.cli import main
 from naslid.cli import pipeline as cli
 
@@ -113,7 +113,18 @@ def test_pipeline_parameters(docs):
         "transfer_epochs",
         "seed",
         "checkpoint_root",
+        "gpu_node_selector",
+        "gpu_tolerations",
     }
+    assert params["gpu_node_selector"] == {
+        "defaultValue": {"nvidia.com/gpu.present": "true"},
+        "isOptional": True,
+        "parameterType": "STRUCT",
+    }
+    assert params["gpu_tolerations"]["parameterType"] == "LIST"
+    assert params["gpu_tolerations"]["defaultValue"] == [
+        {"effect": "NoSchedule", "key": "nvidia.com/gpu", "operator": "Exists"}
+    ]
     assert params["profile"]["defaultValue"] == "smoke"
     assert params["criterion"]["defaultValue"] == "lid"
     assert (
@@ -133,18 +144,104 @@ def test_rounds_are_unrolled_with_static_fan_outs(docs):
                 loops.setdefault(task["componentRef"]["name"], json.loads(items))
                 assert task["iteratorPolicy"]["parallelismLimit"] == 4
     fanouts = sorted(map(tuple, loops.values()), key=len)
-    # round 1: profile r, fine-tune r0 r1; round 2: r0 r1 / 4 children; round 3: 4 / 8.
+    # round 1: profile r, fine-tune r0 r1; round 2: r0 r1 / 4 children; ... round 4: 8 / 16.
     assert ("r",) in fanouts and ("r0", "r1") in fanouts and ("r00", "r01", "r10", "r11") in fanouts
     assert tuple(f"r{i:03b}" for i in range(8)) in fanouts
+    assert tuple(f"r{i:04b}" for i in range(16)) in fanouts
+    assert spec["root"]["dag"]["tasks"]["validate-params"]["inputs"]["parameters"]["max_rounds"][
+        "runtimeValue"
+    ] == {"constant": 4}
     conditions = [
         t["triggerPolicy"]["condition"]
         for t in _all_tasks(spec).values()
         if "triggerPolicy" in t and "condition" in t["triggerPolicy"]
     ]
     text = " ".join(conditions)
-    for r in (1, 2, 3):
+    for r in (1, 2, 3, 4):
         assert f"< {r}" in text  # stop before round r when the resolved rounds are fewer
     assert "inputs.parameter_values['pipelinechannel--transfer'] == true" in text
+
+
+# ----------------------------------------------------------------------------- backend floor
+def test_backend_floor_is_stated_in_the_yaml(docs):
+    floor = kfp_components.floor_text()
+    assert floor == "2.14.0"
+    assert f"backend >= {floor}" in docs[0]["pipelineInfo"]["description"]
+
+
+def _loop_tasks(spec: dict) -> dict[str, dict]:
+    return {k: t for k, t in _all_tasks(spec).items() if "parameterIterator" in t}
+
+
+def test_loops_feeding_collected_keep_their_key_as_name(docs, pipeline_module):
+    """What kubeflow/pipelines#13239 breaks on backends < 2.16: every loop is unnamed and the
+    Collected consumers read ``for-loop-N`` outputs, so key and display name agree."""
+    spec = docs[0]
+    loops = _loop_tasks(spec)
+    assert len(loops) == 8  # two per round, four rounds
+    for key, task in loops.items():
+        assert task["taskInfo"]["name"] == key.split("/")[-1], key
+    collected = [
+        t for t in json.dumps(spec).split('"producerTask": ')[1:] if t.startswith('"for-loop-')
+    ]
+    assert len(collected) == 8  # split-round and gather-subsupernets of each round
+    assert pipeline_module.check_ir(spec) == []
+
+
+def test_check_ir_catches_a_named_loop_feeding_collected(pipeline_module, tmp_path):
+    from kfp import compiler
+
+    # The kubeflow/pipelines#13239 shape; compiled without this module's string annotations.
+    source = (
+        "from kfp import dsl\n"
+        "@dsl.component(base_image='python:3.11')\n"
+        "def echo(item: str) -> str:\n    return item\n"
+        "@dsl.component(base_image='python:3.11')\n"
+        "def join(items: list) -> str:\n    return ','.join(items)\n"
+        "def make(name):\n"
+        "    @dsl.pipeline(name='named-loop')\n"
+        "    def p():\n"
+        "        with dsl.ParallelFor(items=['a', 'b'], **({'name': name} if name else {})) as x:\n"
+        "            e = echo(item=x)\n"
+        "        join(items=dsl.Collected(e.output))\n"
+        "    return p\n"
+    )
+    import importlib.util
+
+    (tmp_path / "named_loop.py").write_text(source)
+    spec = importlib.util.spec_from_file_location("named_loop", tmp_path / "named_loop.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    make = module.make
+
+    for name, bad in ((None, False), ("my-loop", True)):
+        path = tmp_path / f"{name}.yaml"
+        compiler.Compiler().compile(make(name), str(path))
+        problems = pipeline_module.check_ir(yaml.safe_load(path.read_text()))
+        assert bool(problems) == bad, problems
+    assert "root/for-loop-2: display name 'my-loop' differs from its key" in problems[0]
+    # compile_pipeline refuses such IR: a build with a named loop does not reach the file
+    original = pipeline_module.dsl.ParallelFor
+
+    def named(*args, **kwargs):
+        return original(*args, **{**kwargs, "name": "loop"})
+
+    pipeline_module.dsl.ParallelFor = named
+    try:
+        with pytest.raises(ValueError, match="above the backend floor"):
+            pipeline_module.compile_pipeline(tmp_path / "out.yaml")
+    finally:
+        pipeline_module.dsl.ParallelFor = original
+    assert not (tmp_path / "out.yaml").exists()
+
+
+# ----------------------------------------------------------------------------- scheduling
+def test_placeholder_image_everywhere(docs, pipeline_module):
+    images = {e["container"]["image"] for e in _executors(docs[0]).values()}
+    assert images == {kfp_components.PLACEHOLDER_IMAGE}
+    assert ".invalid/" in kfp_components.PLACEHOLDER_IMAGE  # RFC 2606: never resolves
+    for path in pipeline_module.COMPONENTS_DIR.glob("*.yaml"):
+        assert kfp_components.PLACEHOLDER_IMAGE in path.read_text(), path.name
 
 
 def test_gpu_steps_are_scheduled_on_the_gpu_pool(docs):
@@ -156,15 +253,17 @@ def test_gpu_steps_are_scheduled_on_the_gpu_pool(docs):
         seen.add(step)
         res = ex["container"]["resources"]
         conf = k8s[name]
-        assert ex["container"]["image"] == f"naslid:{__version__}"
         if step in GPU:
             assert res["accelerator"]["resourceType"] == "nvidia.com/gpu"
             assert res["accelerator"]["resourceCount"] == "1"
             assert res["resourceCpuRequest"] == "4" and res["resourceMemoryRequest"] == "16Gi"
-            assert conf["nodeSelector"]["labels"] == {"nvidia.com/gpu.present": "true"}
-            assert conf["tolerations"] == [
-                {"effect": "NoSchedule", "key": "nvidia.com/gpu", "operator": "Exists"}
-            ]
+            # per run: the pipeline parameters (passed down as pipelinechannel--NAME in the
+            # nested pipelines), resolved by the driver; see test_platform_parameters_resolve
+            selector = conf["nodeSelector"]["nodeSelectorJson"]["componentInputParameter"]
+            assert selector.removeprefix("pipelinechannel--") == "gpu_node_selector"
+            [toleration] = conf["tolerations"]
+            tol = toleration["tolerationJson"]["componentInputParameter"]
+            assert tol.removeprefix("pipelinechannel--") == "gpu_tolerations"
             assert conf["emptyDirMounts"] == [
                 {
                     "medium": "Memory",
@@ -181,6 +280,8 @@ def test_gpu_steps_are_scheduled_on_the_gpu_pool(docs):
                 and "tolerations" not in conf
             )
             assert res["resourceCpuRequest"] == "1"
+        # every pod has a deadline fitting its step
+        assert int(conf["activeDeadlineSeconds"]) == TIMEOUTS[step], step
         envs = {e["envVar"] for e in conf["secretAsEnv"][0]["keyToEnv"]}
         assert envs == {
             "MINIO_ENDPOINT",
@@ -190,21 +291,60 @@ def test_gpu_steps_are_scheduled_on_the_gpu_pool(docs):
         assert conf["secretAsEnv"][0]["optional"] is True
         assert "pvcMount" not in conf  # no dataset PVC by default
     assert seen == GPU | CPU
-    retries = [
-        t.get("retryPolicy")
-        for t in _all_tasks(docs[0]).values()
-        if "componentRef" in t and kfp_local.step_name(t["componentRef"]["name"]) in GPU | CPU
-    ]
-    assert retries and all(
-        r
-        == {
-            "backoffDuration": "60s",
-            "backoffFactor": 2.0,
-            "backoffMaxDuration": "3600s",
-            "maxRetryCount": 3,
-        }
-        for r in retries
-    )
+    retried, not_retried = set(), set()
+    for task in _all_tasks(docs[0]).values():
+        if "componentRef" not in task:
+            continue
+        step = kfp_local.step_name(task["componentRef"]["name"])
+        if step not in GPU | CPU:
+            continue
+        if "retryPolicy" in task:
+            retried.add(step)
+            assert task["retryPolicy"] == {
+                "backoffDuration": "60s",
+                "backoffFactor": 2.0,
+                "backoffMaxDuration": "3600s",
+                "maxRetryCount": 3,
+            }
+        else:
+            not_retried.add(step)
+    assert retried == GPU | {"prepare-data"}
+    assert not_retried == {"validate-params", "split-round", "gather-subsupernets", "report"}
+
+
+def test_platform_parameters_resolve_in_every_dag_that_runs_the_step(docs):
+    """The driver resolves an executor's componentInputParameter against the inputs of the
+    DAG the task sits in: each such DAG must have it, or the pod never starts."""
+    spec, k8s = docs[0], docs[1]["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
+    dags = {"root": spec["root"], **spec["components"]}
+    checked = 0
+    for dag_name, comp in dags.items():
+        have = comp.get("inputDefinitions", {}).get("parameters", {})
+        for task_name, task in comp.get("dag", {}).get("tasks", {}).items():
+            label = spec["components"][task["componentRef"]["name"]].get("executorLabel")
+            conf = k8s.get(label, {})
+            wanted = [conf.get("nodeSelector", {}).get("nodeSelectorJson", {})]
+            wanted += [t.get("tolerationJson", {}) for t in conf.get("tolerations", [])]
+            for ref in wanted:
+                if "componentInputParameter" in ref:
+                    checked += 1
+                    assert ref["componentInputParameter"] in have, f"{dag_name}/{task_name}"
+    assert checked == 2 * 24  # node selector + tolerations of each GPU task (4 rounds)
+
+
+TIMEOUTS = {
+    "validate-params": 600,
+    "prepare-data": 7200,
+    "pretrain-supernet": 86400,
+    "profile-lid": 7200,
+    "split-round": 1800,
+    "finetune-subsupernet": 43200,
+    "gather-subsupernets": 3600,
+    "lissnas-shrink": 43200,
+    "evolutionary-search": 43200,
+    "imagenet-transfer": 259200,
+    "report": 3600,
+}
 
 
 def test_compile_settings_reach_the_yaml(pipeline_module, tmp_path):
@@ -214,7 +354,7 @@ def test_compile_settings_reach_the_yaml(pipeline_module, tmp_path):
         [
             "compile",
             "--image",
-            "registry.example.com/ml/naslid:1.2",
+            "registry.example.com/ml/naslid@sha256:" + "a" * 64,
             "--max-rounds",
             "1",
             "--dataset-pvc",
@@ -223,34 +363,45 @@ def test_compile_settings_reach_the_yaml(pipeline_module, tmp_path):
             "cloud.google.com/gke-accelerator=nvidia-l4",
             "--toleration",
             "dedicated:Exists:NoExecute",
-            "--gpus",
-            "2",
+            "--transfer-gpus",
+            "4",
+            "--timeout",
+            "imagenet-transfer=1000",
+            "--timeout",
+            "report=0",
             "--retries",
             "0",
         ]
     )
+    timeouts = {**TIMEOUTS, "imagenet-transfer": 1000, "report": 0}
     settings = pipeline_module.Settings(
-        image="registry.example.com/ml/naslid:1.2",
+        image="registry.example.com/ml/naslid@sha256:" + "a" * 64,
         max_rounds=1,
         dataset_pvc="naslid-datasets",
-        accelerator_limit=2,
+        transfer_gpus=4,
         retries=0,
         node_selector={"cloud.google.com/gke-accelerator": "nvidia-l4"},
         tolerations=(("dedicated", "Exists", "NoExecute"),),
+        timeouts=timeouts,
     )
     assert cli.compile_settings(args, pipeline_module.Settings) == settings
     path = pipeline_module.compile_pipeline(tmp_path / "p.yaml", settings)
     spec, platform = list(yaml.safe_load_all(path.read_text()))
     executors = _executors(spec)
-    assert {e["container"]["image"] for e in executors.values()} == {
-        "registry.example.com/ml/naslid:1.2"
-    }
+    assert {e["container"]["image"] for e in executors.values()} == {settings.image}
     raws = [
         t["parameterIterator"]["items"]["raw"]
         for t in _all_tasks(spec).values()
         if "parameterIterator" in t
     ]
     assert sorted(raws) == ['["r"]', '["r0", "r1"]']  # one round unrolled
+    params = spec["root"]["inputDefinitions"]["parameters"]
+    assert params["gpu_node_selector"]["defaultValue"] == {
+        "cloud.google.com/gke-accelerator": "nvidia-l4"
+    }
+    assert params["gpu_tolerations"]["defaultValue"] == [
+        {"key": "dedicated", "operator": "Exists", "effect": "NoExecute"}
+    ]
     k8s = platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
     for name, conf in k8s.items():
         step = kfp_local.step_name(name.replace("exec-", "comp-"))
@@ -264,10 +415,9 @@ def test_compile_settings_reach_the_yaml(pipeline_module, tmp_path):
         else:
             assert "pvcMount" not in conf
         if step in GPU:
-            assert conf["nodeSelector"]["labels"] == {
-                "cloud.google.com/gke-accelerator": "nvidia-l4"
-            }
-            assert executors[name]["container"]["resources"]["accelerator"]["resourceCount"] == "2"
+            count = executors[name]["container"]["resources"]["accelerator"]["resourceCount"]
+            assert count == ("4" if step == "imagenet-transfer" else "1"), step
+        assert conf.get("activeDeadlineSeconds", "0") == str(timeouts[step])
     assert not any("retryPolicy" in t for t in _all_tasks(spec).values())
 
 
@@ -276,6 +426,10 @@ def test_settings_reject_bad_values(pipeline_module):
         pipeline_module.Settings(max_rounds=9)
     with pytest.raises(ValueError, match="parallelism"):
         pipeline_module.Settings(parallelism=0)
+    with pytest.raises(ValueError, match="run one process"):
+        pipeline_module.Settings(accelerator_limit=2)  # only the transfer uses several GPUs
+    with pytest.raises(ValueError, match="no step named reprot"):
+        pipeline_module.Settings(timeouts={"reprot": 5})
 
 
 # ----------------------------------------------------------------------------- CLI: compile, submit, run
