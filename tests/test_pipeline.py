@@ -442,15 +442,38 @@ def test_compile_check_detects_a_stale_yaml(tmp_path, capsys):
     assert "--toleration 'bad'" in capsys.readouterr().err
 
 
+DIGEST = "registry.example.com/ml/naslid@sha256:" + "0123456789abcdef" * 4
+
+
+class FakeHealthz:
+    """What kfp.Client's generated healthz API returns with _preload_content=False."""
+
+    def __init__(self, tag: str):
+        self.tag = tag
+
+    def healthz_service_get_healthz(self, _preload_content=True):
+        assert _preload_content is False  # the model would drop tag_name
+
+        class Raw:
+            data = json.dumps({"commit_sha": "x", "tag_name": self.tag, "multi_user": False})
+
+        return Raw()
+
+
 class FakeClient:
+    """kfp.Client's surface that naslid submit uses; records what the run was created with."""
+
     instances: list = []
+    backend = "2.15.0"
 
     def __init__(self, **kwargs):
         self.init = kwargs
         self.calls: list = []
+        self._healthz_api = FakeHealthz(FakeClient.backend)
         FakeClient.instances.append(self)
 
     def create_run_from_pipeline_package(self, **kwargs):
+        kwargs["package_docs"] = list(yaml.safe_load_all(Path(kwargs["pipeline_file"]).read_text()))
         self.calls.append(kwargs)
 
         class Result:
@@ -459,16 +482,26 @@ class FakeClient:
         return Result()
 
 
-def test_submit_builds_the_client_call(monkeypatch, capsys):
+@pytest.fixture
+def fake_kfp(monkeypatch):
     import kfp
 
     FakeClient.instances.clear()
+    FakeClient.backend = "2.15.0"
+    monkeypatch.delenv("KFP_TOKEN", raising=False)
     monkeypatch.setattr(kfp, "Client", FakeClient)
+    return FakeClient
+
+
+def test_submit_builds_the_client_call(fake_kfp, capsys):
+    before = COMMITTED.read_text()
     rc = main(
         [
             "submit",
             "--host",
             "http://kfp.example:8080",
+            "--image",
+            DIGEST,
             "--experiment",
             "nas",
             "--run-name",
@@ -486,18 +519,26 @@ def test_submit_builds_the_client_call(monkeypatch, capsys):
             "shrink=false",
             "--param",
             "criterion=gradient",
+            "--param",
+            'gpu_node_selector={"pool": "a100"}',
         ]
     )
     assert rc == 0
     client = FakeClient.instances[-1]
     assert client.init == {"host": "http://kfp.example:8080", "namespace": "team-a"}
     call = client.calls[-1]
-    assert call["pipeline_file"] == str(COMMITTED)
+    # a temporary copy with the image put in; the committed YAML is untouched
+    assert call["pipeline_file"] != str(COMMITTED) and not Path(call["pipeline_file"]).exists()
+    assert COMMITTED.read_text() == before
+    spec = call["package_docs"][0]
+    assert {e["container"]["image"] for e in _executors(spec).values()} == {DIGEST}
+    assert len(call["package_docs"]) == 2  # the PlatformSpec travels along
     assert call["arguments"] == {
         "profile": "cifar10",
         "rounds": 2,
         "shrink": False,
         "criterion": "gradient",
+        "gpu_node_selector": {"pool": "a100"},
     }
     assert (
         call["run_name"] == "r1"
@@ -505,26 +546,126 @@ def test_submit_builds_the_client_call(monkeypatch, capsys):
         and call["namespace"] == "team-a"
     )
     assert call["pipeline_root"] == "minio://naslid/roots" and call["enable_caching"] is False
-    assert "run-123" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "run-123" in out and "backend 2.15.0" in out and DIGEST in out
     # caching left to the pipeline's own setting unless --no-cache; a default run name
-    assert main(["submit", "--host", "h"]) == 0
+    assert main(["submit", "--host", "h", "--image", "reg.example/naslid:1a2b3c4d"]) == 0
     call = FakeClient.instances[-1].calls[-1]
     assert call["enable_caching"] is None and call["run_name"].startswith("naslid-smoke-")
     assert call["arguments"] == {"profile": "smoke"}
 
 
-def test_submit_refuses_unknown_or_mistyped_parameters(monkeypatch, capsys):
+def test_submit_refuses_the_placeholder_and_mutable_tags(fake_kfp, capsys):
+    assert main(["submit", "--host", "h"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("naslid submit: error: --image: the pipeline names the placeholder")
+    assert "\n" not in err
+    for image in ("reg.example/naslid:latest", "reg.example/naslid:0.1.0", "reg.example/naslid"):
+        assert main(["submit", "--host", "h", "--image", image]) == 1
+        assert "a mutable tag" in capsys.readouterr().err
+    assert not FakeClient.instances  # refused before any request
+    ok = ["submit", "--host", "h", "--image", "reg.example/naslid:0.1.0", "--allow-mutable-image"]
+    assert main(ok) == 0
+    assert cli.image_is_immutable("r.example:5000/ml/naslid@sha256:" + "f" * 64)
+    assert cli.image_is_immutable("r.example:5000/naslid:git-0123abc")
+    assert not cli.image_is_immutable("r.example:5000/naslid")  # the port is not a tag
+    assert not cli.image_is_immutable("r.example/naslid:v1.2.3")
+
+
+def test_submit_refuses_an_old_or_unknown_backend(fake_kfp, capsys):
+    FakeClient.backend = "2.5.0"  # Kubeflow 1.10's
+    assert main(["submit", "--host", "http://old:8080", "--image", DIGEST]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err == (
+        "naslid submit: error: http://old:8080: Kubeflow Pipelines backend 2.5.0 is older than "
+        "2.14.0, the oldest that runs this pipeline (Collected artifacts, retries in nested pipelines)"
+    )
+    assert not FakeClient.instances[-1].calls
+    FakeClient.backend = "unknown"  # a build without TAG_NAME
+    assert main(["submit", "--host", "h", "--image", DIGEST]) == 1
+    assert "--skip-version-check" in capsys.readouterr().err
+    assert main(["submit", "--host", "h", "--image", DIGEST, "--skip-version-check"]) == 0
+    FakeClient.backend = "v2.14.0"
+    assert main(["submit", "--host", "h", "--image", DIGEST]) == 0
+    assert cli.parse_version("2.16.1-rc.0") == (2, 16, 1) and cli.parse_version("x") is None
+
+
+def test_backend_version_from_a_real_healthz_endpoint():
+    """kfp.Client against an HTTP server on 127.0.0.1 that answers like the KFP API server
+    (backend/src/apiserver/main.go: commit_sha, tag_name, multi_user)."""
+    import http.server
+    import threading
+
     import kfp
 
-    monkeypatch.setattr(kfp, "Client", FakeClient)
+    seen = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            seen.append((self.path, self.headers.get("Authorization")))
+            body = json.dumps({"commit_sha": "c0ffee", "tag_name": "2.14.3", "multi_user": False})
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(body.encode())
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        host = f"http://127.0.0.1:{server.server_address[1]}"
+        client = kfp.Client(host=host, existing_token="secret-token")
+        assert cli.check_backend(client, host) == "2.14.3"
+    finally:
+        server.shutdown()
+        thread.join()
+    assert ("/apis/v2beta1/healthz", "Bearer secret-token") in seen
+
+
+def test_submit_token_from_a_file_or_the_environment(fake_kfp, tmp_path, monkeypatch, capsys):
+    token = tmp_path / "token"
+    token.write_text("tok-from-file\n")
+    assert main(["submit", "--host", "h", "--image", DIGEST, "--token-file", str(token)]) == 0
+    assert FakeClient.instances[-1].init["existing_token"] == "tok-from-file"
+    monkeypatch.setenv("KFP_TOKEN", "tok-from-env")
+    assert main(["submit", "--host", "h", "--image", DIGEST]) == 0
+    assert FakeClient.instances[-1].init["existing_token"] == "tok-from-env"
+    assert main(["submit", "--host", "h", "--image", DIGEST, "--token-file", "/nonexistent"]) == 1
+    assert "--token-file /nonexistent: no such file" in capsys.readouterr().err
+    # no --token VALUE (argv is visible in the process list): it reads as --token-file
+    assert main(["submit", "--host", "h", "--image", DIGEST, "--token", "tok"]) == 1
+    assert "--token-file tok: no such file" in capsys.readouterr().err
+
+
+def test_submit_refuses_unknown_or_mistyped_parameters(fake_kfp, capsys):
     assert main(["submit", "--host", "h", "--param", "round=2"]) == 1
     assert "parameter 'round': the pipeline has no such parameter" in capsys.readouterr().err
     assert main(["submit", "--host", "h", "--param", "rounds=two"]) == 1
     assert "parameter 'rounds': expected a number" in capsys.readouterr().err
     assert main(["submit", "--host", "h", "--param", "transfer=maybe"]) == 1
     assert "expected true or false" in capsys.readouterr().err
+    assert main(["submit", "--host", "h", "--param", "gpu_tolerations={}"]) == 1
+    assert "parameter 'gpu_tolerations': expected a JSON list" in capsys.readouterr().err
     assert main(["submit", "--host", "h", "--pipeline", "/nonexistent.yaml"]) == 1
     assert "no compiled pipeline" in capsys.readouterr().err
+
+
+def test_compile_out_writes_anywhere_and_leaves_the_committed_files(tmp_path, capsys):
+    committed = {p: p.read_text() for p in (cli.REPO / "components").glob("*.yaml")}
+    out = tmp_path / "site" / "naslid.yaml"
+    assert main(["compile", "--out", str(out), "--transfer-gpus", "8", "--max-rounds", "1"]) == 0
+    assert out.is_file() and "wrote 11 component" not in capsys.readouterr().out
+    assert {p: p.read_text() for p in (cli.REPO / "components").glob("*.yaml")} == committed
+    spec = next(yaml.safe_load_all(out.read_text()))
+    counts = {
+        e["container"]["resources"].get("accelerator", {}).get("resourceCount")
+        for n, e in _executors(spec).items()
+        if "imagenet-transfer" in n
+    }
+    assert counts == {"8"}
 
 
 def test_run_with_docker_and_no_engine_fails_in_one_line(monkeypatch, capsys):
