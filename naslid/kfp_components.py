@@ -63,6 +63,81 @@ def checkpoint_uri(root: str, artifact: Any) -> str:
     return f"{root.rstrip('/')}/{tail}"
 
 
+def transfer_processes() -> int:
+    """Processes for imagenet-transfer: one per visible GPU (the pod's GPU limit), or
+    ``NASLID_NPROC`` when set (tests run 2 on the CPU with gloo)."""
+    import os
+
+    if os.environ.get("NASLID_NPROC"):
+        return max(1, int(os.environ["NASLID_NPROC"]))
+    import torch
+
+    return max(1, torch.cuda.device_count())
+
+
+def ddp_environment(nproc: int, environ: dict | None = None) -> dict:
+    """The environment of the torchrun ranks of one pod: rendezvous and NCCL/gloo bootstrap
+    on the loopback interface (all ranks share the pod's network namespace), a hung collective
+    fails the pod (then KFP's retry resumes from the checkpoint), CPU threads split between
+    ranks. Values already set (by the operator) win."""
+    import os
+
+    env = dict(os.environ if environ is None else environ)
+    env.setdefault("MASTER_ADDR", "127.0.0.1")
+    env.setdefault("NCCL_SOCKET_IFNAME", "lo")
+    env.setdefault("GLOO_SOCKET_IFNAME", "lo")
+    env.setdefault("TORCH_NCCL_ASYNC_ERROR_HANDLING", "1")
+    env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // nproc)))
+    return env
+
+
+def run_transfer(kwargs: dict, nproc: int | None = None) -> dict:
+    """:func:`naslid.steps.imagenet_transfer` with ``kwargs``: in this process for one GPU (or
+    the CPU), else under ``torchrun --standalone --nproc_per_node=N`` (DDP, one process per
+    GPU; naslid.transfer reads WORLD_SIZE / RANK / LOCAL_RANK). Returns rank 0's metrics."""
+    import subprocess
+    import sys
+    import tempfile
+    from pathlib import Path
+
+    from naslid import steps
+    from naslid.io import read_json, write_json
+
+    nproc = nproc or transfer_processes()
+    if nproc <= 1:
+        return steps.imagenet_transfer(**kwargs)
+    with tempfile.TemporaryDirectory(prefix="naslid-ddp-") as tmp:
+        job = Path(tmp) / "job.json"
+        write_json(job, {"kwargs": kwargs, "result": str(Path(tmp) / "result.json")})
+        cmd = [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            f"--nproc_per_node={nproc}",
+            "-m",
+            "naslid.kfp_components",
+            "transfer-worker",
+            str(job),
+        ]
+        print(f"imagenet-transfer: {' '.join(cmd[2:])}", flush=True)
+        subprocess.run(cmd, check=True, env=ddp_environment(nproc))
+        return read_json(Path(tmp) / "result.json")
+
+
+def _transfer_worker(job_path: str) -> None:
+    """One torchrun rank of :func:`run_transfer`; rank 0 writes the metrics."""
+    import os
+
+    from naslid import steps
+    from naslid.io import read_json, write_json
+
+    job = read_json(job_path)
+    result = steps.imagenet_transfer(**job["kwargs"])
+    if os.environ.get("RANK", "0") == "0":
+        write_json(job["result"], result)
+
+
 # --------------------------------------------------------------------------- the components
 
 
@@ -264,18 +339,20 @@ def imagenet_transfer(
     model: Output[Model],
     metrics: Output[Metrics],
 ):
-    """Train the best architecture on ImageNet-format data (ImageFolder or tar shards)."""
-    from naslid import steps
-    from naslid.kfp_components import checkpoint_uri, publish_metrics
+    """Train the best architecture on ImageNet-format data (ImageFolder or tar shards); with
+    several GPUs in the pod, one DDP process per GPU (torchrun)."""
+    from naslid.kfp_components import checkpoint_uri, publish_metrics, run_transfer
 
-    out = steps.imagenet_transfer(
-        search.path,
-        model.path,
-        profile=profile,
-        transfer_uri=transfer_uri,
-        epochs=epochs,
-        seed=seed,
-        checkpoint_uri=checkpoint_uri(checkpoint_root, model),
+    out = run_transfer(
+        {
+            "search": search.path,
+            "out": model.path,
+            "profile": profile,
+            "transfer_uri": transfer_uri,
+            "epochs": epochs,
+            "seed": seed,
+            "checkpoint_uri": checkpoint_uri(checkpoint_root, model),
+        }
     )
     publish_metrics(metrics, out)
 
@@ -341,3 +418,11 @@ def build(image: str) -> Components:
         for name, fn in FUNCTIONS.items()
     }
     return Components(image, made)
+
+
+if __name__ == "__main__":  # torchrun ... -m naslid.kfp_components transfer-worker JOB
+    import sys
+
+    if len(sys.argv) != 3 or sys.argv[1] != "transfer-worker":
+        raise SystemExit("usage: python -m naslid.kfp_components transfer-worker JOB.json")
+    _transfer_worker(sys.argv[2])

@@ -763,3 +763,31 @@ def test_local_run_end_to_end_then_cached_then_one_step(tmp_path, capsys, monkey
     assert len(json.loads((again / "top.json").read_text())) == 3
     assert main(["step", "evolutionary-search", "--inputs", str(out), "--param", "budget=3"]) == 1
     assert "--param budget: step evolutionary-search takes" in capsys.readouterr().err
+
+
+# ----------------------------------------------------------------------------- multi-GPU transfer
+def test_transfer_runs_one_torchrun_process_per_gpu(tmp_path, monkeypatch, capfd):
+    """With several GPUs in the pod imagenet-transfer runs under torchrun (here: 2 ranks on
+    the CPU, gloo over loopback) and returns rank 0's metrics, same artifact as one process."""
+    from naslid import steps
+    from naslid.io import read_json, write_json
+
+    search = tmp_path / "search"
+    search.mkdir()
+    write_json(search / "meta.json", steps.artifact_meta(steps.SEARCH, space="nb201"))
+    arch = "|nor_conv_3x3~0|+|skip_connect~0|nor_conv_1x1~1|+|skip_connect~0|none~1|avg_pool_3x3~2|"
+    write_json(search / "best.json", {"arch": arch, "score": 50.0})
+    env = kfp_components.ddp_environment(2, {"NCCL_SOCKET_IFNAME": "eth1"})
+    assert env["MASTER_ADDR"] == "127.0.0.1" and env["GLOO_SOCKET_IFNAME"] == "lo"
+    assert env["NCCL_SOCKET_IFNAME"] == "eth1"  # the operator's setting wins
+    monkeypatch.setenv("NASLID_NPROC", "2")
+    assert kfp_components.transfer_processes() == 2
+    out = tmp_path / "model"
+    metrics = kfp_components.run_transfer(
+        {"search": str(search), "out": str(out), "profile": "smoke", "epochs": 1}
+    )
+    assert set(metrics) >= {"top1", "top5", "epochs"} and metrics["epochs"] == 1
+    printed = capfd.readouterr().out
+    assert "torch.distributed.run --standalone --nproc_per_node=2" in printed
+    meta = steps.read_meta(out, steps.TRANSFER, {"arch": arch})
+    assert read_json(out / "arch.json")["arch"] == arch and meta["space"] == "nb201"
