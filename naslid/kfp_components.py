@@ -54,6 +54,26 @@ def publish_metrics(artifact: Any, values: dict) -> None:
     write_json(artifact.path, json.loads(json.dumps(values, default=str)))
 
 
+def run_of(artifact: Any) -> str:
+    """The id of the run an output artifact belongs to, from its URI: on a cluster
+    ``ROOT/PIPELINE/RUN_ID/TASK/SALT/NAME`` (backend/src/v2/driver/driver.go, 2.14.0 to
+    2.17.0), under kfp.local ``ROOT/PIPELINE_JOB/TASK/NAME``. Not a component input: a run id
+    among the inputs would give every run its own cache key."""
+    uri = str(artifact.uri)
+    parts = uri.split("://", 1)[-1].rstrip("/").split("/")
+    depth = 4 if "://" in uri else 3
+    return parts[-depth] if len(parts) >= depth else ""
+
+
+def set_run(artifact: Any) -> None:
+    """Record the run of ``artifact`` in the meta.json files this step writes (its lineage)."""
+    import os
+
+    from naslid.steps import RUN_ID_ENV
+
+    os.environ[RUN_ID_ENV] = run_of(artifact)
+
+
 def checkpoint_uri(root: str, artifact: Any) -> str:
     """Where a long step keeps its epoch checkpoints: ``root`` + the artifact's own path, so
     that a retried pod (same output URI) finds them; ``''`` (no root) = inside the output."""
@@ -172,6 +192,9 @@ def validate_params(
 
 def prepare_data(profile: str, dataset: str, dataset_uri: str, seed: int, data: Output[Dataset]):
     """Decode the search data set once into a Dataset artifact (train and valid splits)."""
+    from naslid.kfp_components import set_run
+
+    set_run(data)
     from naslid import steps
 
     steps.prepare_data(
@@ -189,6 +212,9 @@ def pretrain_supernet(
     metrics: Output[Metrics],
 ):
     """Train the one-shot supernet (uniform single path); the round-0 partition."""
+    from naslid.kfp_components import set_run
+
+    set_run(supernet)
     from naslid import steps
     from naslid.kfp_components import checkpoint_uri, publish_metrics
 
@@ -213,6 +239,9 @@ def profile_lid(
     node_profile: Output[Dataset],
 ):
     """Measure one sub-supernet's per-edge similarity (LID, gradient or random)."""
+    from naslid.kfp_components import set_run
+
+    set_run(node_profile)
     from naslid import steps
 
     steps.profile_lid(
@@ -233,6 +262,9 @@ def split_round(
     split: Output[Model],
 ):
     """Min-cut every sub-supernet on its best edge: the next level of the partition tree."""
+    from naslid.kfp_components import set_run
+
+    set_run(split)
     from naslid import steps
 
     steps.split_round(partition.path, [p.path for p in profiles], split.path, criterion=criterion)
@@ -252,6 +284,9 @@ def finetune_subsupernet(
 ):
     """Inherit the parent's weights for one child and train inside its mask (longer after
     the last of ``rounds`` splits)."""
+    from naslid.kfp_components import set_run
+
+    set_run(subsupernet)
     from naslid import steps
     from naslid.kfp_components import checkpoint_uri
 
@@ -271,6 +306,9 @@ def finetune_subsupernet(
 
 def gather_subsupernets(split: Input[Model], subsupernets: list[Model], partition: Output[Model]):
     """Fan-in: the split tree and every fine-tuned child as the next partition."""
+    from naslid.kfp_components import set_run
+
+    set_run(partition)
     from naslid import steps
 
     steps.gather_subsupernets(split.path, [s.path for s in subsupernets], partition.path)
@@ -287,6 +325,9 @@ def lissnas_shrink(
     metrics: Output[Metrics],
 ):
     """LISSNAS: shrink the search space around predicted-good seeds (a pass-through when off)."""
+    from naslid.kfp_components import set_run
+
+    set_run(space)
     from naslid import steps
     from naslid.kfp_components import publish_metrics
 
@@ -313,6 +354,9 @@ def evolutionary_search(
     metrics: Output[Metrics],
 ) -> str:
     """Evolutionary search with inherited weights inside the (shrunk) space; the best arch."""
+    from naslid.kfp_components import set_run
+
+    set_run(search)
     from naslid import steps
     from naslid.kfp_components import publish_metrics
 
@@ -341,6 +385,9 @@ def imagenet_transfer(
 ):
     """Train the best architecture on ImageNet-format data (ImageFolder or tar shards); with
     several GPUs in the pod, one DDP process per GPU (torchrun)."""
+    from naslid.kfp_components import set_run
+
+    set_run(model)
     from naslid.kfp_components import checkpoint_uri, publish_metrics, run_transfer
 
     out = run_transfer(

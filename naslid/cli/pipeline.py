@@ -194,9 +194,12 @@ def _add_step(sub: argparse._SubParsersAction) -> None:
         "step",
         help="re-run one pipeline step on the artifacts of an earlier run",
         description="Run one step function on the artifacts of an earlier run: a local run folder (naslid run "
-        "--out) or a minio:// / s3:// prefix (the run's artifacts on the cluster, downloaded first; credentials "
-        "from MINIO_ENDPOINT / MINIO_ACCESS_KEY / MINIO_SECRET_KEY). Inputs are found by their meta.json; "
-        "--input NAME=DIR picks one explicitly.",
+        "--out) or a cluster run's minio:// / s3:// prefix (PIPELINE_ROOT/naslid/RUN_ID; credentials from "
+        "MINIO_ENDPOINT / MINIO_ACCESS_KEY / MINIO_SECRET_KEY; from a laptop, port-forward the object store "
+        "first, see the README). The run is downloaded, and so are the runs its cached tasks' artifacts came "
+        "from (their meta.json records run id and parents); the step runs here (CPU unless a GPU is present) "
+        "and its output goes back to PREFIX/naslid-step/NAME-TIME. Inputs are found by their meta.json "
+        "(--input NAME=DIR picks one); inputs whose lineage disagrees are refused unless --allow-mixed.",
     )
     p.add_argument("name", choices=sorted(STEPS), help="the step")
     p.add_argument(
@@ -210,6 +213,16 @@ def _add_step(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--param", action="append", metavar="KEY=VALUE", help="step parameter (repeatable)"
+    )
+    p.add_argument(
+        "--allow-mixed",
+        action="store_true",
+        help="run even if the inputs come from different runs whose lineage does not match",
+    )
+    p.add_argument(
+        "--no-upload",
+        action="store_true",
+        help="keep the output of a step on remote inputs here only",
     )
     p.add_argument("--debug", action="store_true", help="show tracebacks")
     p.set_defaults(func=cmd_step)
@@ -245,21 +258,31 @@ def step_params(name: str, params: dict[str, str]) -> dict:
 def cmd_step(args: argparse.Namespace) -> int:
     import contextlib
     import inspect
+    import os
     import tempfile
 
     from naslid import kfp_local as localrun
     from naslid import rerun, store
+    from naslid.steps import RUN_ID_ENV
 
     params = step_params(args.name, parse_pairs(args.param))
+    for warning in rerun.parameter_warnings(args.name, params):
+        print(f"naslid step: warning: {warning}", file=sys.stderr)
     if "progress" in inspect.signature(rerun.STEPS[args.name].function).parameters:
         params["progress"] = True  # training and search steps show their tqdm bars here
     chosen = parse_pairs(args.input, "--input")
     stamp = time.strftime("%Y%m%d-%H%M%S")
+    remote = store.is_remote(args.inputs)
     with contextlib.ExitStack() as stack:
-        if store.is_remote(args.inputs):
+        if remote:
             root = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="naslid-inputs-")))
-            files = store.download_prefix(store.open_store(args.inputs), "", root)
-            print(f"naslid step: copied {len(files)} objects from {args.inputs}")
+            fetched = rerun.fetch_run(args.inputs, root, store.open_store, store.download_prefix)
+            if not rerun.find_artifacts(root):
+                raise FileNotFoundError(
+                    f"--inputs {args.inputs}: no naslid artifacts (a run whose tasks all came from "
+                    "KFP's cache has none of its own: give the prefix of the run that produced them)"
+                )
+            print(f"naslid step: copied {', '.join(fetched)}")
             default_out = Path("runs") / "steps" / f"{args.name}-{stamp}"
         else:
             root = Path(args.inputs)
@@ -269,13 +292,32 @@ def cmd_step(args: argparse.Namespace) -> int:
         artifacts = localrun.run_artifacts(root)
         step = rerun.STEPS[args.name]
         inputs = rerun.select_inputs(step, artifacts, chosen)
+        problems, runs = rerun.check_lineage(inputs, rerun.find_artifacts(root))
+        if problems and not args.allow_mixed:
+            raise ValueError(f"{problems[0]}; --allow-mixed runs it anyway")
+        for problem in problems:
+            print(f"naslid step: warning: {problem}", file=sys.stderr)
         out = Path(args.out) if args.out else default_out
         for key, value in inputs.items():
             shown = ", ".join(map(str, value)) if isinstance(value, list) else str(value)
             print(f"  {key}: {shown}")
+        if len(runs) > 1:
+            print(f"naslid step: inputs from runs {', '.join(sorted(runs))} (cached tasks)")
         t0 = time.perf_counter()
-        result = rerun.run_step(args.name, inputs, out, params)
+        before = os.environ.get(RUN_ID_ENV)
+        os.environ[RUN_ID_ENV] = f"naslid-step-{stamp}"
+        try:
+            result = rerun.run_step(args.name, inputs, out, params)
+        finally:
+            if before is None:
+                os.environ.pop(RUN_ID_ENV, None)
+            else:
+                os.environ[RUN_ID_ENV] = before
     print(f"naslid step {args.name}: done in {time.perf_counter() - t0:.1f}s -> {out}")
+    if remote and not args.no_upload:
+        key = f"naslid-step/{args.name}-{stamp}"
+        n = rerun.upload_dir(store.open_store(args.inputs), out, key)
+        print(f"naslid step: uploaded {n} files to {args.inputs.rstrip('/')}/{key}")
     if result is not None:
         print(json.dumps(result, indent=2, default=str))
     return 0
