@@ -57,12 +57,16 @@ def publish_metrics(artifact: Any, values: dict) -> None:
 def run_of(artifact: Any) -> str:
     """The id of the run an output artifact belongs to, from its URI: on a cluster
     ``ROOT/PIPELINE/RUN_ID/TASK/SALT/NAME`` (backend/src/v2/driver/driver.go, 2.14.0 to
-    2.17.0), under kfp.local ``ROOT/PIPELINE_JOB/TASK/NAME``. Not a component input: a run id
-    among the inputs would give every run its own cache key."""
+    2.17.0); under kfp.local ``ROOT/PIPELINE-YYYY-MM-DD-HH-MM-SS-FFFFFF/[LOOP-ITERATION/]TASK/NAME``.
+    Not a component input: a run id among the inputs would give every run its own cache key."""
+    import re
+
     uri = str(artifact.uri)
     parts = uri.split("://", 1)[-1].rstrip("/").split("/")
-    depth = 4 if "://" in uri else 3
-    return parts[-depth] if len(parts) >= depth else ""
+    if "://" in uri:
+        return parts[-4] if len(parts) >= 4 else ""
+    jobs = [p for p in parts if re.search(r"-\d{4}(-\d{2}){5}-\d{6}$", p)]
+    return jobs[-1] if jobs else (parts[-3] if len(parts) >= 3 else "")
 
 
 def set_run(artifact: Any) -> None:

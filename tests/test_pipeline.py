@@ -736,6 +736,21 @@ def test_local_run_end_to_end_then_cached_then_one_step(tmp_path, capsys, monkey
     report = Path(first["report"])
     assert report == out / "report.html" and first["best_arch"] in report.read_text()
     assert "## Transfer" in (out / "report.md").read_text()
+    # lineage: each artifact names the local run (kfp.local's job folder) and its inputs
+    from naslid import rerun, steps
+
+    found = kfp_local.run_artifacts(out)
+    by_kind = {m["artifact"]: (d, m) for d, m in found}
+    search_dir, search_meta = by_kind[steps.SEARCH]
+    assert search_meta["run_id"] == search_dir.parts[-3] and search_meta["run_id"]
+    assert {p["artifact"] for p in search_meta["made_from"]} == {
+        steps.DATA,
+        steps.PARTITION,
+        steps.SPACE,
+    }
+    assert all(m["run_id"] == search_meta["run_id"] for _, m in found)
+    inputs = rerun.select_inputs(rerun.STEPS["report"], found)
+    assert rerun.check_lineage(inputs, found)[0] == []
 
     assert main(args) == 0  # same inputs: every step from the cache
     second = json.loads((out / "run.json").read_text())

@@ -79,8 +79,12 @@ def test_run_of_reads_the_run_id_from_the_artifact_uri():
 
     cluster = "minio://mlpipeline/v2/artifacts/naslid/6f1c-run/pretrain-supernet/1234/supernet"
     assert kfp_components.run_of(A(cluster)) == "6f1c-run"
-    local = "/tmp/runs/local/pipeline_root/naslid-2026-12-01-21-00-00/pretrain-supernet/supernet"
-    assert kfp_components.run_of(A(local)) == "naslid-2026-12-01-21-00-00"
+    local = "/tmp/runs/local/pipeline_root/naslid-2026-12-01-21-00-00-000001/pretrain/supernet"
+    assert kfp_components.run_of(A(local)) == "naslid-2026-12-01-21-00-00-000001"
+    job = "/r/pipeline_root/naslid-2026-12-01-22-08-06-686799"
+    assert kfp_components.run_of(A(f"{job}/prepare-data/data")) == job.rsplit("/", 1)[-1]
+    looped = f"{job}/for-loop-4-iteration-1/finetune-subsupernet/subsupernet"
+    assert kfp_components.run_of(A(looped)) == job.rsplit("/", 1)[-1]
 
 
 def test_consistent_inputs_pass_and_mixed_ones_are_refused(tmp_path, monkeypatch):
