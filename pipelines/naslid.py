@@ -107,6 +107,11 @@ class Settings:
     accelerator_type: str = "nvidia.com/gpu"
     accelerator_limit: int = 1
     """GPUs of each single-process GPU step: 1, or 0 for CPU only."""
+    image_pull_policy: str = "IfNotPresent"
+    """Of every step's container; with an image by digest there is nothing newer to pull."""
+    image_pull_secrets: tuple[str, ...] = ()
+    """Secrets (type kubernetes.io/dockerconfigjson, in the run's namespace) for a private
+    registry."""
     transfer_gpus: int = 1
     """GPUs of imagenet-transfer, the one step that uses several (torchrun, one process per
     GPU, when > 1); 0 = on the CPU."""
@@ -149,6 +154,10 @@ class Settings:
             raise ValueError(
                 f"accelerator_limit: the GPU steps other than imagenet-transfer run one process: "
                 f"1 GPU or 0, got {self.accelerator_limit} (transfer_gpus sets the transfer's)"
+            )
+        if self.image_pull_policy not in ("Always", "IfNotPresent", "Never"):
+            raise ValueError(
+                f"image_pull_policy: Always, IfNotPresent or Never, got {self.image_pull_policy!r}"
             )
         if self.transfer_gpus < 0 or self.retries < 0:
             raise ValueError("transfer_gpus / retries: must be >= 0")
@@ -210,6 +219,9 @@ def build(settings: Settings | None = None):
                 {k: k for k in ("MINIO_ENDPOINT", "MINIO_ACCESS_KEY", "MINIO_SECRET_KEY")},
                 optional=True,
             )
+        kubernetes.set_image_pull_policy(task, s.image_pull_policy)
+        if s.image_pull_secrets:
+            kubernetes.set_image_pull_secrets(task, list(s.image_pull_secrets))
         if s.timeouts.get(name):
             kubernetes.set_timeout(task, int(s.timeouts[name]))
         if s.retries and name in RETRY_STEPS:

@@ -282,6 +282,7 @@ def test_gpu_steps_are_scheduled_on_the_gpu_pool(docs):
             assert res["resourceCpuRequest"] == "1"
         # every pod has a deadline fitting its step
         assert int(conf["activeDeadlineSeconds"]) == TIMEOUTS[step], step
+        assert conf["imagePullPolicy"] == "IfNotPresent" and "imagePullSecret" not in conf
         envs = {e["envVar"] for e in conf["secretAsEnv"][0]["keyToEnv"]}
         assert envs == {
             "MINIO_ENDPOINT",
@@ -371,6 +372,8 @@ def test_compile_settings_reach_the_yaml(pipeline_module, tmp_path):
             "report=0",
             "--retries",
             "0",
+            "--image-pull-secret",
+            "regcred",
         ]
     )
     timeouts = {**TIMEOUTS, "imagenet-transfer": 1000, "report": 0}
@@ -383,6 +386,7 @@ def test_compile_settings_reach_the_yaml(pipeline_module, tmp_path):
         node_selector={"cloud.google.com/gke-accelerator": "nvidia-l4"},
         tolerations=(("dedicated", "Exists", "NoExecute"),),
         timeouts=timeouts,
+        image_pull_secrets=("regcred",),
     )
     assert cli.compile_settings(args, pipeline_module.Settings) == settings
     path = pipeline_module.compile_pipeline(tmp_path / "p.yaml", settings)
@@ -418,6 +422,7 @@ def test_compile_settings_reach_the_yaml(pipeline_module, tmp_path):
             count = executors[name]["container"]["resources"]["accelerator"]["resourceCount"]
             assert count == ("4" if step == "imagenet-transfer" else "1"), step
         assert conf.get("activeDeadlineSeconds", "0") == str(timeouts[step])
+        assert [s["secretName"] for s in conf["imagePullSecret"]] == ["regcred"], step
     assert not any("retryPolicy" in t for t in _all_tasks(spec).values())
 
 

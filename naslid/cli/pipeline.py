@@ -352,6 +352,18 @@ def _add_compile(sub: argparse._SubParsersAction) -> None:
         "--image",
         help="image to compile in (default: a placeholder that `naslid submit --image` replaces)",
     )
+    p.add_argument(
+        "--image-pull-secret",
+        action="append",
+        dest="image_pull_secrets",
+        metavar="SECRET",
+        help="registry credentials Secret of the run's namespace (repeatable)",
+    )
+    p.add_argument(
+        "--image-pull-policy",
+        choices=("Always", "IfNotPresent", "Never"),
+        help="of every step (default IfNotPresent)",
+    )
     p.add_argument("--max-rounds", type=int, help="rounds unrolled in the DAG (default 4)")
     p.add_argument(
         "--parallelism", type=int, help="sub-supernets handled at once per round (default 4)"
@@ -409,6 +421,7 @@ def compile_settings(args: argparse.Namespace, settings_cls):
     values = {}
     for name in (
         "image",
+        "image_pull_policy",
         "max_rounds",
         "parallelism",
         "accelerator_type",
@@ -424,6 +437,8 @@ def compile_settings(args: argparse.Namespace, settings_cls):
         value = getattr(args, name, None)
         if value is not None:
             values[name] = value
+    if getattr(args, "image_pull_secrets", None):
+        values["image_pull_secrets"] = tuple(args.image_pull_secrets)
     if args.node_selector:
         values["node_selector"] = parse_pairs(args.node_selector, "--node-selector")
     if args.toleration:
