@@ -478,6 +478,11 @@ class FakeClient:
         FakeClient.instances.append(self)
 
     def create_run_from_pipeline_package(self, **kwargs):
+        from kfp.client.client import _extract_pipeline_yaml
+
+        # what the real client does with the package: it must parse strictly as both specs
+        doc = _extract_pipeline_yaml(kwargs["pipeline_file"])
+        assert doc.platform_spec.platforms["kubernetes"].deployment_spec.executors
         kwargs["package_docs"] = list(yaml.safe_load_all(Path(kwargs["pipeline_file"]).read_text()))
         self.calls.append(kwargs)
 
