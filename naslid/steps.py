@@ -71,7 +71,8 @@ _STEP_START: contextvars.ContextVar[float | None] = contextvars.ContextVar(
 _PARENTS: contextvars.ContextVar[list | None] = contextvars.ContextVar("parents", default=None)
 RUN_ID_ENV = "NASLID_RUN_ID"
 """Environment variable with the id of the run a step belongs to (the KFP components set it
-from ``dsl.PIPELINE_JOB_ID_PLACEHOLDER``); recorded as ``run_id`` in every meta.json."""
+from their output artifact's URI, :func:`naslid.kfp_components.run_of`); recorded as
+``run_id`` in every meta.json."""
 
 
 def meta_digest(directory: PathLike) -> str:
