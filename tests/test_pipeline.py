@@ -669,6 +669,11 @@ def test_compile_out_writes_anywhere_and_leaves_the_committed_files(tmp_path, ca
     assert main(["compile", "--out", str(out), "--transfer-gpus", "8", "--max-rounds", "1"]) == 0
     assert out.is_file() and "wrote 11 component" not in capsys.readouterr().out
     assert {p: p.read_text() for p in (cli.REPO / "components").glob("*.yaml")} == committed
+    # the committed YAML holds the default compile only
+    before = COMMITTED.read_text()
+    assert main(["compile", "--image", "reg.example/naslid:abc1234", "--no-components"]) == 1
+    assert "write site settings with --out FILE" in capsys.readouterr().err
+    assert COMMITTED.read_text() == before
     spec = next(yaml.safe_load_all(out.read_text()))
     counts = {
         e["container"]["resources"].get("accelerator", {}).get("resourceCount")

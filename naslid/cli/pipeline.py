@@ -490,6 +490,11 @@ def cmd_compile(args: argparse.Namespace) -> int:
             return 1
         print(f"naslid compile: {out} is up to date")
         return 0
+    if out.resolve() == DEFAULT_YAML.resolve() and settings != module.Settings():
+        raise ValueError(
+            f"{out} is the committed default compile (a test checks it): write site settings "
+            "with --out FILE, and give the image at submit time (naslid submit --image)"
+        )
     module.compile_pipeline(out, settings)
     print(
         f"naslid compile: wrote {out} (image {settings.image}, up to {settings.max_rounds} rounds)"
