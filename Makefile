@@ -9,7 +9,8 @@ STAMP := $(VENV)/.installed
 TORCH_PINS ?= torch==2.14.1 torchvision==0.29.1
 PROFILE ?= smoke
 OUT ?= runs/local
-IMAGE ?= naslid:0.1.0
+# Tagged with the commit: an immutable name that naslid submit accepts (see images/naslid/Dockerfile).
+IMAGE ?= naslid:$(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
 
 .PHONY: install run test test-all lint format compile bench image clean
 

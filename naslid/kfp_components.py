@@ -21,6 +21,21 @@ from typing import Any
 from kfp import dsl
 from kfp.dsl import HTML, Dataset, Input, Markdown, Metrics, Model, Output
 
+BACKEND_FLOOR = (2, 14, 0)
+"""The oldest Kubeflow Pipelines backend that runs every feature the compiled pipeline uses:
+dsl.Collected of artifacts (kubeflow/pipelines#11725) and retry policies of tasks inside
+nested pipelines (#11908) are both first in 2.14.0; the node-selector and toleration JSON
+parameters and active deadlines are older (backend/src/v2/driver/k8s.go, 2.5.0 / 2.14.0)."""
+
+PLACEHOLDER_IMAGE = "naslid.invalid/set-image-at-submit/naslid:placeholder"
+"""The image the committed YAML names: a reserved ``.invalid`` host (RFC 2606) that no
+registry answers, so it can never be pulled by mistake; ``naslid submit --image`` replaces it."""
+
+
+def floor_text() -> str:
+    return ".".join(map(str, BACKEND_FLOOR))
+
+
 # --------------------------------------------------------------------------- glue used by the bodies
 
 
@@ -39,6 +54,30 @@ def publish_metrics(artifact: Any, values: dict) -> None:
     write_json(artifact.path, json.loads(json.dumps(values, default=str)))
 
 
+def run_of(artifact: Any) -> str:
+    """The id of the run an output artifact belongs to, from its URI: on a cluster
+    ``ROOT/PIPELINE/RUN_ID/TASK/SALT/NAME`` (backend/src/v2/driver/driver.go, 2.14.0 to
+    2.17.0); under kfp.local ``ROOT/PIPELINE-YYYY-MM-DD-HH-MM-SS-FFFFFF/[LOOP-ITERATION/]TASK/NAME``.
+    Not a component input: a run id among the inputs would give every run its own cache key."""
+    import re
+
+    uri = str(artifact.uri)
+    parts = uri.split("://", 1)[-1].rstrip("/").split("/")
+    if "://" in uri:
+        return parts[-4] if len(parts) >= 4 else ""
+    jobs = [p for p in parts if re.search(r"-\d{4}(-\d{2}){5}-\d{6}$", p)]
+    return jobs[-1] if jobs else (parts[-3] if len(parts) >= 3 else "")
+
+
+def set_run(artifact: Any) -> None:
+    """Record the run of ``artifact`` in the meta.json files this step writes (its lineage)."""
+    import os
+
+    from naslid.steps import RUN_ID_ENV
+
+    os.environ[RUN_ID_ENV] = run_of(artifact)
+
+
 def checkpoint_uri(root: str, artifact: Any) -> str:
     """Where a long step keeps its epoch checkpoints: ``root`` + the artifact's own path, so
     that a retried pod (same output URI) finds them; ``''`` (no root) = inside the output."""
@@ -46,6 +85,81 @@ def checkpoint_uri(root: str, artifact: Any) -> str:
         return ""
     tail = str(artifact.uri).split("://", 1)[-1].strip("/")
     return f"{root.rstrip('/')}/{tail}"
+
+
+def transfer_processes() -> int:
+    """Processes for imagenet-transfer: one per visible GPU (the pod's GPU limit), or
+    ``NASLID_NPROC`` when set (tests run 2 on the CPU with gloo)."""
+    import os
+
+    if os.environ.get("NASLID_NPROC"):
+        return max(1, int(os.environ["NASLID_NPROC"]))
+    import torch
+
+    return max(1, torch.cuda.device_count())
+
+
+def ddp_environment(nproc: int, environ: dict | None = None) -> dict:
+    """The environment of the torchrun ranks of one pod: rendezvous and NCCL/gloo bootstrap
+    on the loopback interface (all ranks share the pod's network namespace), a hung collective
+    fails the pod (then KFP's retry resumes from the checkpoint), CPU threads split between
+    ranks. Values already set (by the operator) win."""
+    import os
+
+    env = dict(os.environ if environ is None else environ)
+    env.setdefault("MASTER_ADDR", "127.0.0.1")
+    env.setdefault("NCCL_SOCKET_IFNAME", "lo")
+    env.setdefault("GLOO_SOCKET_IFNAME", "lo")
+    env.setdefault("TORCH_NCCL_ASYNC_ERROR_HANDLING", "1")
+    env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // nproc)))
+    return env
+
+
+def run_transfer(kwargs: dict, nproc: int | None = None) -> dict:
+    """:func:`naslid.steps.imagenet_transfer` with ``kwargs``: in this process for one GPU (or
+    the CPU), else under ``torchrun --standalone --nproc_per_node=N`` (DDP, one process per
+    GPU; naslid.transfer reads WORLD_SIZE / RANK / LOCAL_RANK). Returns rank 0's metrics."""
+    import subprocess
+    import sys
+    import tempfile
+    from pathlib import Path
+
+    from naslid import steps
+    from naslid.io import read_json, write_json
+
+    nproc = nproc or transfer_processes()
+    if nproc <= 1:
+        return steps.imagenet_transfer(**kwargs)
+    with tempfile.TemporaryDirectory(prefix="naslid-ddp-") as tmp:
+        job = Path(tmp) / "job.json"
+        write_json(job, {"kwargs": kwargs, "result": str(Path(tmp) / "result.json")})
+        cmd = [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            f"--nproc_per_node={nproc}",
+            "-m",
+            "naslid.kfp_components",
+            "transfer-worker",
+            str(job),
+        ]
+        print(f"imagenet-transfer: {' '.join(cmd[2:])}", flush=True)
+        subprocess.run(cmd, check=True, env=ddp_environment(nproc))
+        return read_json(Path(tmp) / "result.json")
+
+
+def _transfer_worker(job_path: str) -> None:
+    """One torchrun rank of :func:`run_transfer`; rank 0 writes the metrics."""
+    import os
+
+    from naslid import steps
+    from naslid.io import read_json, write_json
+
+    job = read_json(job_path)
+    result = steps.imagenet_transfer(**job["kwargs"])
+    if os.environ.get("RANK", "0") == "0":
+        write_json(job["result"], result)
 
 
 # --------------------------------------------------------------------------- the components
@@ -82,6 +196,9 @@ def validate_params(
 
 def prepare_data(profile: str, dataset: str, dataset_uri: str, seed: int, data: Output[Dataset]):
     """Decode the search data set once into a Dataset artifact (train and valid splits)."""
+    from naslid.kfp_components import set_run
+
+    set_run(data)
     from naslid import steps
 
     steps.prepare_data(
@@ -99,6 +216,9 @@ def pretrain_supernet(
     metrics: Output[Metrics],
 ):
     """Train the one-shot supernet (uniform single path); the round-0 partition."""
+    from naslid.kfp_components import set_run
+
+    set_run(supernet)
     from naslid import steps
     from naslid.kfp_components import checkpoint_uri, publish_metrics
 
@@ -123,6 +243,9 @@ def profile_lid(
     node_profile: Output[Dataset],
 ):
     """Measure one sub-supernet's per-edge similarity (LID, gradient or random)."""
+    from naslid.kfp_components import set_run
+
+    set_run(node_profile)
     from naslid import steps
 
     steps.profile_lid(
@@ -143,6 +266,9 @@ def split_round(
     split: Output[Model],
 ):
     """Min-cut every sub-supernet on its best edge: the next level of the partition tree."""
+    from naslid.kfp_components import set_run
+
+    set_run(split)
     from naslid import steps
 
     steps.split_round(partition.path, [p.path for p in profiles], split.path, criterion=criterion)
@@ -162,6 +288,9 @@ def finetune_subsupernet(
 ):
     """Inherit the parent's weights for one child and train inside its mask (longer after
     the last of ``rounds`` splits)."""
+    from naslid.kfp_components import set_run
+
+    set_run(subsupernet)
     from naslid import steps
     from naslid.kfp_components import checkpoint_uri
 
@@ -181,6 +310,9 @@ def finetune_subsupernet(
 
 def gather_subsupernets(split: Input[Model], subsupernets: list[Model], partition: Output[Model]):
     """Fan-in: the split tree and every fine-tuned child as the next partition."""
+    from naslid.kfp_components import set_run
+
+    set_run(partition)
     from naslid import steps
 
     steps.gather_subsupernets(split.path, [s.path for s in subsupernets], partition.path)
@@ -197,6 +329,9 @@ def lissnas_shrink(
     metrics: Output[Metrics],
 ):
     """LISSNAS: shrink the search space around predicted-good seeds (a pass-through when off)."""
+    from naslid.kfp_components import set_run
+
+    set_run(space)
     from naslid import steps
     from naslid.kfp_components import publish_metrics
 
@@ -223,6 +358,9 @@ def evolutionary_search(
     metrics: Output[Metrics],
 ) -> str:
     """Evolutionary search with inherited weights inside the (shrunk) space; the best arch."""
+    from naslid.kfp_components import set_run
+
+    set_run(search)
     from naslid import steps
     from naslid.kfp_components import publish_metrics
 
@@ -249,18 +387,23 @@ def imagenet_transfer(
     model: Output[Model],
     metrics: Output[Metrics],
 ):
-    """Train the best architecture on ImageNet-format data (ImageFolder or tar shards)."""
-    from naslid import steps
-    from naslid.kfp_components import checkpoint_uri, publish_metrics
+    """Train the best architecture on ImageNet-format data (ImageFolder or tar shards); with
+    several GPUs in the pod, one DDP process per GPU (torchrun)."""
+    from naslid.kfp_components import set_run
 
-    out = steps.imagenet_transfer(
-        search.path,
-        model.path,
-        profile=profile,
-        transfer_uri=transfer_uri,
-        epochs=epochs,
-        seed=seed,
-        checkpoint_uri=checkpoint_uri(checkpoint_root, model),
+    set_run(model)
+    from naslid.kfp_components import checkpoint_uri, publish_metrics, run_transfer
+
+    out = run_transfer(
+        {
+            "search": search.path,
+            "out": model.path,
+            "profile": profile,
+            "transfer_uri": transfer_uri,
+            "epochs": epochs,
+            "seed": seed,
+            "checkpoint_uri": checkpoint_uri(checkpoint_root, model),
+        }
     )
     publish_metrics(metrics, out)
 
@@ -320,9 +463,17 @@ class Components:
 def build(image: str) -> Components:
     """Every component, for ``image`` (the naslid image the pods run)."""
     if not image:
-        raise ValueError("image: empty (expected e.g. registry.example.com/naslid:0.1.0)")
+        raise ValueError("image: empty (expected e.g. registry.example.com/naslid@sha256:...)")
     made = {
         name: dsl.component(base_image=image, install_kfp_package=False)(fn)
         for name, fn in FUNCTIONS.items()
     }
     return Components(image, made)
+
+
+if __name__ == "__main__":  # torchrun ... -m naslid.kfp_components transfer-worker JOB
+    import sys
+
+    if len(sys.argv) != 3 or sys.argv[1] != "transfer-worker":
+        raise SystemExit("usage: python -m naslid.kfp_components transfer-worker JOB.json")
+    _transfer_worker(sys.argv[2])

@@ -241,3 +241,128 @@ def run_step(name: str, inputs: dict, out: PathLike, params: dict | None = None)
     return step.function(
         html_out=str(out / "report.html"), markdown_out=str(out / "report.md"), **kwargs, **params
     )
+
+
+# --------------------------------------------------------------------------- lineage
+def _key(meta: dict) -> tuple:
+    """What an artifact is in a run: its kind, round and node (as parents are recorded)."""
+    return (meta.get("artifact"), meta.get("round"), meta.get("node"))
+
+
+def ancestors(meta: dict, known: dict[str, dict]) -> dict[tuple, set[str]]:
+    """Every recorded ancestor of an artifact, by (kind, round, node): its ``made_from`` and,
+    through ``known`` (digest -> meta.json of the artifacts at hand), theirs."""
+    found: dict[tuple, set[str]] = {}
+    todo, seen = list(meta.get("made_from") or []), set()
+    while todo:
+        parent = todo.pop()
+        digest = parent.get("digest")
+        if not digest or digest in seen:
+            continue
+        seen.add(digest)
+        found.setdefault(_key(parent), set()).add(digest)
+        todo.extend((known.get(digest) or {}).get("made_from") or [])
+    return found
+
+
+def check_lineage(
+    inputs: dict, artifacts: Sequence[tuple[Path, dict]] = ()
+) -> tuple[list[str], set[str]]:
+    """Problems with combining ``inputs`` (name -> directory or list), and the runs they come
+    from. An input whose recorded ancestry holds an artifact of the kind, round and node of
+    another input must hold that very one (its meta.json digest); inputs of different runs must
+    be linked by ancestry (a cached task's artifact keeps the run that made it)."""
+    from naslid.steps import meta_digest
+
+    known = {meta_digest(d): m for d, m in artifacts}
+    flat = []
+    for name, value in inputs.items():
+        for d in value if isinstance(value, list) else [value]:
+            meta = read_json(Path(d) / META)
+            flat.append((name, Path(d), meta, meta_digest(d)))
+    problems, runs = [], {m.get("run_id") or "" for _, _, m, _ in flat}
+    lines = {str(d): ancestors(m, known) for _, d, m, _ in flat}
+    for name_b, d_b, meta_b, _ in flat:
+        line = lines[str(d_b)]
+        for name_a, d_a, meta_a, digest_a in flat:
+            want = line.get(_key(meta_a))
+            if d_a == d_b or not want or digest_a in want:
+                continue
+            problems.append(
+                f"input {name_b!r} ({d_b}, run {meta_b.get('run_id') or '?'}) was made from "
+                f"another {meta_a['artifact']} than input {name_a!r} ({d_a}, run "
+                f"{meta_a.get('run_id') or '?'})"
+            )
+    if len(runs - {""}) > 1:
+        for name_a, d_a, meta_a, digest_a in flat:
+            linked = any(
+                digest_a in {g for s in lines[str(d_b)].values() for g in s}
+                or digest_b in {g for s in lines[str(d_a)].values() for g in s}
+                for _, d_b, _, digest_b in flat
+                if d_b != d_a
+            )
+            if not linked and len(flat) > 1:
+                problems.append(
+                    f"input {name_a!r} ({d_a}) comes from run {meta_a.get('run_id') or '?'} and no "
+                    f"recorded lineage links it to the other inputs (runs {', '.join(sorted(runs - {''}))})"
+                )
+    return problems, runs - {""}
+
+
+def parent_runs(artifacts: Sequence[tuple[Path, dict]]) -> set[str]:
+    """Runs that the artifacts' parents came from (cached tasks' producers), less their own."""
+    own = {m.get("run_id") for _, m in artifacts}
+    wanted = {p.get("run_id") for _, m in artifacts for p in m.get("made_from") or []}
+    return {r for r in wanted - own if r}
+
+
+def sibling_run(prefix: str, run_id: str) -> str:
+    """``ROOT/PIPELINE/RUN`` -> ``ROOT/PIPELINE/run_id`` (KFP keeps a run's artifacts under
+    the pipeline root, pipeline name and run id)."""
+    return f"{prefix.rstrip('/').rsplit('/', 1)[0]}/{run_id}"
+
+
+def fetch_run(prefix: str, dest: Path, open_store, download, rounds: int = 8) -> list[str]:
+    """Download the run at ``prefix`` into ``dest/RUN``, then every run its artifacts' parents
+    came from (the producers of cached tasks), transitively; the prefixes fetched."""
+    fetched = [prefix.rstrip("/")]
+    download(open_store(prefix), "", dest / prefix.rstrip("/").rsplit("/", 1)[-1])
+    for _ in range(rounds):
+        missing = parent_runs(find_artifacts(dest)) - {p.rsplit("/", 1)[-1] for p in fetched}
+        if not missing:
+            break
+        for run_id in sorted(missing):
+            uri = sibling_run(prefix, run_id)
+            download(open_store(uri), "", dest / run_id)
+            fetched.append(uri)
+    return fetched
+
+
+def upload_dir(store, directory: Path, prefix: str) -> int:
+    """Every file under ``directory`` to ``prefix/RELPATH`` in ``store``; the count."""
+    n = 0
+    for path in sorted(Path(directory).rglob("*")):
+        if path.is_file():
+            store.put_bytes(
+                f"{prefix.strip('/')}/{path.relative_to(directory).as_posix()}", path.read_bytes()
+            )
+            n += 1
+    return n
+
+
+def parameter_warnings(name: str, params: dict) -> list[str]:
+    """Parameters of ``naslid step NAME`` that cannot take effect as asked."""
+    from naslid import config
+
+    out = []
+    budget = params.get("search_budget", -1)
+    if name == "evolutionary-search" and isinstance(budget, int) and budget > 0:
+        profile = str(params.get("profile", "smoke"))
+        evo = config.resolve(profile).evolution
+        cap = evo.population * evo.generations
+        if budget > cap:
+            out.append(
+                f"search_budget={budget} cannot take effect: the {profile} profile's search scores at "
+                f"most population x generations = {evo.population} x {evo.generations} = {cap} archs"
+            )
+    return out

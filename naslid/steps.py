@@ -32,6 +32,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import functools
+import hashlib
 import os
 import shutil
 import tempfile
@@ -67,6 +68,24 @@ def _log(msg: str) -> None:
 _STEP_START: contextvars.ContextVar[float | None] = contextvars.ContextVar(
     "step_start", default=None
 )
+_PARENTS: contextvars.ContextVar[list | None] = contextvars.ContextVar("parents", default=None)
+RUN_ID_ENV = "NASLID_RUN_ID"
+"""Environment variable with the id of the run a step belongs to (the KFP components set it
+from their output artifact's URI, :func:`naslid.kfp_components.run_of`); recorded as
+``run_id`` in every meta.json."""
+
+
+def meta_digest(directory: PathLike) -> str:
+    """An artifact's identity: the SHA-256 of its meta.json (which holds its own parents'
+    digests, so a digest pins the whole lineage)."""
+    return hashlib.sha256((Path(directory) / META).read_bytes()).hexdigest()[:16]
+
+
+def lineage() -> dict:
+    """``run_id`` and ``made_from`` (kind, round, node, digest, run id of every artifact the
+    current step read) for the meta.json the step writes."""
+    parents = _PARENTS.get()
+    return {"run_id": os.environ.get(RUN_ID_ENV, ""), "made_from": list(parents or [])}
 
 
 def timed(fn: Callable) -> Callable:
@@ -75,11 +94,13 @@ def timed(fn: Callable) -> Callable:
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         token = _STEP_START.set(time.monotonic())
+        parents = _PARENTS.set([])
         _reset_peak_memory()
         try:
             return fn(*args, **kwargs)
         finally:
             _STEP_START.reset(token)
+            _PARENTS.reset(parents)
 
     return wrapper
 
@@ -105,6 +126,7 @@ def _peak_memory_mb() -> tuple[float, str]:
 def artifact_meta(kind: str, **fields: Any) -> dict:
     """The common part of every ``meta.json`` (with ``seconds`` inside a :func:`timed` step)."""
     meta = {"artifact": kind, "format": FORMAT, "code_version": __version__, "created": time.time()}
+    meta.update(lineage())
     start = _STEP_START.get()
     if start is not None:
         peak, how = _peak_memory_mb()
@@ -123,6 +145,19 @@ def read_meta(directory: PathLike, kind: str, expected: dict | None = None) -> d
         raise FileNotFoundError(f"{path}: no such file (is {directory} a {kind} artifact?)")
     meta = read_json(path)
     check_meta(meta, {"artifact": kind, "format": FORMAT, **(expected or {})}, str(path))
+    parents = _PARENTS.get()
+    if parents is not None:  # inside a step: an input, recorded in its outputs' lineage
+        digest = meta_digest(directory)
+        if all(p["digest"] != digest for p in parents):
+            parents.append(
+                {
+                    "artifact": kind,
+                    "round": meta.get("round"),
+                    "node": meta.get("node"),
+                    "digest": digest,
+                    "run_id": meta.get("run_id", ""),
+                }
+            )
     return meta
 
 
@@ -676,6 +711,7 @@ def finetune_subsupernet(
             "last_round": is_last,
             "history": result.history,
             "code_version": __version__,
+            **lineage(),
         },
     )
     _log(

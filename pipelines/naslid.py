@@ -18,9 +18,18 @@ and 2**r children), never over a task output: kfp.local cannot loop over a multi
 task's output. ``shrink=false`` makes lissnas-shrink a pass-through; ``transfer`` gates
 imagenet-transfer with dsl.If, with one report task per branch.
 
-GPU scheduling, MinIO credentials, retries and resources are compile-time :class:`Settings`
-(``naslid compile --help`` lists the flags); ``python pipelines/naslid.py`` or ``naslid
-compile`` writes pipelines/naslid.yaml (and components/<step>.yaml, each step alone).
+Backend floor: Kubeflow Pipelines >= 2.14.0 (``kfp_components.BACKEND_FLOOR``): dsl.Collected
+of artifacts and retry policies of tasks inside nested pipelines first run there. The loops
+are unnamed: before backend 2.16.0 the DAG driver records a loop under its display name
+while the Collected consumer asks for the key ``for-loop-N``; :func:`check_ir` refuses a
+compile that would break that again.
+
+GPU count, per-step timeouts, retries and resources are compile-time :class:`Settings`
+(``naslid compile --help`` lists the flags); the GPU pool's node selector and tolerations are
+pipeline parameters (``gpu_node_selector``, ``gpu_tolerations``), set per run. The committed
+YAML names :data:`PLACEHOLDER_IMAGE`; ``naslid submit --image`` puts the real, immutable image
+in at submit time. ``python pipelines/naslid.py`` or ``naslid compile`` writes
+pipelines/naslid.yaml (and components/<step>.yaml, each step alone).
 """
 
 # No ``from __future__ import annotations`` here: KFP reads the real annotation objects.
@@ -35,7 +44,8 @@ if __name__ == "__main__":  # run as a script: this file's folder must not shado
 from kfp import compiler, dsl, kubernetes  # noqa: E402
 from kfp.dsl import Dataset, Input, Model  # noqa: E402
 
-from naslid import __version__, kfp_components  # noqa: E402
+from naslid import kfp_components  # noqa: E402
+from naslid.kfp_components import PLACEHOLDER_IMAGE  # noqa: E402
 
 PIPELINE_NAME = "naslid"
 DEFAULT_YAML = Path(__file__).resolve().with_name("naslid.yaml")
@@ -51,27 +61,70 @@ GPU_STEPS = (
 """Steps that run a network: scheduled on the GPU node pool."""
 DATA_STEPS = ("prepare-data", "imagenet-transfer")
 """Steps that read raw data sets (mount the dataset PVC, when there is one)."""
+RETRY_STEPS = (*GPU_STEPS, "prepare-data")
+"""Steps retried with back-off: pods that can be pre-empted or lose a node (the long ones
+resume from their epoch checkpoints); prepare-data reads the object store. validate-params
+and the CPU bookkeeping steps are deterministic: a retry would fail the same way."""
+
+HOUR = 3600
+TIMEOUTS = {
+    "validate-params": 600,
+    "prepare-data": 2 * HOUR,
+    "pretrain-supernet": 24 * HOUR,
+    "profile-lid": 2 * HOUR,
+    "split-round": 1800,
+    "finetune-subsupernet": 12 * HOUR,
+    "gather-subsupernets": HOUR,
+    "lissnas-shrink": 12 * HOUR,
+    "evolutionary-search": 12 * HOUR,
+    "imagenet-transfer": 72 * HOUR,
+    "report": HOUR,
+}
+"""Default active deadline of each step's pod (seconds; per pod, so a retry starts afresh).
+Several times the cifar10 profile's wall time on one GPU: supernet training 100-250 epochs
+on CIFAR, forward-only LID profiling, fine-tuning, ~1,000 proxy labels for LISSNAS, a
+50 x 50 search, ImageNet training; the CPU steps take seconds to minutes."""
+
+DESCRIPTION = (
+    "Few-shot NAS: NAS-LID supernet splitting, LISSNAS space shrinkage, evolutionary search. "
+    f"Needs a Kubeflow Pipelines backend >= {kfp_components.floor_text()} (Collected artifacts, "
+    "retries in nested pipelines). The image is a placeholder: submit with "
+    "`naslid submit --image REGISTRY/naslid@sha256:...`."
+)
 
 
 @dataclass(frozen=True)
 class Settings:
     """Compile-time settings: the image, how far rounds unroll, and Kubernetes scheduling."""
 
-    image: str = f"naslid:{__version__}"
-    """The naslid image (images/naslid/Dockerfile) every step runs in; push it and pass
-    its registry name, e.g. ``registry.example.com/ml/naslid:0.1.0``."""
-    max_rounds: int = 3
+    image: str = PLACEHOLDER_IMAGE
+    """The naslid image (images/naslid/Dockerfile) every step runs in. The committed YAML
+    names a placeholder; ``naslid submit --image REGISTRY/naslid@sha256:...`` replaces it."""
+    max_rounds: int = 4
     """Rounds unrolled in the DAG; the ``rounds`` parameter may ask for 0..max_rounds."""
     parallelism: int = 4
     """Sub-supernets profiled / fine-tuned at once (kfp.local caps loops at 2)."""
     accelerator_type: str = "nvidia.com/gpu"
     accelerator_limit: int = 1
+    """GPUs of each single-process GPU step: 1, or 0 for CPU only."""
+    image_pull_policy: str = "IfNotPresent"
+    """Of every step's container; with an image by digest there is nothing newer to pull."""
+    image_pull_secrets: tuple[str, ...] = ()
+    """Secrets (type kubernetes.io/dockerconfigjson, in the run's namespace) for a private
+    registry."""
+    transfer_gpus: int = 1
+    """GPUs of imagenet-transfer, the one step that uses several (torchrun, one process per
+    GPU, when > 1); 0 = on the CPU."""
     node_selector: dict[str, str] = field(
         default_factory=lambda: {"nvidia.com/gpu.present": "true"}
     )
-    """Labels of the GPU node pool (NVIDIA GPU feature discovery sets this one)."""
+    """Default of the ``gpu_node_selector`` pipeline parameter: labels of the GPU node pool
+    (NVIDIA GPU feature discovery sets this one)."""
     tolerations: tuple[tuple[str, str, str], ...] = (("nvidia.com/gpu", "Exists", "NoSchedule"),)
-    """(key, operator, effect) of the GPU pool's taints."""
+    """Default of the ``gpu_tolerations`` pipeline parameter: (key, operator, effect) of the
+    GPU pool's taints."""
+    timeouts: dict[str, int] = field(default_factory=lambda: dict(TIMEOUTS))
+    """Active deadline (seconds) of each step's pod; 0 = none."""
     shm_size: str = "8Gi"
     """Memory-backed /dev/shm of GPU steps (PyTorch shares tensors through it)."""
     dataset_pvc: str = ""
@@ -97,8 +150,31 @@ class Settings:
             raise ValueError(f"max_rounds: must lie in 0..6, got {self.max_rounds}")
         if self.parallelism < 1:
             raise ValueError(f"parallelism: must be >= 1, got {self.parallelism}")
-        if self.accelerator_limit < 0 or self.retries < 0:
-            raise ValueError("accelerator_limit / retries: must be >= 0")
+        if self.accelerator_limit not in (0, 1):
+            raise ValueError(
+                f"accelerator_limit: the GPU steps other than imagenet-transfer run one process: "
+                f"1 GPU or 0, got {self.accelerator_limit} (transfer_gpus sets the transfer's)"
+            )
+        if self.image_pull_policy not in ("Always", "IfNotPresent", "Never"):
+            raise ValueError(
+                f"image_pull_policy: Always, IfNotPresent or Never, got {self.image_pull_policy!r}"
+            )
+        if self.transfer_gpus < 0 or self.retries < 0:
+            raise ValueError("transfer_gpus / retries: must be >= 0")
+        unknown = sorted(set(self.timeouts) - set(kfp_components.FUNCTIONS))
+        if unknown:
+            raise ValueError(f"timeouts: no step named {', '.join(unknown)}")
+        if any(int(v) < 0 for v in self.timeouts.values()):
+            raise ValueError("timeouts: seconds must be >= 0")
+
+    def gpus(self, name: str) -> int:
+        """GPUs of step ``name`` (0 for the CPU steps)."""
+        if name == "imagenet-transfer":
+            return self.transfer_gpus
+        return self.accelerator_limit if name in GPU_STEPS else 0
+
+    def toleration_dicts(self) -> list[dict[str, str]]:
+        return [{"key": k, "operator": o, "effect": e} for k, o, e in self.tolerations]
 
     @classmethod
     def field_names(cls) -> list[str]:
@@ -115,19 +191,21 @@ def build(settings: Settings | None = None):
     s = settings or Settings()
     c = kfp_components.build(s.image)
 
-    def configure(task, name: str):
-        """Resources, scheduling, secrets and retries of one step's task."""
+    def configure(task, name: str, pool: dict | None = None):
+        """Resources, scheduling, secrets, timeout and retries of one step's task; ``pool``
+        holds the channels of the gpu_node_selector / gpu_tolerations parameters."""
         gpu = name in GPU_STEPS
         task.set_cpu_request(s.gpu_cpu_request if gpu else s.cpu_cpu_request)
         task.set_memory_request(s.gpu_memory_request if gpu else s.cpu_memory_request)
         task.set_memory_limit(s.gpu_memory_limit if gpu else s.cpu_memory_limit)
-        if gpu and s.accelerator_limit:
+        if s.gpus(name):
+            if pool is None:
+                raise ValueError(f"{name}: a GPU step needs the GPU pool's parameters")
             task.set_accelerator_type(s.accelerator_type)
-            task.set_accelerator_limit(s.accelerator_limit)
-            for key, value in sorted(s.node_selector.items()):
-                kubernetes.add_node_selector(task, key, value)
-            for key, operator, effect in s.tolerations:
-                kubernetes.add_toleration(task, key=key, operator=operator, effect=effect)
+            task.set_accelerator_limit(s.gpus(name))
+            # JSON-parameter variants: the driver resolves them per run (backend >= 2.5).
+            kubernetes.add_node_selector_json(task, pool["gpu_node_selector"])
+            kubernetes.add_toleration_json(task, pool["gpu_tolerations"])
             kubernetes.empty_dir_mount(
                 task, "dshm", "/dev/shm", medium="Memory", size_limit=s.shm_size
             )
@@ -141,12 +219,17 @@ def build(settings: Settings | None = None):
                 {k: k for k in ("MINIO_ENDPOINT", "MINIO_ACCESS_KEY", "MINIO_SECRET_KEY")},
                 optional=True,
             )
-        if s.retries:
+        kubernetes.set_image_pull_policy(task, s.image_pull_policy)
+        if s.image_pull_secrets:
+            kubernetes.set_image_pull_secrets(task, list(s.image_pull_secrets))
+        if s.timeouts.get(name):
+            kubernetes.set_timeout(task, int(s.timeouts[name]))
+        if s.retries and name in RETRY_STEPS:
             task.set_retry(s.retries, s.backoff, s.backoff_factor, s.backoff_max)
         return task
 
-    def step(name: str, **kwargs):
-        return configure(c[name](**kwargs), name)
+    def step(name: str, pool: dict | None = None, **kwargs):
+        return configure(c[name](**kwargs), name, pool)
 
     def make_round(r: int):
         @dsl.pipeline(
@@ -162,12 +245,15 @@ def build(settings: Settings | None = None):
             rounds: int,
             seed: int,
             checkpoint_root: str,
+            gpu_node_selector: dict,
+            gpu_tolerations: list,
         ) -> Model:
-            with dsl.ParallelFor(
-                items=node_ids(r - 1), parallelism=s.parallelism, name=f"profile-round-{r}"
-            ) as node:
+            pool = {"gpu_node_selector": gpu_node_selector, "gpu_tolerations": gpu_tolerations}
+            # Unnamed: a loop's display name must stay its key for Collected (see check_ir).
+            with dsl.ParallelFor(items=node_ids(r - 1), parallelism=s.parallelism) as node:
                 prof = step(
                     "profile-lid",
+                    pool,
                     data=data,
                     partition=partition,
                     node=node,
@@ -181,11 +267,10 @@ def build(settings: Settings | None = None):
                 profiles=dsl.Collected(prof.outputs["node_profile"]),
                 criterion=criterion,
             )
-            with dsl.ParallelFor(
-                items=node_ids(r), parallelism=s.parallelism, name=f"finetune-round-{r}"
-            ) as child:
+            with dsl.ParallelFor(items=node_ids(r), parallelism=s.parallelism) as child:
                 tuned = step(
                     "finetune-subsupernet",
+                    pool,
                     data=data,
                     partition=partition,
                     split=split.outputs["split"],
@@ -221,9 +306,13 @@ def build(settings: Settings | None = None):
         transfer_epochs: int,
         seed: int,
         checkpoint_root: str,
+        gpu_node_selector: dict,
+        gpu_tolerations: list,
     ):
+        pool = {"gpu_node_selector": gpu_node_selector, "gpu_tolerations": gpu_tolerations}
         shrunk = step(
             "lissnas-shrink",
+            pool,
             data=data,
             partition=partition,
             profile=profile,
@@ -233,6 +322,7 @@ def build(settings: Settings | None = None):
         )
         found = step(
             "evolutionary-search",
+            pool,
             data=data,
             partition=partition,
             space=shrunk.outputs["space"],
@@ -250,6 +340,7 @@ def build(settings: Settings | None = None):
         with dsl.If(transfer == True, name="transfer-on"):  # noqa: E712 - a pipeline condition
             moved = step(
                 "imagenet-transfer",
+                pool,
                 search=found.outputs["search"],
                 profile=profile,
                 transfer_uri=transfer_uri,
@@ -267,7 +358,7 @@ def build(settings: Settings | None = None):
 
     @dsl.pipeline(
         name=PIPELINE_NAME,
-        description="Few-shot NAS: NAS-LID supernet splitting, LISSNAS space shrinkage, evolutionary search.",
+        description=DESCRIPTION,
     )
     def naslid(
         profile: str = "smoke",
@@ -285,8 +376,12 @@ def build(settings: Settings | None = None):
         transfer_epochs: int = -1,
         seed: int = 0,
         checkpoint_root: str = "",
+        gpu_node_selector: dict = dict(s.node_selector),  # noqa: B006 - KFP reads the default
+        gpu_tolerations: list = s.toleration_dicts(),  # noqa: B006
     ):
-        """profile: smoke | cifar10; -1 / '' = the profile's setting. rounds <= max_rounds."""
+        """profile: smoke | cifar10; -1 / '' = the profile's setting. rounds <= max_rounds.
+        gpu_node_selector / gpu_tolerations: where the GPU steps run (Kubernetes JSON)."""
+        pool = {"gpu_node_selector": gpu_node_selector, "gpu_tolerations": gpu_tolerations}
         checked = step(
             "validate-params",
             profile=profile,
@@ -307,6 +402,7 @@ def build(settings: Settings | None = None):
         data = data.outputs["data"]
         pretrained = step(
             "pretrain-supernet",
+            pool,
             data=data,
             profile=profile,
             epochs=epochs,
@@ -326,6 +422,7 @@ def build(settings: Settings | None = None):
             transfer_epochs=transfer_epochs,
             seed=seed,
             checkpoint_root=checkpoint_root,
+            **pool,
         )
 
         def after_round(r: int, partition) -> None:
@@ -345,6 +442,7 @@ def build(settings: Settings | None = None):
                     rounds=checked.output,
                     seed=seed,
                     checkpoint_root=checkpoint_root,
+                    **pool,
                 ).output
                 after_round(r + 1, nxt)
 
@@ -353,12 +451,78 @@ def build(settings: Settings | None = None):
     return naslid
 
 
+def check_ir(spec: dict) -> list[str]:
+    """What in a compiled PipelineSpec (as a dict) a backend at the floor cannot run: every
+    task that another task reads outputs from (``producerTask``) must keep its key as its
+    display name (``taskInfo.name``). Before backend 2.16.0 the DAG driver records a loop or
+    nested pipeline under its display name while consumers look it up by key, so
+    ``ParallelFor(name=...)`` feeding ``dsl.Collected`` fails at run time
+    (kubeflow/pipelines#13239, fixed in the backend by #12808 for 2.16.0)."""
+    problems = []
+    dags = {"root": spec["root"].get("dag", {})}
+    dags.update({k: c["dag"] for k, c in spec.get("components", {}).items() if "dag" in c})
+
+    def producers(node):
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key == "producerTask" and isinstance(value, str):
+                    yield value
+                else:
+                    yield from producers(value)
+        elif isinstance(node, list):
+            for value in node:
+                yield from producers(value)
+
+    for where, dag in dags.items():
+        tasks = dag.get("tasks", {})
+        used = set(producers(tasks)) | set(producers(dag.get("outputs", {})))
+        for key in sorted(used & set(tasks)):
+            shown = tasks[key].get("taskInfo", {}).get("name", key)
+            if shown != key:
+                problems.append(
+                    f"{where}/{key}: display name {shown!r} differs from its key, and its "
+                    f"outputs are read (backends < 2.16.0 cannot resolve them)"
+                )
+    return problems
+
+
+def _stable_header(text: str) -> str:
+    """The compiler's comment header lists parameter defaults with dict keys in protobuf map
+    order, which changes between processes; sort them so the YAML is reproducible."""
+    import ast
+    import re
+
+    def ordered(value):
+        if isinstance(value, dict):
+            return {k: ordered(value[k]) for k in sorted(value)}
+        if isinstance(value, list):
+            return [ordered(v) for v in value]
+        return value
+
+    lines = text.split("\n")
+    for i, line in enumerate(lines):
+        if not line.startswith("#"):
+            break
+        m = re.match(r"^(#.*\[Default: )(.*)(\])$", line)
+        if m and m[2][:1] in "[{":
+            lines[i] = f"{m[1]}{ordered(ast.literal_eval(m[2]))!r}{m[3]}"
+    return "\n".join(lines)
+
+
 def compile_pipeline(path: str | Path = DEFAULT_YAML, settings: Settings | None = None) -> Path:
-    """Compile the pipeline for ``settings`` to ``path`` (YAML: PipelineSpec + PlatformSpec)."""
+    """Compile the pipeline for ``settings`` to ``path`` (YAML: PipelineSpec + PlatformSpec);
+    refuses IR that the backend floor cannot run (:func:`check_ir`)."""
+    import yaml
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.stem}.tmp.yaml")
     compiler.Compiler().compile(build(settings), str(tmp))
+    tmp.write_text(_stable_header(tmp.read_text()))
+    problems = check_ir(next(yaml.safe_load_all(tmp.read_text())))
+    if problems:
+        tmp.unlink()
+        raise ValueError("compiled pipeline above the backend floor: " + "; ".join(problems))
     tmp.replace(path)
     return path
 

@@ -116,13 +116,43 @@ def test_schema_validation_offline(overlay):
 def test_dockerfile_is_pinned_and_non_root():
     text = DOCKERFILE.read_text()
     base = re.search(r"^ARG BASE=(\S+)$", text, re.M).group(1)
-    assert re.fullmatch(r"pytorch/pytorch:\d+\.\d+\.\d+-cuda[\d.]+-cudnn\d+-runtime", base), base
+    # the Python the tests run; CUDA comes with the pinned torch wheels (cu130 index)
+    assert re.fullmatch(r"python:3\.11\.\d+-slim-\w+", base), base
+    assert re.search(r"^ARG TORCH_INDEX=https://download.pytorch.org/whl/cu130$", text, re.M)
     assert re.search(r"^FROM \$\{BASE\}$", text, re.M)
+    assert text.count("-c constraints.txt") == 2  # torch and the rest, both pinned
     users = re.findall(r"^USER (\S+)$", text, re.M)
     assert users and users[-1].split(":")[0] not in ("0", "root")
-    assert "pip install ." in text and "COPY naslid ./naslid" in text
+    assert "pip install -c constraints.txt ." in text and "COPY naslid ./naslid" in text
     ignore = (DOCKERFILE.parent / "Dockerfile.dockerignore").read_text()
     assert "**/.venv" in ignore and "**/runs" in ignore
+
+
+def test_constraints_pin_what_the_tests_run():
+    """images/naslid/constraints.txt pins every runtime requirement of pyproject.toml exactly,
+    at the torch the Makefile installs and the kfp pins of pyproject.toml."""
+    import tomllib
+
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+
+    pins = {}
+    for line in (DOCKERFILE.parent / "constraints.txt").read_text().splitlines():
+        if line.strip() and not line.startswith("#"):
+            name, _, version = line.partition("==")
+            assert version, line
+            pins[canonicalize_name(name)] = version
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    for text in project["dependencies"]:
+        req = Requirement(text)
+        name = canonicalize_name(req.name)
+        assert name in pins, f"constraints.txt does not pin {req.name}"
+        assert req.specifier.contains(pins[name]), f"{req.name}=={pins[name]} violates {text}"
+    make = (REPO / "Makefile").read_text()
+    torch_pins = re.search(r"^TORCH_PINS \?= (.+)$", make, re.M).group(1).split()
+    for pin in torch_pins:
+        name, _, version = pin.partition("==")
+        assert pins[name] == version, pin
 
 
 def test_make_image_fails_clearly_without_docker():

@@ -12,7 +12,7 @@ from google.protobuf import json_format
 from kfp.kubernetes import kubernetes_executor_config_pb2 as k8s_pb2
 from kfp.pipeline_spec import pipeline_spec_pb2
 
-from naslid import __version__, kfp_local
+from naslid import kfp_components, kfp_local
 from naslid.cli import main
 from naslid.cli import pipeline as cli
 
@@ -113,7 +113,18 @@ def test_pipeline_parameters(docs):
         "transfer_epochs",
         "seed",
         "checkpoint_root",
+        "gpu_node_selector",
+        "gpu_tolerations",
     }
+    assert params["gpu_node_selector"] == {
+        "defaultValue": {"nvidia.com/gpu.present": "true"},
+        "isOptional": True,
+        "parameterType": "STRUCT",
+    }
+    assert params["gpu_tolerations"]["parameterType"] == "LIST"
+    assert params["gpu_tolerations"]["defaultValue"] == [
+        {"effect": "NoSchedule", "key": "nvidia.com/gpu", "operator": "Exists"}
+    ]
     assert params["profile"]["defaultValue"] == "smoke"
     assert params["criterion"]["defaultValue"] == "lid"
     assert (
@@ -133,18 +144,104 @@ def test_rounds_are_unrolled_with_static_fan_outs(docs):
                 loops.setdefault(task["componentRef"]["name"], json.loads(items))
                 assert task["iteratorPolicy"]["parallelismLimit"] == 4
     fanouts = sorted(map(tuple, loops.values()), key=len)
-    # round 1: profile r, fine-tune r0 r1; round 2: r0 r1 / 4 children; round 3: 4 / 8.
+    # round 1: profile r, fine-tune r0 r1; round 2: r0 r1 / 4 children; ... round 4: 8 / 16.
     assert ("r",) in fanouts and ("r0", "r1") in fanouts and ("r00", "r01", "r10", "r11") in fanouts
     assert tuple(f"r{i:03b}" for i in range(8)) in fanouts
+    assert tuple(f"r{i:04b}" for i in range(16)) in fanouts
+    assert spec["root"]["dag"]["tasks"]["validate-params"]["inputs"]["parameters"]["max_rounds"][
+        "runtimeValue"
+    ] == {"constant": 4}
     conditions = [
         t["triggerPolicy"]["condition"]
         for t in _all_tasks(spec).values()
         if "triggerPolicy" in t and "condition" in t["triggerPolicy"]
     ]
     text = " ".join(conditions)
-    for r in (1, 2, 3):
+    for r in (1, 2, 3, 4):
         assert f"< {r}" in text  # stop before round r when the resolved rounds are fewer
     assert "inputs.parameter_values['pipelinechannel--transfer'] == true" in text
+
+
+# ----------------------------------------------------------------------------- backend floor
+def test_backend_floor_is_stated_in_the_yaml(docs):
+    floor = kfp_components.floor_text()
+    assert floor == "2.14.0"
+    assert f"backend >= {floor}" in docs[0]["pipelineInfo"]["description"]
+
+
+def _loop_tasks(spec: dict) -> dict[str, dict]:
+    return {k: t for k, t in _all_tasks(spec).items() if "parameterIterator" in t}
+
+
+def test_loops_feeding_collected_keep_their_key_as_name(docs, pipeline_module):
+    """What kubeflow/pipelines#13239 breaks on backends < 2.16: every loop is unnamed and the
+    Collected consumers read ``for-loop-N`` outputs, so key and display name agree."""
+    spec = docs[0]
+    loops = _loop_tasks(spec)
+    assert len(loops) == 8  # two per round, four rounds
+    for key, task in loops.items():
+        assert task["taskInfo"]["name"] == key.split("/")[-1], key
+    collected = [
+        t for t in json.dumps(spec).split('"producerTask": ')[1:] if t.startswith('"for-loop-')
+    ]
+    assert len(collected) == 8  # split-round and gather-subsupernets of each round
+    assert pipeline_module.check_ir(spec) == []
+
+
+def test_check_ir_catches_a_named_loop_feeding_collected(pipeline_module, tmp_path):
+    from kfp import compiler
+
+    # The kubeflow/pipelines#13239 shape; compiled without this module's string annotations.
+    source = (
+        "from kfp import dsl\n"
+        "@dsl.component(base_image='python:3.11')\n"
+        "def echo(item: str) -> str:\n    return item\n"
+        "@dsl.component(base_image='python:3.11')\n"
+        "def join(items: list) -> str:\n    return ','.join(items)\n"
+        "def make(name):\n"
+        "    @dsl.pipeline(name='named-loop')\n"
+        "    def p():\n"
+        "        with dsl.ParallelFor(items=['a', 'b'], **({'name': name} if name else {})) as x:\n"
+        "            e = echo(item=x)\n"
+        "        join(items=dsl.Collected(e.output))\n"
+        "    return p\n"
+    )
+    import importlib.util
+
+    (tmp_path / "named_loop.py").write_text(source)
+    spec = importlib.util.spec_from_file_location("named_loop", tmp_path / "named_loop.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    make = module.make
+
+    for name, bad in ((None, False), ("my-loop", True)):
+        path = tmp_path / f"{name}.yaml"
+        compiler.Compiler().compile(make(name), str(path))
+        problems = pipeline_module.check_ir(yaml.safe_load(path.read_text()))
+        assert bool(problems) == bad, problems
+    assert "root/for-loop-2: display name 'my-loop' differs from its key" in problems[0]
+    # compile_pipeline refuses such IR: a build with a named loop does not reach the file
+    original = pipeline_module.dsl.ParallelFor
+
+    def named(*args, **kwargs):
+        return original(*args, **{**kwargs, "name": "loop"})
+
+    pipeline_module.dsl.ParallelFor = named
+    try:
+        with pytest.raises(ValueError, match="above the backend floor"):
+            pipeline_module.compile_pipeline(tmp_path / "out.yaml")
+    finally:
+        pipeline_module.dsl.ParallelFor = original
+    assert not (tmp_path / "out.yaml").exists()
+
+
+# ----------------------------------------------------------------------------- scheduling
+def test_placeholder_image_everywhere(docs, pipeline_module):
+    images = {e["container"]["image"] for e in _executors(docs[0]).values()}
+    assert images == {kfp_components.PLACEHOLDER_IMAGE}
+    assert ".invalid/" in kfp_components.PLACEHOLDER_IMAGE  # RFC 2606: never resolves
+    for path in pipeline_module.COMPONENTS_DIR.glob("*.yaml"):
+        assert kfp_components.PLACEHOLDER_IMAGE in path.read_text(), path.name
 
 
 def test_gpu_steps_are_scheduled_on_the_gpu_pool(docs):
@@ -156,15 +253,17 @@ def test_gpu_steps_are_scheduled_on_the_gpu_pool(docs):
         seen.add(step)
         res = ex["container"]["resources"]
         conf = k8s[name]
-        assert ex["container"]["image"] == f"naslid:{__version__}"
         if step in GPU:
             assert res["accelerator"]["resourceType"] == "nvidia.com/gpu"
             assert res["accelerator"]["resourceCount"] == "1"
             assert res["resourceCpuRequest"] == "4" and res["resourceMemoryRequest"] == "16Gi"
-            assert conf["nodeSelector"]["labels"] == {"nvidia.com/gpu.present": "true"}
-            assert conf["tolerations"] == [
-                {"effect": "NoSchedule", "key": "nvidia.com/gpu", "operator": "Exists"}
-            ]
+            # per run: the pipeline parameters (passed down as pipelinechannel--NAME in the
+            # nested pipelines), resolved by the driver; see test_platform_parameters_resolve
+            selector = conf["nodeSelector"]["nodeSelectorJson"]["componentInputParameter"]
+            assert selector.removeprefix("pipelinechannel--") == "gpu_node_selector"
+            [toleration] = conf["tolerations"]
+            tol = toleration["tolerationJson"]["componentInputParameter"]
+            assert tol.removeprefix("pipelinechannel--") == "gpu_tolerations"
             assert conf["emptyDirMounts"] == [
                 {
                     "medium": "Memory",
@@ -181,6 +280,9 @@ def test_gpu_steps_are_scheduled_on_the_gpu_pool(docs):
                 and "tolerations" not in conf
             )
             assert res["resourceCpuRequest"] == "1"
+        # every pod has a deadline fitting its step
+        assert int(conf["activeDeadlineSeconds"]) == TIMEOUTS[step], step
+        assert conf["imagePullPolicy"] == "IfNotPresent" and "imagePullSecret" not in conf
         envs = {e["envVar"] for e in conf["secretAsEnv"][0]["keyToEnv"]}
         assert envs == {
             "MINIO_ENDPOINT",
@@ -190,21 +292,60 @@ def test_gpu_steps_are_scheduled_on_the_gpu_pool(docs):
         assert conf["secretAsEnv"][0]["optional"] is True
         assert "pvcMount" not in conf  # no dataset PVC by default
     assert seen == GPU | CPU
-    retries = [
-        t.get("retryPolicy")
-        for t in _all_tasks(docs[0]).values()
-        if "componentRef" in t and kfp_local.step_name(t["componentRef"]["name"]) in GPU | CPU
-    ]
-    assert retries and all(
-        r
-        == {
-            "backoffDuration": "60s",
-            "backoffFactor": 2.0,
-            "backoffMaxDuration": "3600s",
-            "maxRetryCount": 3,
-        }
-        for r in retries
-    )
+    retried, not_retried = set(), set()
+    for task in _all_tasks(docs[0]).values():
+        if "componentRef" not in task:
+            continue
+        step = kfp_local.step_name(task["componentRef"]["name"])
+        if step not in GPU | CPU:
+            continue
+        if "retryPolicy" in task:
+            retried.add(step)
+            assert task["retryPolicy"] == {
+                "backoffDuration": "60s",
+                "backoffFactor": 2.0,
+                "backoffMaxDuration": "3600s",
+                "maxRetryCount": 3,
+            }
+        else:
+            not_retried.add(step)
+    assert retried == GPU | {"prepare-data"}
+    assert not_retried == {"validate-params", "split-round", "gather-subsupernets", "report"}
+
+
+def test_platform_parameters_resolve_in_every_dag_that_runs_the_step(docs):
+    """The driver resolves an executor's componentInputParameter against the inputs of the
+    DAG the task sits in: each such DAG must have it, or the pod never starts."""
+    spec, k8s = docs[0], docs[1]["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
+    dags = {"root": spec["root"], **spec["components"]}
+    checked = 0
+    for dag_name, comp in dags.items():
+        have = comp.get("inputDefinitions", {}).get("parameters", {})
+        for task_name, task in comp.get("dag", {}).get("tasks", {}).items():
+            label = spec["components"][task["componentRef"]["name"]].get("executorLabel")
+            conf = k8s.get(label, {})
+            wanted = [conf.get("nodeSelector", {}).get("nodeSelectorJson", {})]
+            wanted += [t.get("tolerationJson", {}) for t in conf.get("tolerations", [])]
+            for ref in wanted:
+                if "componentInputParameter" in ref:
+                    checked += 1
+                    assert ref["componentInputParameter"] in have, f"{dag_name}/{task_name}"
+    assert checked == 2 * 24  # node selector + tolerations of each GPU task (4 rounds)
+
+
+TIMEOUTS = {
+    "validate-params": 600,
+    "prepare-data": 7200,
+    "pretrain-supernet": 86400,
+    "profile-lid": 7200,
+    "split-round": 1800,
+    "finetune-subsupernet": 43200,
+    "gather-subsupernets": 3600,
+    "lissnas-shrink": 43200,
+    "evolutionary-search": 43200,
+    "imagenet-transfer": 259200,
+    "report": 3600,
+}
 
 
 def test_compile_settings_reach_the_yaml(pipeline_module, tmp_path):
@@ -214,7 +355,7 @@ def test_compile_settings_reach_the_yaml(pipeline_module, tmp_path):
         [
             "compile",
             "--image",
-            "registry.example.com/ml/naslid:1.2",
+            "registry.example.com/ml/naslid@sha256:" + "a" * 64,
             "--max-rounds",
             "1",
             "--dataset-pvc",
@@ -223,34 +364,48 @@ def test_compile_settings_reach_the_yaml(pipeline_module, tmp_path):
             "cloud.google.com/gke-accelerator=nvidia-l4",
             "--toleration",
             "dedicated:Exists:NoExecute",
-            "--gpus",
-            "2",
+            "--transfer-gpus",
+            "4",
+            "--timeout",
+            "imagenet-transfer=1000",
+            "--timeout",
+            "report=0",
             "--retries",
             "0",
+            "--image-pull-secret",
+            "regcred",
         ]
     )
+    timeouts = {**TIMEOUTS, "imagenet-transfer": 1000, "report": 0}
     settings = pipeline_module.Settings(
-        image="registry.example.com/ml/naslid:1.2",
+        image="registry.example.com/ml/naslid@sha256:" + "a" * 64,
         max_rounds=1,
         dataset_pvc="naslid-datasets",
-        accelerator_limit=2,
+        transfer_gpus=4,
         retries=0,
         node_selector={"cloud.google.com/gke-accelerator": "nvidia-l4"},
         tolerations=(("dedicated", "Exists", "NoExecute"),),
+        timeouts=timeouts,
+        image_pull_secrets=("regcred",),
     )
     assert cli.compile_settings(args, pipeline_module.Settings) == settings
     path = pipeline_module.compile_pipeline(tmp_path / "p.yaml", settings)
     spec, platform = list(yaml.safe_load_all(path.read_text()))
     executors = _executors(spec)
-    assert {e["container"]["image"] for e in executors.values()} == {
-        "registry.example.com/ml/naslid:1.2"
-    }
+    assert {e["container"]["image"] for e in executors.values()} == {settings.image}
     raws = [
         t["parameterIterator"]["items"]["raw"]
         for t in _all_tasks(spec).values()
         if "parameterIterator" in t
     ]
     assert sorted(raws) == ['["r"]', '["r0", "r1"]']  # one round unrolled
+    params = spec["root"]["inputDefinitions"]["parameters"]
+    assert params["gpu_node_selector"]["defaultValue"] == {
+        "cloud.google.com/gke-accelerator": "nvidia-l4"
+    }
+    assert params["gpu_tolerations"]["defaultValue"] == [
+        {"key": "dedicated", "operator": "Exists", "effect": "NoExecute"}
+    ]
     k8s = platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
     for name, conf in k8s.items():
         step = kfp_local.step_name(name.replace("exec-", "comp-"))
@@ -264,10 +419,10 @@ def test_compile_settings_reach_the_yaml(pipeline_module, tmp_path):
         else:
             assert "pvcMount" not in conf
         if step in GPU:
-            assert conf["nodeSelector"]["labels"] == {
-                "cloud.google.com/gke-accelerator": "nvidia-l4"
-            }
-            assert executors[name]["container"]["resources"]["accelerator"]["resourceCount"] == "2"
+            count = executors[name]["container"]["resources"]["accelerator"]["resourceCount"]
+            assert count == ("4" if step == "imagenet-transfer" else "1"), step
+        assert conf.get("activeDeadlineSeconds", "0") == str(timeouts[step])
+        assert [s["secretName"] for s in conf["imagePullSecret"]] == ["regcred"], step
     assert not any("retryPolicy" in t for t in _all_tasks(spec).values())
 
 
@@ -276,6 +431,10 @@ def test_settings_reject_bad_values(pipeline_module):
         pipeline_module.Settings(max_rounds=9)
     with pytest.raises(ValueError, match="parallelism"):
         pipeline_module.Settings(parallelism=0)
+    with pytest.raises(ValueError, match="run one process"):
+        pipeline_module.Settings(accelerator_limit=2)  # only the transfer uses several GPUs
+    with pytest.raises(ValueError, match="no step named reprot"):
+        pipeline_module.Settings(timeouts={"reprot": 5})
 
 
 # ----------------------------------------------------------------------------- CLI: compile, submit, run
@@ -288,15 +447,43 @@ def test_compile_check_detects_a_stale_yaml(tmp_path, capsys):
     assert "--toleration 'bad'" in capsys.readouterr().err
 
 
+DIGEST = "registry.example.com/ml/naslid@sha256:" + "0123456789abcdef" * 4
+
+
+class FakeHealthz:
+    """What kfp.Client's generated healthz API returns with _preload_content=False."""
+
+    def __init__(self, tag: str):
+        self.tag = tag
+
+    def healthz_service_get_healthz(self, _preload_content=True):
+        assert _preload_content is False  # the model would drop tag_name
+
+        class Raw:
+            data = json.dumps({"commit_sha": "x", "tag_name": self.tag, "multi_user": False})
+
+        return Raw()
+
+
 class FakeClient:
+    """kfp.Client's surface that naslid submit uses; records what the run was created with."""
+
     instances: list = []
+    backend = "2.15.0"
 
     def __init__(self, **kwargs):
         self.init = kwargs
         self.calls: list = []
+        self._healthz_api = FakeHealthz(FakeClient.backend)
         FakeClient.instances.append(self)
 
     def create_run_from_pipeline_package(self, **kwargs):
+        from kfp.client.client import _extract_pipeline_yaml
+
+        # what the real client does with the package: it must parse strictly as both specs
+        doc = _extract_pipeline_yaml(kwargs["pipeline_file"])
+        assert doc.platform_spec.platforms["kubernetes"].deployment_spec.executors
+        kwargs["package_docs"] = list(yaml.safe_load_all(Path(kwargs["pipeline_file"]).read_text()))
         self.calls.append(kwargs)
 
         class Result:
@@ -305,16 +492,26 @@ class FakeClient:
         return Result()
 
 
-def test_submit_builds_the_client_call(monkeypatch, capsys):
+@pytest.fixture
+def fake_kfp(monkeypatch):
     import kfp
 
     FakeClient.instances.clear()
+    FakeClient.backend = "2.15.0"
+    monkeypatch.delenv("KFP_TOKEN", raising=False)
     monkeypatch.setattr(kfp, "Client", FakeClient)
+    return FakeClient
+
+
+def test_submit_builds_the_client_call(fake_kfp, capsys):
+    before = COMMITTED.read_text()
     rc = main(
         [
             "submit",
             "--host",
             "http://kfp.example:8080",
+            "--image",
+            DIGEST,
             "--experiment",
             "nas",
             "--run-name",
@@ -332,18 +529,26 @@ def test_submit_builds_the_client_call(monkeypatch, capsys):
             "shrink=false",
             "--param",
             "criterion=gradient",
+            "--param",
+            'gpu_node_selector={"pool": "a100"}',
         ]
     )
     assert rc == 0
     client = FakeClient.instances[-1]
     assert client.init == {"host": "http://kfp.example:8080", "namespace": "team-a"}
     call = client.calls[-1]
-    assert call["pipeline_file"] == str(COMMITTED)
+    # a temporary copy with the image put in; the committed YAML is untouched
+    assert call["pipeline_file"] != str(COMMITTED) and not Path(call["pipeline_file"]).exists()
+    assert COMMITTED.read_text() == before
+    spec = call["package_docs"][0]
+    assert {e["container"]["image"] for e in _executors(spec).values()} == {DIGEST}
+    assert len(call["package_docs"]) == 2  # the PlatformSpec travels along
     assert call["arguments"] == {
         "profile": "cifar10",
         "rounds": 2,
         "shrink": False,
         "criterion": "gradient",
+        "gpu_node_selector": {"pool": "a100"},
     }
     assert (
         call["run_name"] == "r1"
@@ -351,26 +556,131 @@ def test_submit_builds_the_client_call(monkeypatch, capsys):
         and call["namespace"] == "team-a"
     )
     assert call["pipeline_root"] == "minio://naslid/roots" and call["enable_caching"] is False
-    assert "run-123" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "run-123" in out and "backend 2.15.0" in out and DIGEST in out
     # caching left to the pipeline's own setting unless --no-cache; a default run name
-    assert main(["submit", "--host", "h"]) == 0
+    assert main(["submit", "--host", "h", "--image", "reg.example/naslid:1a2b3c4d"]) == 0
     call = FakeClient.instances[-1].calls[-1]
     assert call["enable_caching"] is None and call["run_name"].startswith("naslid-smoke-")
     assert call["arguments"] == {"profile": "smoke"}
 
 
-def test_submit_refuses_unknown_or_mistyped_parameters(monkeypatch, capsys):
+def test_submit_refuses_the_placeholder_and_mutable_tags(fake_kfp, capsys):
+    assert main(["submit", "--host", "h"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("naslid submit: error: --image: the pipeline names the placeholder")
+    assert "\n" not in err
+    for image in ("reg.example/naslid:latest", "reg.example/naslid:0.1.0", "reg.example/naslid"):
+        assert main(["submit", "--host", "h", "--image", image]) == 1
+        assert "a mutable tag" in capsys.readouterr().err
+    assert not FakeClient.instances  # refused before any request
+    ok = ["submit", "--host", "h", "--image", "reg.example/naslid:0.1.0", "--allow-mutable-image"]
+    assert main(ok) == 0
+    assert cli.image_is_immutable("r.example:5000/ml/naslid@sha256:" + "f" * 64)
+    assert cli.image_is_immutable("r.example:5000/naslid:git-0123abc")
+    assert not cli.image_is_immutable("r.example:5000/naslid")  # the port is not a tag
+    assert not cli.image_is_immutable("r.example/naslid:v1.2.3")
+
+
+def test_submit_refuses_an_old_or_unknown_backend(fake_kfp, capsys):
+    FakeClient.backend = "2.5.0"  # Kubeflow 1.10's
+    assert main(["submit", "--host", "http://old:8080", "--image", DIGEST]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err == (
+        "naslid submit: error: http://old:8080: Kubeflow Pipelines backend 2.5.0 is older than "
+        "2.14.0, the oldest that runs this pipeline (Collected artifacts, retries in nested pipelines)"
+    )
+    assert not FakeClient.instances[-1].calls
+    FakeClient.backend = "unknown"  # a build without TAG_NAME
+    assert main(["submit", "--host", "h", "--image", DIGEST]) == 1
+    assert "--skip-version-check" in capsys.readouterr().err
+    assert main(["submit", "--host", "h", "--image", DIGEST, "--skip-version-check"]) == 0
+    FakeClient.backend = "v2.14.0"
+    assert main(["submit", "--host", "h", "--image", DIGEST]) == 0
+    assert cli.parse_version("2.16.1-rc.0") == (2, 16, 1) and cli.parse_version("x") is None
+
+
+def test_backend_version_from_a_real_healthz_endpoint():
+    """kfp.Client against an HTTP server on 127.0.0.1 that answers like the KFP API server
+    (backend/src/apiserver/main.go: commit_sha, tag_name, multi_user)."""
+    import http.server
+    import threading
+
     import kfp
 
-    monkeypatch.setattr(kfp, "Client", FakeClient)
+    seen = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            seen.append((self.path, self.headers.get("Authorization")))
+            body = json.dumps({"commit_sha": "c0ffee", "tag_name": "2.14.3", "multi_user": False})
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(body.encode())
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        host = f"http://127.0.0.1:{server.server_address[1]}"
+        client = kfp.Client(host=host, existing_token="secret-token")
+        assert cli.check_backend(client, host) == "2.14.3"
+    finally:
+        server.shutdown()
+        thread.join()
+    assert ("/apis/v2beta1/healthz", "Bearer secret-token") in seen
+
+
+def test_submit_token_from_a_file_or_the_environment(fake_kfp, tmp_path, monkeypatch, capsys):
+    token = tmp_path / "token"
+    token.write_text("tok-from-file\n")
+    assert main(["submit", "--host", "h", "--image", DIGEST, "--token-file", str(token)]) == 0
+    assert FakeClient.instances[-1].init["existing_token"] == "tok-from-file"
+    monkeypatch.setenv("KFP_TOKEN", "tok-from-env")
+    assert main(["submit", "--host", "h", "--image", DIGEST]) == 0
+    assert FakeClient.instances[-1].init["existing_token"] == "tok-from-env"
+    assert main(["submit", "--host", "h", "--image", DIGEST, "--token-file", "/nonexistent"]) == 1
+    assert "--token-file /nonexistent: no such file" in capsys.readouterr().err
+    # no --token VALUE (argv is visible in the process list): it reads as --token-file
+    assert main(["submit", "--host", "h", "--image", DIGEST, "--token", "tok"]) == 1
+    assert "--token-file tok: no such file" in capsys.readouterr().err
+
+
+def test_submit_refuses_unknown_or_mistyped_parameters(fake_kfp, capsys):
     assert main(["submit", "--host", "h", "--param", "round=2"]) == 1
     assert "parameter 'round': the pipeline has no such parameter" in capsys.readouterr().err
     assert main(["submit", "--host", "h", "--param", "rounds=two"]) == 1
     assert "parameter 'rounds': expected a number" in capsys.readouterr().err
     assert main(["submit", "--host", "h", "--param", "transfer=maybe"]) == 1
     assert "expected true or false" in capsys.readouterr().err
+    assert main(["submit", "--host", "h", "--param", "gpu_tolerations={}"]) == 1
+    assert "parameter 'gpu_tolerations': expected a JSON list" in capsys.readouterr().err
     assert main(["submit", "--host", "h", "--pipeline", "/nonexistent.yaml"]) == 1
     assert "no compiled pipeline" in capsys.readouterr().err
+
+
+def test_compile_out_writes_anywhere_and_leaves_the_committed_files(tmp_path, capsys):
+    committed = {p: p.read_text() for p in (cli.REPO / "components").glob("*.yaml")}
+    out = tmp_path / "site" / "naslid.yaml"
+    assert main(["compile", "--out", str(out), "--transfer-gpus", "8", "--max-rounds", "1"]) == 0
+    assert out.is_file() and "wrote 11 component" not in capsys.readouterr().out
+    assert {p: p.read_text() for p in (cli.REPO / "components").glob("*.yaml")} == committed
+    # the committed YAML holds the default compile only
+    before = COMMITTED.read_text()
+    assert main(["compile", "--image", "reg.example/naslid:abc1234", "--no-components"]) == 1
+    assert "write site settings with --out FILE" in capsys.readouterr().err
+    assert COMMITTED.read_text() == before
+    spec = next(yaml.safe_load_all(out.read_text()))
+    counts = {
+        e["container"]["resources"].get("accelerator", {}).get("resourceCount")
+        for n, e in _executors(spec).items()
+        if "imagenet-transfer" in n
+    }
+    assert counts == {"8"}
 
 
 def test_run_with_docker_and_no_engine_fails_in_one_line(monkeypatch, capsys):
@@ -441,6 +751,21 @@ def test_local_run_end_to_end_then_cached_then_one_step(tmp_path, capsys, monkey
     report = Path(first["report"])
     assert report == out / "report.html" and first["best_arch"] in report.read_text()
     assert "## Transfer" in (out / "report.md").read_text()
+    # lineage: each artifact names the local run (kfp.local's job folder) and its inputs
+    from naslid import rerun, steps
+
+    found = kfp_local.run_artifacts(out)
+    by_kind = {m["artifact"]: (d, m) for d, m in found}
+    search_dir, search_meta = by_kind[steps.SEARCH]
+    assert search_meta["run_id"] == search_dir.parts[-3] and search_meta["run_id"]
+    assert {p["artifact"] for p in search_meta["made_from"]} == {
+        steps.DATA,
+        steps.PARTITION,
+        steps.SPACE,
+    }
+    assert all(m["run_id"] == search_meta["run_id"] for _, m in found)
+    inputs = rerun.select_inputs(rerun.STEPS["report"], found)
+    assert rerun.check_lineage(inputs, found)[0] == []
 
     assert main(args) == 0  # same inputs: every step from the cache
     second = json.loads((out / "run.json").read_text())
@@ -468,3 +793,31 @@ def test_local_run_end_to_end_then_cached_then_one_step(tmp_path, capsys, monkey
     assert len(json.loads((again / "top.json").read_text())) == 3
     assert main(["step", "evolutionary-search", "--inputs", str(out), "--param", "budget=3"]) == 1
     assert "--param budget: step evolutionary-search takes" in capsys.readouterr().err
+
+
+# ----------------------------------------------------------------------------- multi-GPU transfer
+def test_transfer_runs_one_torchrun_process_per_gpu(tmp_path, monkeypatch, capfd):
+    """With several GPUs in the pod imagenet-transfer runs under torchrun (here: 2 ranks on
+    the CPU, gloo over loopback) and returns rank 0's metrics, same artifact as one process."""
+    from naslid import steps
+    from naslid.io import read_json, write_json
+
+    search = tmp_path / "search"
+    search.mkdir()
+    write_json(search / "meta.json", steps.artifact_meta(steps.SEARCH, space="nb201"))
+    arch = "|nor_conv_3x3~0|+|skip_connect~0|nor_conv_1x1~1|+|skip_connect~0|none~1|avg_pool_3x3~2|"
+    write_json(search / "best.json", {"arch": arch, "score": 50.0})
+    env = kfp_components.ddp_environment(2, {"NCCL_SOCKET_IFNAME": "eth1"})
+    assert env["MASTER_ADDR"] == "127.0.0.1" and env["GLOO_SOCKET_IFNAME"] == "lo"
+    assert env["NCCL_SOCKET_IFNAME"] == "eth1"  # the operator's setting wins
+    monkeypatch.setenv("NASLID_NPROC", "2")
+    assert kfp_components.transfer_processes() == 2
+    out = tmp_path / "model"
+    metrics = kfp_components.run_transfer(
+        {"search": str(search), "out": str(out), "profile": "smoke", "epochs": 1}
+    )
+    assert set(metrics) >= {"top1", "top5", "epochs"} and metrics["epochs"] == 1
+    printed = capfd.readouterr().out
+    assert "torch.distributed.run --standalone --nproc_per_node=2" in printed
+    meta = steps.read_meta(out, steps.TRANSFER, {"arch": arch})
+    assert read_json(out / "arch.json")["arch"] == arch and meta["space"] == "nb201"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -314,3 +315,35 @@ def test_lissnas_with_benchmark_labels_restricts_the_search(chain, nb201_csv, tm
     )
     top = read_json(tmp_path / "search" / "top.json")
     assert {t["arch"] for t in top} <= members
+
+
+def test_every_artifact_records_the_inputs_it_was_made_from(chain):
+    """meta.json lineage: the digest of each input's meta.json, as the step read it."""
+
+    def parents(name):
+        return {
+            (p["artifact"], p["digest"]) for p in read_json(chain[name] / "meta.json")["made_from"]
+        }
+
+    def ref(name):
+        meta = read_json(chain[name] / "meta.json")
+        return (meta["artifact"], steps.meta_digest(chain[name]))
+
+    assert parents("data") == set()
+    assert parents("p0") == {ref("data")}
+    assert parents("prof") == {ref("data"), ref("p0")}
+    assert parents("split") == {ref("p0"), ref("prof")}
+    assert parents("r0") == {ref("data"), ref("p0"), ref("split")}
+    assert parents("p1") == {ref("split"), ref("r0"), ref("r1")}
+    assert parents("search") == {ref("data"), ref("p1"), ref("space")}
+
+    found = rerun.find_artifacts(chain["root"])
+    ok = {"data": chain["data"], "partition": chain["p1"], "space": chain["space"]}
+    assert rerun.check_lineage(ok, found)[0] == []
+    # a round-1 partition of another run (same files, its own meta.json) with this space
+    other = chain["root"] / "other-run" / "p1"
+    shutil.copytree(chain["p1"], other)
+    meta = read_json(other / "meta.json")
+    write_json(other / "meta.json", {**meta, "run_id": "other", "created": meta["created"] + 1})
+    problems = rerun.check_lineage({**ok, "partition": other}, found)[0]
+    assert problems and "another naslid.partition than input 'partition'" in problems[0]
