@@ -198,6 +198,18 @@ def _unset(value: Any) -> bool:
     )
 
 
+def flag(value: Any, key: str) -> bool:
+    """A boolean setting given as a bool or as text (``true``/``false``, ``1``/``0``, ``yes``/``no``)."""
+    if isinstance(value, bool):
+        return value
+    low = str(value).strip().lower()
+    if low in ("1", "true", "yes", "on"):
+        return True
+    if low in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"parameter {key!r}: expected true or false, got {value!r}")
+
+
 def resolve(profile: str | Profile, overrides: Mapping[str, Any] | None = None) -> Profile:
     """``profile`` with the set ``overrides`` applied.
 
@@ -215,6 +227,8 @@ def resolve(profile: str | Profile, overrides: Mapping[str, Any] | None = None) 
             train[key] = int(value)
         elif key == "transfer_epochs":
             transfer["epochs"] = int(value)
+        elif key == "shrink":
+            top[key] = flag(value, key)
         elif key in names:
             top[key] = value
         else:

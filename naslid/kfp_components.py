@@ -176,6 +176,7 @@ def validate_params(
     epochs: int,
     finetune_epochs: int,
     transfer_epochs: int,
+    shrink: str,
 ) -> int:
     """Check every pipeline parameter before any GPU work; return the rounds to run."""
     from naslid import steps
@@ -191,6 +192,7 @@ def validate_params(
         epochs=epochs,
         finetune_epochs=finetune_epochs,
         transfer_epochs=transfer_epochs,
+        shrink=shrink,
     )
 
 
@@ -322,7 +324,7 @@ def lissnas_shrink(
     data: Input[Dataset],
     partition: Input[Model],
     profile: str,
-    shrink: bool,
+    shrink: str,
     labels: str,
     seed: int,
     space: Output[Dataset],

@@ -308,6 +308,7 @@ def validate_params(
     epochs: int = -1,
     finetune_epochs: int = -1,
     transfer_epochs: int = -1,
+    shrink: str | bool = "",
 ) -> int:
     """Check every pipeline parameter against the profile; return the number of rounds to run.
 
@@ -325,6 +326,7 @@ def validate_params(
         epochs=epochs,
         warmup_epochs=finetune_epochs,
         transfer_epochs=transfer_epochs,
+        shrink=shrink,
     )
     if cfg.dataset not in DATASETS:
         raise ValueError(f"dataset: unknown {cfg.dataset!r}; expected one of {', '.join(DATASETS)}")
@@ -783,20 +785,21 @@ def lissnas_shrink(
     out: PathLike,
     *,
     profile: str = "smoke",
-    shrink: bool = True,
+    shrink: str | bool = "",
     labels: str = "",
     seed: int = 0,
 ) -> dict:
     """LISSNAS: shrink the space around the seeds an XGBoost predictor ranks best. Labels are
     the sub-supernets' inherited-weight accuracy (``proxy``) or a benchmark table. With
-    ``shrink`` off, the artifact only says so and the search keeps the whole space."""
+    ``shrink`` off (``""``: the profile's setting -- off for NAS-LID's own ``cifar10``), the
+    artifact only says so and the search keeps the whole space."""
     from naslid import lissnas
 
-    cfg = _resolve(profile, labels=labels, seed=seed)
+    cfg = _resolve(profile, labels=labels, seed=seed, shrink=shrink)
     pmeta = read_meta(partition, PARTITION)
     space = _space(pmeta["space"])
     out = Path(out)
-    if not shrink:
+    if not cfg.shrink:
         stats = {"shrink": False, "size": space.mask_size(), "original_size": space.mask_size()}
         write_json(out / "stats.json", stats)
         write_json(

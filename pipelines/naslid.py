@@ -298,7 +298,7 @@ def build(settings: Settings | None = None):
         supernet: Input[Model],
         partition: Input[Model],
         profile: str,
-        shrink: bool,
+        shrink: str,
         labels: str,
         search_budget: int,
         transfer: bool,
@@ -368,7 +368,7 @@ def build(settings: Settings | None = None):
         finetune_epochs: int = -1,
         rounds: int = -1,
         criterion: str = "lid",
-        shrink: bool = True,
+        shrink: str = "",
         labels: str = "",
         search_budget: int = -1,
         transfer: bool = True,
@@ -379,7 +379,8 @@ def build(settings: Settings | None = None):
         gpu_node_selector: dict = dict(s.node_selector),  # noqa: B006 - KFP reads the default
         gpu_tolerations: list = s.toleration_dicts(),  # noqa: B006
     ):
-        """profile: smoke | cifar10; -1 / '' = the profile's setting. rounds <= max_rounds.
+        """profile: smoke | cifar10 | cifar10-lissnas; -1 / '' = the profile's setting (shrink:
+        '' | true | false). rounds <= max_rounds.
         gpu_node_selector / gpu_tolerations: where the GPU steps run (Kubernetes JSON)."""
         pool = {"gpu_node_selector": gpu_node_selector, "gpu_tolerations": gpu_tolerations}
         checked = step(
@@ -394,6 +395,7 @@ def build(settings: Settings | None = None):
             epochs=epochs,
             finetune_epochs=finetune_epochs,
             transfer_epochs=transfer_epochs,
+            shrink=shrink,
         )
         data = step(
             "prepare-data", profile=profile, dataset=dataset, dataset_uri=dataset_uri, seed=seed

@@ -131,7 +131,7 @@ def test_pipeline_parameters(docs):
         params["rounds"]["parameterType"] == "NUMBER_INTEGER"
         and params["rounds"]["defaultValue"] == -1
     )
-    assert params["shrink"]["parameterType"] == "BOOLEAN"
+    assert params["shrink"]["parameterType"] == "STRING"  # '' = the profile's setting
 
 
 def test_rounds_are_unrolled_with_static_fan_outs(docs):
@@ -546,7 +546,7 @@ def test_submit_builds_the_client_call(fake_kfp, capsys):
     assert call["arguments"] == {
         "profile": "cifar10",
         "rounds": 2,
-        "shrink": False,
+        "shrink": "false",
         "criterion": "gradient",
         "gpu_node_selector": {"pool": "a100"},
     }

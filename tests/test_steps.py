@@ -57,6 +57,16 @@ def test_validate_params_resolves_rounds_and_names_bad_fields():
         steps.validate_params(profile="huge")
 
 
+def test_shrink_follows_the_profile_unless_set():
+    """NAS-LID's own protocol runs no LISSNAS; the combination is its own profile."""
+    assert config.resolve("cifar10", {"shrink": ""}).shrink is False
+    assert config.resolve("cifar10-lissnas", {"shrink": ""}).shrink is True
+    assert config.resolve("cifar10", {"shrink": "true"}).shrink is True
+    assert config.resolve("smoke", {"shrink": False}).shrink is False
+    with pytest.raises(ValueError, match="parameter 'shrink': expected true or false"):
+        steps.validate_params(profile="smoke", shrink="maybe")
+
+
 def test_resize_images_keeps_constant_images_and_dtype():
     from naslid.data import ImageData
 

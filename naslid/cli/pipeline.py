@@ -28,12 +28,9 @@ def parse_pairs(pairs: list[str] | None, what: str = "--param") -> dict[str, str
 
 
 def _to_bool(text: str, key: str) -> bool:
-    low = text.strip().lower()
-    if low in ("1", "true", "yes", "on"):
-        return True
-    if low in ("0", "false", "no", "off"):
-        return False
-    raise ValueError(f"parameter {key!r}: expected true or false, got {text!r}")
+    from naslid.config import flag
+
+    return flag(text, key)
 
 
 def convert(value: str, kind: str, key: str) -> object:
