@@ -332,7 +332,8 @@ class MinioStore:
                 self.client.list_objects(self.bucket, prefix=base + prefix, recursive=True)
             ),
         )
-        return sorted(o.object_name[len(base) :] for o in objs)
+        keys = (o.object_name[len(base) :] for o in objs)
+        return sorted(k for k in keys if not k.rsplit("/", 1)[-1].startswith("."))  # as LocalStore
 
     def delete(self, key: str) -> None:
         name = self._key(key)

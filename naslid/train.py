@@ -47,6 +47,7 @@ from naslid.io import (
     torch_to_bytes,
     write_json,
 )
+from naslid.lock import hold_store, release_store
 from naslid.spaces.base import Arch, Mask
 from naslid.store import Store, open_store
 
@@ -439,76 +440,81 @@ def train(
     optimizer, scheduler = build_optimizer(net, config, steps)
     store = _as_store(store) if store is not None else None
 
-    start, history, last_key = 0, [], None
-    if store is not None:
-        found = latest_checkpoint(store) if resume else None
-        if found is None and not resume and checkpoint_keys(store):
-            raise ValueError(
-                f"{store.uri}: already holds checkpoints; resume them (--resume) or use "
-                "another checkpoint location"
-            )
-        if found is not None:
-            key, ckpt = found
-            state_shapes = {k: tuple(v.shape) for k, v in net.state_dict().items()}
-            _check_resumable(ckpt, key, config, mask_json, net_config, steps, state_shapes)
-            net.load_state_dict(ckpt["model"])
-            optimizer.load_state_dict(ckpt["optimizer"])
-            scheduler.load_state_dict(ckpt["scheduler"])
-            _set_rng_state(ckpt["rng"], batches, paths, ckpt["epoch"])
-            start, history = ckpt["epoch"], list(ckpt["history"])
-            last_key = key
+    with contextlib.ExitStack() as held:
+        if store is not None:
+            hold_store(store)  # one writer per checkpoint location, before anything is read
+            held.callback(release_store, store)
+            store.cleanup()  # temporaries / multipart uploads that a killed writer left
+        start, history, last_key = 0, [], None
+        if store is not None:
+            found = latest_checkpoint(store) if resume else None
+            if found is None and not resume and checkpoint_keys(store):
+                raise ValueError(
+                    f"{store.uri}: already holds checkpoints; resume them (--resume) or use "
+                    "another checkpoint location"
+                )
+            if found is not None:
+                key, ckpt = found
+                state_shapes = {k: tuple(v.shape) for k, v in net.state_dict().items()}
+                _check_resumable(ckpt, key, config, mask_json, net_config, steps, state_shapes)
+                net.load_state_dict(ckpt["model"])
+                optimizer.load_state_dict(ckpt["optimizer"])
+                scheduler.load_state_dict(ckpt["scheduler"])
+                _set_rng_state(ckpt["rng"], batches, paths, ckpt["epoch"])
+                start, history = ckpt["epoch"], list(ckpt["history"])
+                last_key = key
 
-    from tqdm.auto import tqdm
+        from tqdm.auto import tqdm
 
-    with tqdm(
-        total=config.epochs * steps,
-        initial=start * steps,
-        desc=desc,
-        unit="batch",
-        disable=not progress,
-        dynamic_ncols=True,
-        leave=False,
-    ) as bar:
-        for epoch in range(start + 1, config.epochs + 1):
-            t0 = time.perf_counter()
-            archs = space.sample(paths, steps, mask)
-            stats = train_epoch(
-                net,
-                batches,
-                optimizer,
-                scheduler,
-                archs,
-                grad_clip=config.grad_clip,
-                amp=amp,
-                bar=bar,
-            )
-            stats = {
-                "epoch": epoch,
-                **stats,
-                "lr": optimizer.param_groups[0]["lr"],
-                "seconds": time.perf_counter() - t0,
-            }
-            history.append(stats)
-            bar.set_description(f"{desc} {epoch}/{config.epochs}")
-            if store is not None:
-                ckpt = {
-                    "format": CKPT_FORMAT,
+        with tqdm(
+            total=config.epochs * steps,
+            initial=start * steps,
+            desc=desc,
+            unit="batch",
+            disable=not progress,
+            dynamic_ncols=True,
+            leave=False,
+        ) as bar:
+            for epoch in range(start + 1, config.epochs + 1):
+                t0 = time.perf_counter()
+                archs = space.sample(paths, steps, mask)
+                stats = train_epoch(
+                    net,
+                    batches,
+                    optimizer,
+                    scheduler,
+                    archs,
+                    grad_clip=config.grad_clip,
+                    amp=amp,
+                    bar=bar,
+                )
+                stats = {
                     "epoch": epoch,
-                    "steps_per_epoch": steps,
-                    "model": {k: v.detach().cpu() for k, v in net.state_dict().items()},
-                    "optimizer": optimizer.state_dict(),
-                    "scheduler": scheduler.state_dict(),
-                    "rng": _rng_state(batches, paths),
-                    "config": config.to_json(),
-                    "mask": mask_json,
-                    "net_config": net_config,
-                    "history": history,
-                    "naslid_version": __version__,
+                    **stats,
+                    "lr": optimizer.param_groups[0]["lr"],
+                    "seconds": time.perf_counter() - t0,
                 }
-                last_key = _write_checkpoint(store, ckpt, config.keep_checkpoints)
-            if on_epoch_end is not None:
-                on_epoch_end(epoch, stats)
-    return TrainResult(config.epochs, start, history, last_key)
+                history.append(stats)
+                bar.set_description(f"{desc} {epoch}/{config.epochs}")
+                if store is not None:
+                    ckpt = {
+                        "format": CKPT_FORMAT,
+                        "epoch": epoch,
+                        "steps_per_epoch": steps,
+                        "model": {k: v.detach().cpu() for k, v in net.state_dict().items()},
+                        "optimizer": optimizer.state_dict(),
+                        "scheduler": scheduler.state_dict(),
+                        "rng": _rng_state(batches, paths),
+                        "config": config.to_json(),
+                        "mask": mask_json,
+                        "net_config": net_config,
+                        "history": history,
+                        "naslid_version": __version__,
+                    }
+                    last_key = _write_checkpoint(store, ckpt, config.keep_checkpoints)
+                if on_epoch_end is not None:
+                    on_epoch_end(epoch, stats)
+        return TrainResult(config.epochs, start, history, last_key)
 
 
 # ------------------------------------------------------------------------------ evaluation

@@ -10,8 +10,31 @@ import argparse
 import importlib
 import pkgutil
 import sys
+from pathlib import Path
 
 from naslid import __version__
+
+# Commands whose --out is one file (locked through a lock file beside it), not a folder;
+# compile writes the committed YAML in one atomic rename and takes no lock.
+_FILE_OUTPUT = {"evaluate", "profile-lid", "split"}
+_NO_LOCK = {"compile"}
+
+
+def hold_output(args: argparse.Namespace) -> None:
+    """Check ``--out`` and take its one-writer lock before any work (naslid.lock)."""
+    from naslid.lock import lock_dir
+    from naslid.store import is_remote
+
+    out = getattr(args, "out", None)
+    if not out or args.command in _NO_LOCK or is_remote(out):
+        return
+    path = Path(out)
+    if args.command in _FILE_OUTPUT:
+        if path.is_dir():
+            raise IsADirectoryError(f"--out {path}: is a folder; a file name is expected")
+        lock_dir(path.parent, "--out", name=f".{path.name}.lock")
+    else:
+        lock_dir(path, "--out")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -36,8 +59,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
+        hold_output(args)
         return int(args.func(args) or 0)
-    except (ValueError, FileNotFoundError, KeyError, RuntimeError, ImportError) as exc:
+    except (ValueError, OSError, KeyError, RuntimeError, ImportError) as exc:
         if getattr(args, "debug", False):
             raise
         print(f"naslid {args.command}: error: {exc}", file=sys.stderr)
