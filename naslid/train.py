@@ -22,6 +22,7 @@ import contextlib
 import copy
 import dataclasses
 import json
+import math
 import random
 import re
 import time
@@ -57,6 +58,31 @@ LATEST_KEY = f"{CKPT_DIR}/latest.json"
 MODEL_FILE = "supernet.pt"
 META_FILE = "meta.json"
 _CKPT_RE = re.compile(rf"^{CKPT_DIR}/epoch-(\d+)\.pt$")
+
+
+class DivergedError(ValueError):
+    """Training produced a non-finite loss or non-finite weights."""
+
+
+def nonfinite_tensors(state: dict[str, torch.Tensor]) -> list[str]:
+    """Names of the floating-point tensors of ``state`` holding NaN or inf."""
+    floats = [(k, v) for k, v in state.items() if torch.is_tensor(v) and v.is_floating_point()]
+    if not floats:
+        return []
+    ok = torch.stack([torch.isfinite(v).all() for _, v in floats])
+    if bool(ok.all()):
+        return []
+    return [k for (k, _), good in zip(floats, ok.tolist()) if not good]
+
+
+def check_finite(state: dict[str, torch.Tensor], where: str) -> None:
+    bad = nonfinite_tensors(state)
+    if bad:
+        more = f" and {len(bad) - 3} more" if len(bad) > 3 else ""
+        raise DivergedError(
+            f"{where}: the weights are not finite (NaN/inf in {', '.join(bad[:3])}{more}); "
+            "lower the learning rate"
+        )
 
 
 @dataclass
@@ -104,8 +130,9 @@ class TrainConfig:
             "warmup_epochs",
             "finetune_epochs",
         ):
-            if getattr(self, name) < 0:
-                raise ValueError(f"train config: {name} must be >= 0, got {getattr(self, name)}")
+            value = getattr(self, name)
+            if not math.isfinite(value) or value < 0:
+                raise ValueError(f"train config: {name} must be a finite number >= 0, got {value}")
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -211,8 +238,14 @@ def train_epoch(
     amp: bool = False,
     bar=None,
     report_every: int = 10,
+    epoch: int | None = None,
 ) -> dict:
-    """One pass over ``batches``; batch ``i`` trains ``net(x, archs[i])``. Returns loss/accuracy."""
+    """One pass over ``batches``; batch ``i`` trains ``net(x, archs[i])``. Returns loss/accuracy.
+
+    A non-finite loss stops training with :class:`DivergedError` naming the epoch and step
+    (checked without a device sync at every report point and at the end of the epoch; the
+    step named is the first one whose loss was NaN/inf).
+    """
     if len(archs) < len(batches):
         raise ValueError(f"archs: {len(archs)} given for {len(batches)} batches")
     net.train()
@@ -222,10 +255,29 @@ def train_epoch(
     correct = torch.zeros((), device=device, dtype=torch.long)
     seen = 0
     every = max(1, len(batches) // report_every)
+    n = len(batches)
+    first_bad = torch.full((), n, device=device, dtype=torch.long)  # first non-finite step
+
+    def check() -> None:
+        bad = int(first_bad.item())
+        if bad < n:
+            where = f"epoch {epoch}, step {bad + 1}" if epoch is not None else f"step {bad + 1}"
+            raise DivergedError(
+                f"training diverged at {where} of {n}: the loss is not finite (NaN/inf); "
+                "lower the learning rate"
+            )
+
     for step, ((x, y), arch) in enumerate(zip(batches, archs)):
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
             logits = net(x, arch)
         loss = F.cross_entropy(logits.float(), y)
+        first_bad = torch.where(
+            (~torch.isfinite(loss.detach())) & (first_bad == n),
+            torch.full_like(first_bad, step),
+            first_bad,
+        )
+        if device.type == "cpu" or (step + 1) % every == 0:
+            check()
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if grad_clip > 0:
@@ -245,6 +297,7 @@ def train_epoch(
                     lr=f"{optimizer.param_groups[0]['lr']:.4f}",
                     refresh=False,
                 )
+    check()
     return {
         "loss": loss_sum.item() / max(1, seen),
         "accuracy": 100.0 * correct.item() / max(1, seen),
@@ -487,6 +540,11 @@ def train(
                     grad_clip=config.grad_clip,
                     amp=amp,
                     bar=bar,
+                    epoch=epoch,
+                )
+                # a finite loss with non-finite weights (a huge step): never checkpoint those
+                check_finite(
+                    net.state_dict(), f"training diverged at epoch {epoch}, step {steps} of {steps}"
                 )
                 stats = {
                     "epoch": epoch,
@@ -628,6 +686,7 @@ def save_model(
     out = Path(out_dir)
     space = _space(net)
     mask = _net_mask(net) if mask is None else mask
+    check_finite(net.state_dict(), f"{out / MODEL_FILE}: not saved")
     save_torch(
         {k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}, out / MODEL_FILE
     )
@@ -662,5 +721,6 @@ def load_model(
     own = {k: tuple(v.shape) for k, v in net.state_dict().items()}
     if {k: tuple(v.shape) for k, v in state.items()} != own:
         raise ValueError(f"{model_dir / MODEL_FILE}: tensors do not match the network in meta.json")
+    check_finite(state, f"{model_dir / MODEL_FILE}: refused")
     net.load_state_dict(state)
     return net.to(resolve_device(device)), meta
