@@ -1,5 +1,8 @@
 """Atomic, self-checking files: checkpoints, state dicts, JSON and tables.
 
+Loading uses ``torch.load(weights_only=True)`` (tensors, containers, plain values and the numpy
+types of an RNG state): write access to a bucket must not be code execution in every pod.
+
 Every write goes to a temporary name in the target's directory and is renamed into place, so
 a killed process leaves either the old file or the new one, never half of one. Tensor files
 end with a footer (magic, payload length, SHA-256): a truncated or corrupt file is refused
@@ -12,6 +15,7 @@ import hashlib
 import io
 import json
 import os
+import pickle
 import struct
 import tempfile
 from pathlib import Path
@@ -87,11 +91,32 @@ def torch_to_bytes(obj: Any) -> bytes:
     return seal(buf.getvalue())
 
 
+def _numpy_globals() -> list:
+    """numpy's RNG state (``np.random.get_state()``: a uint32 array) in training checkpoints."""
+    import numpy as np
+
+    try:
+        from numpy._core.multiarray import _reconstruct
+    except ImportError:  # numpy < 2
+        from numpy.core.multiarray import _reconstruct
+    return [_reconstruct, np.ndarray, np.dtype, type(np.dtype(np.uint32))]
+
+
 def torch_from_bytes(
     data: bytes, name: str = "<bytes>", map_location: str | torch.device = "cpu"
 ) -> Any:
+    """Unseal and load with ``weights_only=True``: tensors, containers and plain values,
+    plus the numpy types of an RNG state; anything else (a pickled class or function, which
+    would run code on load) is refused with a :class:`CorruptFileError` naming ``name``."""
     payload = unseal(data, name)
-    return torch.load(io.BytesIO(payload), map_location=map_location, weights_only=False)
+    try:
+        with torch.serialization.safe_globals(_numpy_globals()):
+            return torch.load(io.BytesIO(payload), map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise CorruptFileError(
+            f"{name}: refused: holds objects other than tensors and plain values ({first})"
+        ) from None
 
 
 def load_torch(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> Any:

@@ -310,3 +310,32 @@ def test_s3_client_retries_across_a_server_restart(seaweedfs):
     assert watcher.get_bytes("ckpt.pt") == payload
     watcher.cleanup()
     assert watcher.incomplete_uploads() == []
+
+
+class _Payload:
+    """A pickled object: unpickling it would call os.system (code execution on load)."""
+
+    def __reduce__(self):
+        import os
+
+        return (os.system, ("touch /tmp/naslid-pwned",))
+
+
+def test_loading_a_sealed_file_never_runs_code(tmp_path):
+    import io as _io
+
+    import torch
+
+    from naslid.io import seal
+
+    buf = _io.BytesIO()
+    torch.save({"w": torch.ones(2), "evil": _Payload()}, buf)
+    with pytest.raises(
+        CorruptFileError, match="ckpt.pt: refused: holds objects other than tensors"
+    ):
+        torch_from_bytes(seal(buf.getvalue()), "ckpt.pt")
+    import numpy as np
+
+    rng_state = np.random.RandomState(0).get_state()  # the one non-tensor type allowed
+    out = torch_from_bytes(torch_to_bytes({"numpy": rng_state}))
+    assert (out["numpy"][1] == rng_state[1]).all()
