@@ -152,6 +152,57 @@ def write_table(path: str | os.PathLike, frame: Any) -> Path:
     return atomic_write_bytes(path, buf.getvalue())
 
 
+SEAL_FIELD = "sealed"
+
+
+def _canonical(obj: Any) -> bytes:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":")).encode()
+
+
+def seal_meta(meta: dict, folder: str | os.PathLike) -> dict:
+    """``meta`` plus the field ``sealed``: the SHA-256 of every other file of the artifact
+    folder (``.pt`` files excepted: they carry their own footer) and of ``meta`` itself, so
+    that an edited ``tree.json``, profile or ``meta.json`` is refused by :func:`verify_meta`."""
+    folder = Path(folder)
+    files = {}
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        rel = path.relative_to(folder).as_posix()
+        if path.name == "meta.json" and path.parent == folder or path.suffix == ".pt":
+            continue
+        if any(part.startswith(".") for part in rel.split("/")):
+            continue  # locks, temporaries
+        files[rel] = hashlib.sha256(path.read_bytes()).hexdigest()
+    body = {k: v for k, v in meta.items() if k != SEAL_FIELD}
+    seal_ = {"files": files}
+    seal_["meta"] = hashlib.sha256(_canonical({**body, SEAL_FIELD: seal_})).hexdigest()
+    return {**body, SEAL_FIELD: seal_}
+
+
+def verify_meta(meta: Any, folder: str | os.PathLike, source: str) -> None:
+    """Refuse a ``meta.json`` that is not an object, or whose seal (when it has one) does not
+    match it or the files it lists, with :class:`CorruptFileError` naming the file."""
+    if not isinstance(meta, dict):
+        raise CorruptFileError(f"{source}: expected a JSON object, found a {type(meta).__name__}")
+    seal_ = meta.get(SEAL_FIELD)
+    if seal_ is None:
+        return
+    if not isinstance(seal_, dict) or not isinstance(seal_.get("files"), dict):
+        raise CorruptFileError(f"{source}: field {SEAL_FIELD!r} is malformed")
+    body = {k: v for k, v in meta.items() if k != SEAL_FIELD}
+    unsealed = {"files": seal_["files"]}
+    if hashlib.sha256(_canonical({**body, SEAL_FIELD: unsealed})).hexdigest() != seal_.get("meta"):
+        raise CorruptFileError(f"{source}: modified after it was written (its seal does not match)")
+    folder = Path(folder)
+    for rel, digest in seal_["files"].items():
+        path = folder / rel
+        if not path.is_file():
+            raise CorruptFileError(f"{path}: listed in {source} but missing")
+        if hashlib.sha256(path.read_bytes()).hexdigest() != digest:
+            raise CorruptFileError(
+                f"{path}: modified or damaged after it was written (digest differs from {source})"
+            )
+
+
 def check_meta(meta: dict, expected: dict, source: str) -> None:
     """Refuse an artifact whose ``meta.json`` disagrees with what a step expects."""
     for key, want in expected.items():

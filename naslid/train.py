@@ -44,8 +44,10 @@ from naslid.io import (
     load_torch,
     read_json,
     save_torch,
+    seal_meta,
     torch_from_bytes,
     torch_to_bytes,
+    verify_meta,
     write_json,
 )
 from naslid.lock import hold_store, release_store
@@ -700,7 +702,7 @@ def save_model(
         "naslid_version": __version__,
         **(extra or {}),
     }
-    write_json(out / META_FILE, meta)
+    write_json(out / META_FILE, seal_meta(meta, out))
     return out / MODEL_FILE
 
 
@@ -712,6 +714,7 @@ def load_model(
 
     model_dir = Path(model_dir)
     meta = read_json(model_dir / META_FILE)
+    verify_meta(meta, model_dir, str(model_dir / META_FILE))
     if expected:
         check_meta(meta, expected, str(model_dir / META_FILE))
     if not meta.get("supernet"):

@@ -20,21 +20,24 @@ _FILE_OUTPUT = {"evaluate", "profile-lid", "split"}
 _NO_LOCK = {"compile"}
 
 
-def hold_output(args: argparse.Namespace) -> None:
-    """Check ``--out`` and take its one-writer lock before any work (naslid.lock)."""
-    from naslid.lock import lock_dir
+def hold_output(args: argparse.Namespace):
+    """Check ``--out`` and take its one-writer lock before any work (naslid.lock); returns
+    the function that releases it."""
+    from naslid.lock import LOCK_FILE, lock_dir, unlock_dir
     from naslid.store import is_remote
 
     out = getattr(args, "out", None)
     if not out or args.command in _NO_LOCK or is_remote(out):
-        return
+        return lambda: None
     path = Path(out)
     if args.command in _FILE_OUTPUT:
         if path.is_dir():
             raise IsADirectoryError(f"--out {path}: is a folder; a file name is expected")
-        lock_dir(path.parent, "--out", name=f".{path.name}.lock")
+        folder, name = path.parent, f".{path.name}.lock"
     else:
-        lock_dir(path, "--out")
+        folder, name = path, LOCK_FILE
+    lock_dir(folder, "--out", name=name)
+    return lambda: unlock_dir(folder, name)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -58,14 +61,18 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    release = None
     try:
-        hold_output(args)
+        release = hold_output(args)
         return int(args.func(args) or 0)
     except (ValueError, OSError, KeyError, RuntimeError, ImportError) as exc:
         if getattr(args, "debug", False):
             raise
         print(f"naslid {args.command}: error: {exc}", file=sys.stderr)
         return 1
+    finally:
+        if release is not None:
+            release()
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -154,16 +154,24 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     docs = read_pipeline_yaml(args.pipeline)
     arguments = pipeline_arguments(docs[0], args.profile, parse_pairs(args.param))
+    known = docs[0]["root"].get("inputDefinitions", {}).get("parameters", {})
+    if "checkpoint_root" in known and not arguments.get("checkpoint_root"):
+        # keyed by each step's inputs: a re-run of an interrupted run resumes from them
+        arguments["checkpoint_root"] = str(Path(args.out).resolve() / "checkpoints")
     runner = _docker_runner() if args.runner == "docker" else None
-    result = localrun.run(
-        args.pipeline,
-        arguments,
-        Path(args.out),
-        runner=runner,
-        cache=not args.no_cache,
-        retries=args.retries,
-        verbose=args.verbose,
-    )
+    try:
+        result = localrun.run(
+            args.pipeline,
+            arguments,
+            Path(args.out),
+            runner=runner,
+            cache=not args.no_cache,
+            retries=args.retries,
+            verbose=args.verbose,
+        )
+    except localrun.Interrupted as exc:
+        print(f"naslid run: {exc}", file=sys.stderr)
+        return exc.code
     cached = sum(t["cached"] for t in result.tasks)
     print(
         f"naslid run: {len(result.tasks)} steps ({cached} from the cache) in {result.seconds:.1f}s"
