@@ -433,6 +433,10 @@ def validate_params(
         raise ValueError(
             f"labels: expected 'proxy' or a table 'table:CSV:COLUMN', got {cfg.labels!r}"
         )
+    if cfg.labels.startswith("table:"):  # open it now, not after the GPU work
+        from naslid.benchmarks import load_table
+
+        load_table(cfg.labels)
     if cfg.rounds > max_rounds:
         raise ValueError(
             f"rounds: {cfg.rounds} asked, the compiled pipeline unrolls at most {max_rounds} "

@@ -56,6 +56,16 @@ def test_validate_params_resolves_rounds_and_names_bad_fields():
         steps.validate_params(profile="huge")
 
 
+def test_validate_params_opens_the_labels_table(tmp_path):
+    csv = tmp_path / "t.csv"
+    csv.write_text("arch_str,acc\n|none~0|+|none~0|none~1|+|none~0|none~1|none~2|,1.0\n")
+    assert steps.validate_params(profile="smoke", labels=f"table:{csv}:acc") == 2
+    with pytest.raises(ValueError, match="has no column 'c10_test_acc_200'"):
+        steps.validate_params(profile="smoke", labels=f"table:{csv}:c10_test_acc_200")
+    with pytest.raises(FileNotFoundError, match="missing.csv not found"):
+        steps.validate_params(profile="smoke", labels=f"table:{tmp_path}/missing.csv:acc")
+
+
 def test_resize_images_keeps_constant_images_and_dtype():
     from naslid.data import ImageData
 

@@ -364,4 +364,7 @@ def test_non_finite_weights_are_never_saved_or_loaded(tmp_path):
 def test_cli_refuses_a_non_finite_learning_rate_before_work(lr, tmp_path, capsys):
     rc = main(["pretrain", "--out", str(tmp_path / "o"), "--lr", lr, "--epochs", "1"])
     assert rc == 1
-    assert "train config: lr must be a finite number >= 0" in capsys.readouterr().err
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("naslid pretrain: error: --lr: must be") and "\n" not in err
+    with pytest.raises(ValueError, match="train config: lr must be a finite number >= 0"):
+        TrainConfig(lr=float(lr))  # the library refuses it too

@@ -20,6 +20,57 @@ _FILE_OUTPUT = {"evaluate", "profile-lid", "split"}
 _NO_LOCK = {"compile"}
 
 
+# Ranges of the numeric options, by destination name, for every command that has one:
+# (lowest allowed, highest allowed or None); checked before any work.
+_RANGES: dict[str, tuple[float, float | None]] = {
+    "N": (1, None),
+    "C": (1, None),
+    "epochs": (1, None),
+    "batch_size": (1, None),
+    "batches": (1, None),
+    "limit": (1, None),
+    "eval_paths": (0, None),
+    "k": (1, None),
+    "rounds": (0, None),
+    "sample": (1, None),
+    "budget": (1, None),
+    "population": (1, None),
+    "generations": (1, None),
+    "top": (1, None),
+    "samples": (1, None),
+    "max_iterations": (1, None),
+    "train_per_class": (1, None),
+    "val_per_class": (1, None),
+    "size": (8, None),
+    "image_size": (32, None),  # MobileNet downsamples 32x: smaller inputs vanish
+    "workers": (0, None),
+    "warmup_epochs": (0, None),
+    "lr": (0, None),
+    "weight_decay": (0, None),
+    "label_smoothing": (0, 0.999),
+    "dropout": (0, 0.999),
+    "width_mult": (0.01, None),
+    "flops_max": (0, None),
+    "params_max": (0, None),
+}
+
+
+def check_ranges(args: argparse.Namespace) -> None:
+    """One line naming the option when a number is out of range, NaN or infinite."""
+    import math
+
+    for name, (low, high) in _RANGES.items():
+        value = getattr(args, name, None)
+        if value is None or isinstance(value, bool) or not isinstance(value, int | float):
+            continue
+        flag = f"--{name.replace('_', '-')}"
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ValueError(f"{flag}: must be a finite number, got {value}")
+        if value < low or (high is not None and value > high):
+            want = f"between {low} and {high}" if high is not None else f">= {low}"
+            raise ValueError(f"{flag}: must be {want}, got {value}")
+
+
 def hold_output(args: argparse.Namespace):
     """Check ``--out`` and take its one-writer lock before any work (naslid.lock); returns
     the function that releases it."""
@@ -63,6 +114,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     release = None
     try:
+        check_ranges(args)
         release = hold_output(args)
         return int(args.func(args) or 0)
     except (ValueError, OSError, KeyError, RuntimeError, ImportError) as exc:
