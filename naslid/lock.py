@@ -11,7 +11,9 @@ the object store's lease instead.)
 Object-store prefixes: ``PREFIX/.naslid-lease.json`` holds the holder, a random token and an
 expiry; the holder renews it every ``ttl / 3`` seconds from a daemon thread and deletes it on
 release. A lease whose expiry has passed, or whose holder is a dead process on this host,
-is taken over. S3 has no compare-and-swap here, so taking a lease is write-then-read-back:
+is taken over; so is one that lapses while we wait for it (a pre-empted pod on another host
+cannot renew it: its retry waits at most one ``ttl``, where a live holder's renewal gets a
+refusal at once). S3 has no compare-and-swap here, so taking a lease is write-then-read-back:
 the writer whose token reads back after a settle delay holds it; a racing writer that lost
 reads another token and is refused.
 
@@ -172,7 +174,7 @@ class Lease:
     def acquire(self, what: str) -> None:
         cur = self._current()
         if cur is not None and cur.get("token") != self.token and not self._stale(cur):
-            raise LockedError(self._refusal(what, cur))
+            cur = self._wait_out(what, cur)
         self._write()
         time.sleep(self.settle)
         cur = self._current()
@@ -180,6 +182,21 @@ class Lease:
             raise LockedError(self._refusal(what, cur or {}))
         self._thread = threading.Thread(target=self._renew, daemon=True, name="naslid-lease")
         self._thread.start()
+
+    def _wait_out(self, what: str, cur: dict) -> dict | None:
+        """A pre-empted pod's lease (another host: its pid cannot be checked) lapses within
+        one ``ttl``; wait for that rather than fail the retry. A holder that renews meanwhile
+        is alive: refused at once. A lease longer than our ``ttl`` is not waited for."""
+        first = float(cur.get("expires", 0))
+        if first - time.time() > self.ttl + 1:
+            raise LockedError(self._refusal(what, cur))
+        while True:
+            time.sleep(max(0.05, min(2.0, first - time.time() + 0.05)))
+            now = self._current()
+            if now is None or self._stale(now):
+                return now
+            if now.get("token") != cur.get("token") or float(now.get("expires", 0)) > first:
+                raise LockedError(self._refusal(what, now))  # renewed, or another took it
 
     def _refusal(self, what: str, cur: dict) -> str:
         until = time.strftime("%H:%M:%SZ", time.gmtime(cur.get("expires", 0)))

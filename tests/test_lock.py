@@ -148,3 +148,33 @@ def test_s3_lease_of_another_host_is_honoured_until_it_expires(seaweedfs):
     lease = Lease(store, settle=0.1)
     lease.acquire("checkpoints")
     lease.release()
+
+
+def test_s3_lease_of_a_preempted_pod_lapses_and_a_renewed_one_is_refused(seaweedfs):
+    from s3server import ACCESS_KEY, SECRET_KEY
+
+    from naslid.store import MinioStore
+
+    store = MinioStore("naslid", "preempted", seaweedfs.settings())
+    gone = {"pid": 1, "host": "pod-gone", "started": "2026-01-01T00:00:00Z", "token": "t"}
+    store.put_bytes(LEASE_KEY, json.dumps({**gone, "expires": time.time() + 1.5}).encode())
+    lease = Lease(store, ttl=5, settle=0.1)
+    lease.acquire("checkpoints")  # waited for the lapse instead of failing the retry
+    assert json.loads(store.get_bytes(LEASE_KEY))["pid"] == os.getpid()
+    lease.release()
+    env = {
+        "MINIO_ENDPOINT": seaweedfs.endpoint,
+        "MINIO_ACCESS_KEY": ACCESS_KEY,
+        "MINIO_SECRET_KEY": SECRET_KEY,
+    }
+    proc = _holder(  # a live holder on "another host" that renews every second
+        "import socket; socket.gethostname = lambda: 'pod-alive'\n"
+        "from naslid.lock import Lease; from naslid.store import open_store\n"
+        "Lease(open_store('minio://naslid/preempted'), ttl=3, settle=0.1).acquire('checkpoints')",
+        env,
+    )
+    try:
+        with pytest.raises(LockedError, match="pod-alive"):
+            Lease(store, ttl=5, settle=0.1).acquire("checkpoints")
+    finally:
+        _end(proc)
