@@ -21,8 +21,8 @@ Retries: transient failures (connection refused or reset, timeouts, 5xx / SlowDo
 retried with exponential back-off (0.5 s doubling, at most 5 s apart) until the retry window
 has passed since the first attempt. The window (60 s) is longer than a restarting server's
 recovery: SeaweedFS 4.48 (``weed server``) killed with SIGKILL and restarted on its data
-directory served a 12 MiB multipart upload again after 5-9 s on a 2-core CPU
-(tests/test_store.py). A hung server costs at most one read timeout per attempt, so a call
+directory took 17.7-22.8 s until it accepted a PUT again on a busy 2-core CPU
+(bench/faults.py, bench/RESULTS.md; tests/test_store.py checks the retry spans a restart). A hung server costs at most one read timeout per attempt, so a call
 gives up after at most window + timeout (90 s by default), never indefinitely. Wrong
 credentials and other client errors fail at once; every error is one line naming the
 endpoint, the operation and the S3 error code or network failure.

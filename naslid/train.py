@@ -499,7 +499,8 @@ def train(
         if store is not None:
             hold_store(store)  # one writer per checkpoint location, before anything is read
             held.callback(release_store, store)
-            store.cleanup()  # temporaries / multipart uploads that a killed writer left
+            if hasattr(store, "cleanup"):  # temporaries / uploads that a killed writer left
+                store.cleanup()
         start, history, last_key = 0, [], None
         if store is not None:
             found = latest_checkpoint(store) if resume else None
