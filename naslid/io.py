@@ -6,7 +6,9 @@ types of an RNG state): write access to a bucket must not be code execution in e
 Every write goes to a temporary name in the target's directory and is renamed into place, so
 a killed process leaves either the old file or the new one, never half of one. Tensor files
 end with a footer (magic, payload length, SHA-256): a truncated or corrupt file is refused
-with a message naming it, before ``torch.load`` sees a byte of it.
+with a message naming it, before ``torch.load`` sees a byte of it. JSON artifacts are sealed
+through their folder's ``meta.json`` (:func:`seal_meta`: the SHA-256 of every other file and
+of itself), checked on load by :func:`verify_meta`.
 """
 
 from __future__ import annotations
@@ -131,14 +133,22 @@ def write_json(path: str | os.PathLike, obj: Any) -> Path:
     return atomic_write_bytes(path, (json.dumps(obj, indent=2, sort_keys=False) + "\n").encode())
 
 
-def read_json(path: str | os.PathLike) -> Any:
+def read_json(path: str | os.PathLike, expect: type | None = None) -> Any:
+    """The JSON value in ``path``; with ``expect`` (``dict``, ``list``) anything else is a
+    :class:`CorruptFileError` naming the file."""
     path = Path(path)
     try:
-        return json.loads(path.read_text())
+        value = json.loads(path.read_text())
     except FileNotFoundError:
         raise FileNotFoundError(f"{path}: no such file") from None
     except json.JSONDecodeError as exc:
         raise CorruptFileError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
+    except UnicodeDecodeError:
+        raise CorruptFileError(f"{path}: not valid JSON (not UTF-8 text)") from None
+    if expect is not None and not isinstance(value, expect):
+        want = {dict: "an object", list: "a list"}.get(expect, expect.__name__)
+        raise CorruptFileError(f"{path}: expected {want}, found a {type(value).__name__}")
+    return value
 
 
 def write_table(path: str | os.PathLike, frame: Any) -> Path:

@@ -1047,7 +1047,7 @@ def imagenet_transfer(
 
     cfg = _resolve(profile, transfer_uri=transfer_uri, transfer_epochs=epochs, seed=seed)
     smeta = read_meta(search, SEARCH)
-    best = read_json(Path(search) / "best.json")
+    best = read_json(Path(search) / "best.json", dict)
     out = Path(out)
     tcfg = replace(cfg.transfer_config, seed=seed)
     with contextlib.ExitStack() as stack:
@@ -1079,7 +1079,7 @@ def imagenet_transfer(
         raise RuntimeError(
             f"imagenet-transfer: stopped after epoch {result.get('epoch')}, not finished"
         )
-    meta = read_json(out / META)
+    meta = read_json(out / META, dict)
     write_meta(
         out,
         {
