@@ -52,3 +52,11 @@ def test_report_table_with_a_missing_column_is_refused(tmp_path, capsys):
     rc = main(["report", "--run", str(tmp_path), "--table", f"table:{csv}:nope", "--out", str(out)])
     assert rc == 1
     assert "has no column 'nope'" in capsys.readouterr().err
+
+
+def test_a_malformed_pipeline_yaml_is_one_line(tmp_path, capsys):
+    bad = tmp_path / "p.yaml"
+    bad.write_text("root: [1,\n")
+    assert main(["run", "--pipeline", str(bad), "--out", str(tmp_path / "run")]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"naslid run: error: {bad}: not valid YAML") and "\n" not in err

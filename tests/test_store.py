@@ -339,3 +339,14 @@ def test_loading_a_sealed_file_never_runs_code(tmp_path):
     rng_state = np.random.RandomState(0).get_state()  # the one non-tensor type allowed
     out = torch_from_bytes(torch_to_bytes({"numpy": rng_state}))
     assert (out["numpy"][1] == rng_state[1]).all()
+
+
+def test_json_of_the_wrong_shape_or_encoding_is_one_line_naming_the_file(tmp_path):
+    from naslid.io import read_json
+
+    (tmp_path / "best.json").write_text("[1, 2]")
+    with pytest.raises(CorruptFileError, match="best.json: expected an object, found a list"):
+        read_json(tmp_path / "best.json", dict)
+    (tmp_path / "bin.json").write_bytes(b"\xff\xfe\x00")
+    with pytest.raises(CorruptFileError, match="bin.json: not valid JSON"):
+        read_json(tmp_path / "bin.json")

@@ -56,8 +56,14 @@ def read_pipeline_yaml(path: str | Path) -> list[dict]:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no compiled pipeline (run: naslid compile)")
-    docs = [d for d in yaml.safe_load_all(path.read_text()) if d is not None]
-    if not docs or "root" not in docs[0]:
+    try:
+        docs = [d for d in yaml.safe_load_all(path.read_text()) if d is not None]
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or type(exc).__name__
+        raise ValueError(f"{path}: not valid YAML ({problem}{where})") from None
+    if not docs or not isinstance(docs[0], dict) or "root" not in docs[0]:
         raise ValueError(f"{path}: not a compiled KFP pipeline (no 'root')")
     return docs
 
