@@ -60,3 +60,14 @@ def test_a_malformed_pipeline_yaml_is_one_line(tmp_path, capsys):
     assert main(["run", "--pipeline", str(bad), "--out", str(tmp_path / "run")]) == 1
     err = capsys.readouterr().err.strip()
     assert err.startswith(f"naslid run: error: {bad}: not valid YAML") and "\n" not in err
+
+
+def test_an_unreachable_host_is_one_line_naming_it(tmp_path, capsys):
+    import socket
+
+    with socket.create_server(("127.0.0.1", 0)) as sock:
+        port = sock.getsockname()[1]  # closed again: nothing listens there
+    assert main(["submit", "--host", f"http://127.0.0.1:{port}"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"naslid submit: error: cannot reach 127.0.0.1:{port}: ")
+    assert "Connection refused" in err and "\n" not in err

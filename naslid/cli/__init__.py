@@ -106,6 +106,24 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def network_error(exc: BaseException) -> str | None:
+    """One line for a urllib3 / HTTP client error (e.g. an unreachable KFP or S3 host), naming
+    the host and the cause; None for anything else."""
+    try:
+        from urllib3.exceptions import HTTPError, MaxRetryError
+    except ImportError:  # pragma: no cover
+        return None
+    if not isinstance(exc, HTTPError):
+        return None
+    pool = getattr(exc, "pool", None)
+    host = f"{pool.host}:{pool.port}" if pool is not None else "the server"
+    reason = exc.reason if isinstance(exc, MaxRetryError) and exc.reason else exc
+    text = str(reason)
+    if "): " in text:  # urllib3 repeats the connection object before the cause
+        text = text.split("): ", 1)[1]
+    return f"cannot reach {host}: {type(reason).__name__}: {text}".rstrip(": ")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -121,6 +139,12 @@ def main(argv: list[str] | None = None) -> int:
         if getattr(args, "debug", False):
             raise
         print(f"naslid {args.command}: error: {exc}", file=sys.stderr)
+        return 1
+    except Exception as exc:
+        line = network_error(exc)
+        if line is None or getattr(args, "debug", False):
+            raise
+        print(f"naslid {args.command}: error: {line} (--debug for the traceback)", file=sys.stderr)
         return 1
     finally:
         if release is not None:
