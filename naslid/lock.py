@@ -188,8 +188,8 @@ class Lease:
         one ``ttl``; wait for that rather than fail the retry. A holder that renews meanwhile
         is alive: refused at once. A lease longer than our ``ttl`` is not waited for."""
         first = float(cur.get("expires", 0))
-        if first - time.time() > self.ttl + 1:
-            raise LockedError(self._refusal(what, cur))
+        if cur.get("host") == socket.gethostname() or first - time.time() > self.ttl + 1:
+            raise LockedError(self._refusal(what, cur))  # a live process here, or a long lease
         while True:
             time.sleep(max(0.05, min(2.0, first - time.time() + 0.05)))
             now = self._current()
