@@ -61,7 +61,7 @@ def describe(holder: dict) -> str:
     )
 
 
-_held: dict[str, tuple[int, int]] = {}  # resolved folder -> (fd, count)
+_held: dict[str, tuple[int, int, bool]] = {}  # lock file -> (fd, count, folder created)
 _leases: dict[str, Lease] = {}
 _guard = threading.Lock()
 
@@ -76,6 +76,7 @@ def lock_dir(path: str | os.PathLike, what: str = "output", name: str = LOCK_FIL
     folder = Path(path)
     if folder.exists() and not folder.is_dir():
         raise NotADirectoryError(f"{what} {folder}: is a file, not a folder")
+    created = not folder.exists()
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except FileExistsError:
@@ -87,8 +88,8 @@ def lock_dir(path: str | os.PathLike, what: str = "output", name: str = LOCK_FIL
     key = str(folder.resolve() / name)
     with _guard:
         if key in _held:
-            fd, count = _held[key]
-            _held[key] = (fd, count + 1)
+            fd, count, made = _held[key]
+            _held[key] = (fd, count + 1, made)
             return folder
         lock_path = folder / name
         try:
@@ -113,7 +114,7 @@ def lock_dir(path: str | os.PathLike, what: str = "output", name: str = LOCK_FIL
         os.ftruncate(fd, 0)
         os.pwrite(fd, record, 0)
         os.fsync(fd)
-        _held[key] = (fd, 1)
+        _held[key] = (fd, 1, created)
     return folder
 
 
@@ -122,13 +123,19 @@ def unlock_dir(path: str | os.PathLike, name: str = LOCK_FILE) -> None:
     with _guard:
         if key not in _held:
             return
-        fd, count = _held[key]
+        fd, count, created = _held[key]
         if count > 1:
-            _held[key] = (fd, count - 1)
+            _held[key] = (fd, count - 1, created)
             return
         del _held[key]
+        folder = Path(path)
         try:
             os.ftruncate(fd, 0)
+            if created and [p.name for p in folder.iterdir()] == [name]:
+                (folder / name).unlink()  # refused before any work: leave no empty folder
+                folder.rmdir()
+        except OSError:
+            pass
         finally:
             os.close(fd)  # releases the flock
 

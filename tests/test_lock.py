@@ -178,3 +178,10 @@ def test_s3_lease_of_a_preempted_pod_lapses_and_a_renewed_one_is_refused(seaweed
             Lease(store, ttl=5, settle=0.1).acquire("checkpoints")
     finally:
         _end(proc)
+
+
+def test_a_command_refused_before_work_leaves_no_empty_output_folder(tmp_path, capsys):
+    out = tmp_path / "new" / "out"
+    assert main(["run", "--pipeline", str(tmp_path / "missing.yaml"), "--out", str(out)]) == 1
+    assert "no compiled pipeline" in capsys.readouterr().err
+    assert not out.exists()  # the folder the lock created is gone again
