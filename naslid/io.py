@@ -1,9 +1,14 @@
 """Atomic, self-checking files: checkpoints, state dicts, JSON and tables.
 
+Loading uses ``torch.load(weights_only=True)`` (tensors, containers, plain values and the numpy
+types of an RNG state): write access to a bucket must not be code execution in every pod.
+
 Every write goes to a temporary name in the target's directory and is renamed into place, so
 a killed process leaves either the old file or the new one, never half of one. Tensor files
 end with a footer (magic, payload length, SHA-256): a truncated or corrupt file is refused
-with a message naming it, before ``torch.load`` sees a byte of it.
+with a message naming it, before ``torch.load`` sees a byte of it. JSON artifacts are sealed
+through their folder's ``meta.json`` (:func:`seal_meta`: the SHA-256 of every other file and
+of itself), checked on load by :func:`verify_meta`.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ import hashlib
 import io
 import json
 import os
+import pickle
 import struct
 import tempfile
 from pathlib import Path
@@ -87,11 +93,32 @@ def torch_to_bytes(obj: Any) -> bytes:
     return seal(buf.getvalue())
 
 
+def _numpy_globals() -> list:
+    """numpy's RNG state (``np.random.get_state()``: a uint32 array) in training checkpoints."""
+    import numpy as np
+
+    try:
+        from numpy._core.multiarray import _reconstruct
+    except ImportError:  # numpy < 2
+        from numpy.core.multiarray import _reconstruct
+    return [_reconstruct, np.ndarray, np.dtype, type(np.dtype(np.uint32))]
+
+
 def torch_from_bytes(
     data: bytes, name: str = "<bytes>", map_location: str | torch.device = "cpu"
 ) -> Any:
+    """Unseal and load with ``weights_only=True``: tensors, containers and plain values,
+    plus the numpy types of an RNG state; anything else (a pickled class or function, which
+    would run code on load) is refused with a :class:`CorruptFileError` naming ``name``."""
     payload = unseal(data, name)
-    return torch.load(io.BytesIO(payload), map_location=map_location, weights_only=False)
+    try:
+        with torch.serialization.safe_globals(_numpy_globals()):
+            return torch.load(io.BytesIO(payload), map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise CorruptFileError(
+            f"{name}: refused: holds objects other than tensors and plain values ({first})"
+        ) from None
 
 
 def load_torch(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> Any:
@@ -106,14 +133,22 @@ def write_json(path: str | os.PathLike, obj: Any) -> Path:
     return atomic_write_bytes(path, (json.dumps(obj, indent=2, sort_keys=False) + "\n").encode())
 
 
-def read_json(path: str | os.PathLike) -> Any:
+def read_json(path: str | os.PathLike, expect: type | None = None) -> Any:
+    """The JSON value in ``path``; with ``expect`` (``dict``, ``list``) anything else is a
+    :class:`CorruptFileError` naming the file."""
     path = Path(path)
     try:
-        return json.loads(path.read_text())
+        value = json.loads(path.read_text())
     except FileNotFoundError:
         raise FileNotFoundError(f"{path}: no such file") from None
     except json.JSONDecodeError as exc:
         raise CorruptFileError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
+    except UnicodeDecodeError:
+        raise CorruptFileError(f"{path}: not valid JSON (not UTF-8 text)") from None
+    if expect is not None and not isinstance(value, expect):
+        want = {dict: "an object", list: "a list"}.get(expect, expect.__name__)
+        raise CorruptFileError(f"{path}: expected {want}, found a {type(value).__name__}")
+    return value
 
 
 def write_table(path: str | os.PathLike, frame: Any) -> Path:
@@ -125,6 +160,57 @@ def write_table(path: str | os.PathLike, frame: Any) -> Path:
     else:
         frame.to_parquet(buf, index=False)
     return atomic_write_bytes(path, buf.getvalue())
+
+
+SEAL_FIELD = "sealed"
+
+
+def _canonical(obj: Any) -> bytes:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":")).encode()
+
+
+def seal_meta(meta: dict, folder: str | os.PathLike) -> dict:
+    """``meta`` plus the field ``sealed``: the SHA-256 of every other file of the artifact
+    folder (``.pt`` files excepted: they carry their own footer) and of ``meta`` itself, so
+    that an edited ``tree.json``, profile or ``meta.json`` is refused by :func:`verify_meta`."""
+    folder = Path(folder)
+    files = {}
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        rel = path.relative_to(folder).as_posix()
+        if path.name == "meta.json" and path.parent == folder or path.suffix == ".pt":
+            continue
+        if any(part.startswith(".") for part in rel.split("/")):
+            continue  # locks, temporaries
+        files[rel] = hashlib.sha256(path.read_bytes()).hexdigest()
+    body = {k: v for k, v in meta.items() if k != SEAL_FIELD}
+    seal_ = {"files": files}
+    seal_["meta"] = hashlib.sha256(_canonical({**body, SEAL_FIELD: seal_})).hexdigest()
+    return {**body, SEAL_FIELD: seal_}
+
+
+def verify_meta(meta: Any, folder: str | os.PathLike, source: str) -> None:
+    """Refuse a ``meta.json`` that is not an object, or whose seal (when it has one) does not
+    match it or the files it lists, with :class:`CorruptFileError` naming the file."""
+    if not isinstance(meta, dict):
+        raise CorruptFileError(f"{source}: expected a JSON object, found a {type(meta).__name__}")
+    seal_ = meta.get(SEAL_FIELD)
+    if seal_ is None:
+        return
+    if not isinstance(seal_, dict) or not isinstance(seal_.get("files"), dict):
+        raise CorruptFileError(f"{source}: field {SEAL_FIELD!r} is malformed")
+    body = {k: v for k, v in meta.items() if k != SEAL_FIELD}
+    unsealed = {"files": seal_["files"]}
+    if hashlib.sha256(_canonical({**body, SEAL_FIELD: unsealed})).hexdigest() != seal_.get("meta"):
+        raise CorruptFileError(f"{source}: modified after it was written (its seal does not match)")
+    folder = Path(folder)
+    for rel, digest in seal_["files"].items():
+        path = folder / rel
+        if not path.is_file():
+            raise CorruptFileError(f"{path}: listed in {source} but missing")
+        if hashlib.sha256(path.read_bytes()).hexdigest() != digest:
+            raise CorruptFileError(
+                f"{path}: modified or damaged after it was written (digest differs from {source})"
+            )
 
 
 def check_meta(meta: dict, expected: dict, source: str) -> None:

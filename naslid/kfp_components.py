@@ -78,13 +78,13 @@ def set_run(artifact: Any) -> None:
     os.environ[RUN_ID_ENV] = run_of(artifact)
 
 
-def checkpoint_uri(root: str, artifact: Any) -> str:
-    """Where a long step keeps its epoch checkpoints: ``root`` + the artifact's own path, so
-    that a retried pod (same output URI) finds them; ``''`` (no root) = inside the output."""
-    if not root:
-        return ""
-    tail = str(artifact.uri).split("://", 1)[-1].strip("/")
-    return f"{root.rstrip('/')}/{tail}"
+def checkpoint_uri(root: str, step: str, inputs: list, **params) -> str:
+    """Where a long step keeps its epoch checkpoints: ``ROOT/STEP-KEY``, the key derived from
+    the step's inputs and parameters (naslid.steps.input_key), not from the run, so a retried
+    pod or a re-run of an interrupted run finds them; ``''`` (no root) = inside the output."""
+    from naslid import steps
+
+    return steps.checkpoint_location(root, step, inputs, **params)
 
 
 def transfer_processes() -> int:
@@ -230,7 +230,14 @@ def pretrain_supernet(
         profile=profile,
         epochs=epochs,
         seed=seed,
-        checkpoint_uri=checkpoint_uri(checkpoint_root, supernet),
+        checkpoint_uri=checkpoint_uri(
+            checkpoint_root,
+            "pretrain-supernet",
+            [data.path],
+            profile=profile,
+            epochs=epochs,
+            seed=seed,
+        ),
     )
     publish_metrics(metrics, out)
 
@@ -306,7 +313,16 @@ def finetune_subsupernet(
         epochs=epochs,
         rounds=rounds,
         seed=seed,
-        checkpoint_uri=checkpoint_uri(checkpoint_root, subsupernet),
+        checkpoint_uri=checkpoint_uri(
+            checkpoint_root,
+            "finetune-subsupernet",
+            [data.path, partition.path, split.path],
+            node=node,
+            profile=profile,
+            epochs=epochs,
+            rounds=rounds,
+            seed=seed,
+        ),
     )
 
 
@@ -404,7 +420,15 @@ def imagenet_transfer(
             "transfer_uri": transfer_uri,
             "epochs": epochs,
             "seed": seed,
-            "checkpoint_uri": checkpoint_uri(checkpoint_root, model),
+            "checkpoint_uri": checkpoint_uri(
+                checkpoint_root,
+                "imagenet-transfer",
+                [search.path],
+                profile=profile,
+                transfer_uri=transfer_uri,
+                epochs=epochs,
+                seed=seed,
+            ),
         }
     )
     publish_metrics(metrics, out)

@@ -11,6 +11,14 @@ The watching wraps two functions of kfp.local 2.17.0 (``task_executor.execute_si
 and ``LocalCache.get``); kfp is pinned to that version (pyproject.toml). Retry policies are
 dropped from the local copy of the pipeline unless asked for: a step failing on one machine
 fails the same way again, and the cluster's back-off would only delay the error.
+
+The run owns its step processes: each starts in a process group of its own (wrapping
+``subprocess_task_handler.run_local_subprocess``) and with ``PR_SET_PDEATHSIG`` set, so a
+``naslid run`` killed with SIGKILL takes its steps with it. SIGINT / SIGTERM stop every step's
+process group (SIGTERM, then SIGKILL after a grace period), start no further step and write
+``run.json`` with ``status: INTERRUPTED`` and the steps that were running; the checkpoints of
+an interrupted long step stay under the checkpoint root (keyed by the step's inputs), and a
+re-run resumes it from them.
 """
 
 from __future__ import annotations
@@ -21,6 +29,8 @@ import io
 import logging
 import os
 import re
+import signal
+import subprocess
 import sys
 import threading
 import time
@@ -101,12 +111,35 @@ def _plain(value: Any) -> Any:
     return value
 
 
+class Interrupted(RuntimeError):
+    """``naslid run`` was stopped by a signal; ``code`` is the exit status to use."""
+
+    def __init__(self, message: str, code: int):
+        super().__init__(message)
+        self.code = code
+
+
+# Run a step under PR_SET_PDEATHSIG=SIGKILL (survives exec): it dies when the thread of
+# naslid run that started it does, even when naslid run is killed with SIGKILL.
+_DIE_WITH_PARENT = (
+    "import ctypes, os, signal, sys\n"
+    "libc = ctypes.CDLL(None, use_errno=True)\n"
+    "libc.prctl(1, signal.SIGKILL)\n"
+    "if os.getppid() != int(sys.argv[1]): os._exit(137)\n"
+    "os.execvp(sys.argv[2], sys.argv[2:])\n"
+)
+
+
 class _Watcher:
     """Records each task kfp.local executes; shows progress on ``stream``."""
 
     def __init__(self, total: int, stream, show: bool):
         from tqdm.auto import tqdm
 
+        self.children: set[subprocess.Popen] = set()
+        self.running: dict[str, float] = {}  # task name -> start time
+        self.stopping: str | None = None  # the signal's name once interrupted
+        self.interrupted: dict | None = None  # what was running, which processes were stopped
         self.lock = threading.Lock()
         self.local = threading.local()
         self.tasks: list[dict] = []
@@ -162,13 +195,24 @@ def _instrumented(watcher: _Watcher) -> Iterator[None]:
         return out
 
     def execute(*args, **kwargs):
+        from kfp.local import status as kstatus
+
         task_name = kwargs.get("task_name", args[0] if args else "?")
         task_spec = kwargs.get("task_spec", args[1] if len(args) > 1 else None)
         component = task_spec.component_ref.name if task_spec is not None else task_name
+        if watcher.stopping:  # interrupted: start nothing new
+            return {}, kstatus.Status.FAILURE
         watcher.local.hit = False
         t0 = time.perf_counter()
-        outputs, status = orig_exec(*args, **kwargs)
-        from kfp.local import status as kstatus
+        with watcher.lock:
+            watcher.running[task_name] = time.time()
+        try:
+            outputs, status = orig_exec(*args, **kwargs)
+        finally:
+            with watcher.lock:
+                watcher.running.pop(task_name, None)
+        if watcher.stopping:
+            return outputs, status
 
         watcher.done(
             task_name,
@@ -180,13 +224,98 @@ def _instrumented(watcher: _Watcher) -> Iterator[None]:
         )
         return outputs, status
 
+    from kfp.local import subprocess_task_handler as handler
+
+    orig_sub = handler.run_local_subprocess
+
+    def run_local_subprocess(full_command, env_vars=None):  # kfp 2.17.0's, owning the child
+        env = {**os.environ, **env_vars} if env_vars else None
+        if watcher.stopping:
+            return 1
+        command = [sys.executable, "-c", _DIE_WITH_PARENT, str(os.getpid()), *full_command]
+        with subprocess.Popen(
+            command,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            bufsize=1,
+            env=env,
+            start_new_session=True,  # its own process group, stopped by naslid run
+        ) as process:
+            with watcher.lock:
+                watcher.children.add(process)
+            try:
+                if process.stdout:
+                    for line in iter(process.stdout.readline, ""):
+                        print(line, end="")
+                    print("\n")
+                return process.wait()
+            finally:
+                with watcher.lock:
+                    watcher.children.discard(process)
+
     task_executor.execute_single_task = execute
     kcache.LocalCache.get = get
+    handler.run_local_subprocess = run_local_subprocess
     try:
         yield
     finally:
         task_executor.execute_single_task = orig_exec
         kcache.LocalCache.get = orig_get
+        handler.run_local_subprocess = orig_sub
+
+
+def _stop_children(watcher: _Watcher, grace: float = 10.0) -> list[int]:
+    """SIGTERM every step's process group, SIGKILL what is left after ``grace`` seconds."""
+    with watcher.lock:
+        children = list(watcher.children)
+    for proc in children:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    for proc in children:
+        try:
+            proc.wait(max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            pass
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, signal.SIGKILL)  # the group: the step and anything it started
+    return [p.pid for p in children]
+
+
+def _interrupt(watcher: _Watcher) -> None:
+    """Note the running steps, then stop their processes (before anything waits on them)."""
+    if watcher.interrupted is not None:
+        return
+    with watcher.lock:
+        running = sorted(watcher.running)
+    watcher.interrupted = {
+        "signal": watcher.stopping,
+        "running": running,
+        "stopped_pids": _stop_children(watcher),
+    }
+
+
+@contextlib.contextmanager
+def _signals(watcher: _Watcher) -> Iterator[None]:
+    """SIGINT / SIGTERM: stop the steps and unwind the run (KeyboardInterrupt) once."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, frame):  # noqa: ANN001
+        if watcher.stopping:
+            return
+        watcher.stopping = signal.Signals(signum).name
+        _interrupt(watcher)
+        raise KeyboardInterrupt
+
+    before = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, old in before.items():
+            signal.signal(sig, old)
 
 
 class _Tee(io.TextIOBase):
@@ -258,6 +387,13 @@ def run(
     original_print = builtins.print
     root_logger = logging.getLogger()
     original_logging = (root_logger.level, list(root_logger.handlers))
+    from naslid.io import write_json
+
+    # a run killed with SIGKILL leaves this record: RUNNING, with a pid that no longer exists
+    write_json(
+        record,
+        {"status": "RUNNING", "pid": os.getpid(), "started": time.time(), "arguments": arguments},
+    )
     watcher = _Watcher(total, err, progress)
     result = RunResult(record=record)
     t0 = time.perf_counter()
@@ -267,10 +403,16 @@ def run(
         warnings.filterwarnings("ignore", message=r".*non-Python base image.*")
         sink = _Tee(log, sys.stdout) if verbose else log
         try:
-            with _instrumented(watcher), contextlib.redirect_stdout(sink):
+            with _signals(watcher), _instrumented(watcher), contextlib.redirect_stdout(sink):
                 component(**arguments)
+        except KeyboardInterrupt as exc:  # our handler, or Ctrl-C outside the main thread's
+            watcher.stopping = watcher.stopping or "SIGINT"
+            _interrupt(watcher)
+            failure = exc
         except Exception as exc:  # kfp.local raises RuntimeError naming the failed task
             failure = exc
+            if watcher.stopping:
+                _interrupt(watcher)
         finally:
             watcher.close()
             builtins.print = original_print
@@ -301,15 +443,23 @@ def run(
         "arguments": arguments,
         "cache": cache,
         "seconds": round(result.seconds, 3),
-        "status": "FAILURE" if failure else "SUCCESS",
+        "status": "INTERRUPTED" if watcher.stopping else ("FAILURE" if failure else "SUCCESS"),
+        "interrupted": watcher.interrupted,
         "best_arch": result.best_arch,
         "report": result.report,
         "report_markdown": result.report_markdown,
         "tasks": result.tasks,
     }
-    from naslid.io import write_json
-
     write_json(record, summary)
+    if watcher.stopping:
+        sig = signal.Signals[watcher.stopping]
+        info = watcher.interrupted or {"running": [], "stopped_pids": []}
+        running = ", ".join(step_name(t) for t in info["running"]) or "none"
+        raise Interrupted(
+            f"interrupted by {sig.name}: stopped {len(info['stopped_pids'])} step process(es) (running: "
+            f"{running}); {record} records the state, run again to resume",
+            128 + int(sig),
+        )
     if failure is not None:
         failed = [t["step"] for t in result.tasks if t["status"] != "SUCCESS"]
         where = f"step {failed[0]} failed" if failed else f"the pipeline failed ({failure})"
@@ -325,8 +475,8 @@ def run_artifacts(root: str | Path) -> list[tuple[Path, dict]]:
 
     root = Path(root)
     record = root / "run.json"
-    if not record.is_file():
-        return rerun.find_artifacts(root)
+    if not record.is_file() or read_json(record).get("status") == "RUNNING":
+        return rerun.find_artifacts(root)  # no record, or the run was killed before writing it
     found: dict[Path, dict] = {}
     for task in read_json(record).get("tasks", []):
         for value in task.get("outputs", {}).values():

@@ -22,7 +22,7 @@ from torch import nn
 
 from naslid.data import BatchIterator, ImageData
 from naslid.spaces.base import Arch, Mask
-from naslid.train import load_model, resolve_device
+from naslid.train import DivergedError, check_finite, load_model, resolve_device
 
 
 @dataclass(frozen=True)
@@ -81,9 +81,15 @@ def path_accuracy(
     net.eval()
     correct, seen = 0, 0
     amp = val[0][0].device.type == "cuda"
-    for x, y in val:
+    for i, (x, y) in enumerate(val):
         with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=amp):
-            correct += int((net(x, choice).argmax(1) == y).sum())
+            logits = net(x, choice)
+        if not bool(torch.isfinite(logits).all()):  # argmax of NaN is an arbitrary class
+            raise DivergedError(
+                f"arch {choice}: non-finite outputs (NaN/inf) on validation batch {i + 1}; "
+                "the weights or the inputs are broken, not scored"
+            )
+        correct += int((logits.argmax(1) == y).sum())
         seen += len(y)
     return 100.0 * correct / max(1, seen)
 
@@ -132,7 +138,9 @@ class ProxyEvaluator:
 
     def net(self, leaf: int) -> nn.Module:
         if leaf not in self._nets:
-            self._nets[leaf] = self._loader(self.leaves[leaf][1]).to(self.device)
+            net = self._loader(self.leaves[leaf][1]).to(self.device)
+            check_finite(net.state_dict(), f"sub-supernet {self.leaves[leaf][1]}: refused")
+            self._nets[leaf] = net
         return self._nets[leaf]
 
     def score(self, arch: Arch) -> float:
@@ -146,6 +154,8 @@ class ProxyEvaluator:
         }
         try:
             recalibrate_bn(net, self.calibration, arch)
+            stats = {k: v for k, v in net.state_dict().items() if "running_" in k}
+            check_finite(stats, f"arch {arch}: BN recalibration gave non-finite statistics")
             return path_accuracy(net, self.validation, arch)
         finally:
             net.load_state_dict(saved, strict=False)  # leave the sub-supernet as it was

@@ -33,6 +33,7 @@ import contextlib
 import contextvars
 import functools
 import hashlib
+import json
 import os
 import shutil
 import tempfile
@@ -43,7 +44,7 @@ from pathlib import Path
 from typing import Any
 
 from naslid import __version__
-from naslid.io import atomic_write_bytes, check_meta, read_json, write_json
+from naslid.io import atomic_write_bytes, check_meta, read_json, seal_meta, verify_meta, write_json
 
 PathLike = str | os.PathLike
 
@@ -88,6 +89,11 @@ def lineage() -> dict:
     return {"run_id": os.environ.get(RUN_ID_ENV, ""), "made_from": list(parents or [])}
 
 
+_ON_SUCCESS: contextvars.ContextVar[list | None] = contextvars.ContextVar(
+    "naslid_on_success", default=None
+)
+
+
 def timed(fn: Callable) -> Callable:
     """Mark a step: the ``meta.json`` it writes records its wall time and peak memory."""
 
@@ -95,10 +101,15 @@ def timed(fn: Callable) -> Callable:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         token = _STEP_START.set(time.monotonic())
         parents = _PARENTS.set([])
+        done = _ON_SUCCESS.set([])
         _reset_peak_memory()
         try:
-            return fn(*args, **kwargs)
+            result = fn(*args, **kwargs)
+            for cleanup in _ON_SUCCESS.get():  # the step's outputs are all written
+                cleanup()
+            return result
         finally:
+            _ON_SUCCESS.reset(done)
             _STEP_START.reset(token)
             _PARENTS.reset(parents)
 
@@ -138,12 +149,17 @@ def artifact_meta(kind: str, **fields: Any) -> dict:
     return {**meta, **fields}
 
 
-def read_meta(directory: PathLike, kind: str, expected: dict | None = None) -> dict:
-    """``directory/meta.json``, checked to be a ``kind`` artifact with the ``expected`` fields."""
+def read_meta(
+    directory: PathLike, kind: str, expected: dict | None = None, *, cross_check: bool = True
+) -> dict:
+    """``directory/meta.json``, checked to be a ``kind`` artifact with the ``expected`` fields,
+    its seal verified and (``cross_check``) a partition's tree and leaves checked against it
+    (:func:`check_partition`; the report turns that off to draw what it can of a bad tree)."""
     path = Path(directory) / META
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such file (is {directory} a {kind} artifact?)")
     meta = read_json(path)
+    verify_meta(meta, directory, str(path))
     check_meta(meta, {"artifact": kind, "format": FORMAT, **(expected or {})}, str(path))
     parents = _PARENTS.get()
     if parents is not None:  # inside a step: an input, recorded in its outputs' lineage
@@ -158,7 +174,74 @@ def read_meta(directory: PathLike, kind: str, expected: dict | None = None) -> d
                     "run_id": meta.get("run_id", ""),
                 }
             )
+    if kind == PARTITION and cross_check:
+        check_partition(directory, meta)
     return meta
+
+
+def write_meta(out: PathLike, meta: dict) -> Path:
+    """``out/meta.json``, sealed over the artifact's other files (naslid.io.seal_meta): write
+    it last, once everything else of the artifact is in place."""
+    return write_json(Path(out) / META, seal_meta(meta, out))
+
+
+def _disjoint(a, b) -> bool:
+    return any(not set(x) & set(y) for x, y in zip(a, b))
+
+
+def check_partition(directory: PathLike, meta: dict) -> None:
+    """Cross-check a partition artifact: ``tree.json``'s leaves are ``meta.json``'s leaves
+    with the same masks, every leaf's own ``meta.json`` holds that mask and space, and the
+    leaves are pairwise disjoint and cover the root (every architecture in exactly one)."""
+    from naslid import split
+
+    directory = Path(directory)
+    source = directory / META
+    space = _space(meta["space"])
+    leaves = meta.get("leaves")
+    if not isinstance(leaves, dict) or not leaves:
+        raise ValueError(f"{source}: field 'leaves' must be an object of masks")
+    masks = {node: space.mask_from_json(m) for node, m in leaves.items()}
+    tree_path = directory / "tree.json"
+    if tree_path.is_file():
+        tree = split.PartitionTree.load(tree_path)
+        if tree.space.name != space.name:
+            raise ValueError(
+                f"{tree_path}: space {tree.space.name!r}, {source} says {space.name!r}"
+            )
+        tree_leaves = {n.id: n.mask for n in tree.leaves()}
+        if set(tree_leaves) != set(masks):
+            raise ValueError(
+                f"{tree_path}: leaves {sorted(tree_leaves)} differ from {source}'s {sorted(masks)}"
+            )
+        for node, mask in tree_leaves.items():
+            if tuple(map(tuple, mask)) != tuple(map(tuple, masks[node])):
+                raise ValueError(f"{tree_path}: leaf {node!r} has another mask than {source}")
+        root = tree.node(tree.root).mask
+    else:
+        root = space.full_mask() if len(masks) > 1 else next(iter(masks.values()))
+    nodes = sorted(masks)
+    for i, a in enumerate(nodes):
+        for b in nodes[i + 1 :]:
+            if not _disjoint(masks[a], masks[b]):
+                raise ValueError(f"{source}: leaves {a!r} and {b!r} overlap")
+    if sum(space.mask_size(m) for m in masks.values()) != space.mask_size(root):
+        raise ValueError(f"{source}: the leaves do not cover the root mask")
+    for node, mask in masks.items():
+        leaf_meta_path = directory / "leaves" / node / META
+        if not leaf_meta_path.is_file():
+            continue  # checked when the leaf is loaded (load_model names the file)
+        leaf_meta = read_json(leaf_meta_path)
+        verify_meta(leaf_meta, leaf_meta_path.parent, str(leaf_meta_path))
+        if leaf_meta.get("space") != space.name:
+            raise ValueError(
+                f"{leaf_meta_path}: field 'space' is {leaf_meta.get('space')!r}, "
+                f"{source} says {space.name!r}"
+            )
+        if leaf_meta.get("mask") != space.mask_to_json(mask):
+            raise ValueError(
+                f"{leaf_meta_path}: field 'mask' differs from leaf {node!r} in {source}"
+            )
 
 
 def _resolve(profile: str, **overrides: Any):
@@ -228,16 +311,72 @@ def _local_copy(uri: str, what: str) -> Iterator[Path | None]:
         yield Path(tmp)
 
 
+def _artifact_digest(path: Path, digest) -> None:
+    """Feed every file under ``path`` (relative name and bytes) into ``digest``; meta.json
+    without its times and seal, so a re-executed deterministic step digests the same."""
+    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
+    for f in files:
+        rel = f.name if f == path else f.relative_to(path).as_posix()
+        if rel.rsplit("/", 1)[-1].startswith("."):
+            continue  # lock files, temporaries
+        data = f.read_bytes()
+        if f.name == META:
+            try:
+                meta = json.loads(data)
+                if isinstance(meta, dict):  # what differs between two executions
+                    for volatile in ("created", "sealed", "seconds", "peak_memory_MB"):
+                        meta.pop(volatile, None)
+                data = json.dumps(meta, sort_keys=True).encode()
+            except ValueError:
+                pass
+        digest.update(rel.encode() + b"\0" + hashlib.sha256(data).digest())
+
+
+def input_key(step: str, inputs: Sequence[PathLike], **params) -> str:
+    """16 hex digits naming one execution of ``step``: SHA-256 over its name, parameters and
+    the content of its input artifacts. A re-run of the same step on the same inputs (a new
+    run folder, a new KFP run id) finds the checkpoints an interrupted one left."""
+    digest = hashlib.sha256(step.encode() + b"\0")
+    digest.update(json.dumps(params, sort_keys=True, default=str).encode() + b"\0")
+    for item in inputs:
+        path = Path(item)
+        if not path.exists():
+            raise FileNotFoundError(f"{step}: input {path} not found")
+        _artifact_digest(path, digest)
+        digest.update(b"\1")
+    return digest.hexdigest()[:16]
+
+
+def checkpoint_location(root: str, step: str, inputs: Sequence[PathLike], **params) -> str:
+    """``ROOT/STEP-KEY`` (see :func:`input_key`); ``''`` without a root (inside the output)."""
+    if not root:
+        return ""
+    return f"{str(root).rstrip('/')}/{step}-{input_key(step, inputs, **params)}"
+
+
+def _remove_checkpoints(uri: str) -> None:
+    from naslid import store
+
+    if not store.is_remote(uri):
+        shutil.rmtree(Path(uri).expanduser(), ignore_errors=True)
+        return
+    bucket = store.open_store(uri)
+    for key in bucket.list():
+        bucket.delete(key)
+
+
 @contextlib.contextmanager
 def _checkpoints(checkpoint_uri: str, out: Path, name: str) -> Iterator[str]:
-    """The checkpoint location of a long step; the default one (inside ``out``) is removed
-    once the step has finished, so artifacts hold results, not optimiser states."""
-    if checkpoint_uri:
-        yield checkpoint_uri
-        return
-    local = out / name
-    yield str(local)
-    shutil.rmtree(local, ignore_errors=True)
+    """The checkpoint location of a long step; removed once the step has succeeded (only
+    then: an interrupted or failed step leaves them for its re-run), so neither artifacts
+    nor the checkpoint root pile up optimiser states."""
+    location = checkpoint_uri or str(out / name)
+    yield location
+    pending = _ON_SUCCESS.get()
+    if pending is None or not checkpoint_uri:  # inside the artifact: gone before it is sealed
+        _remove_checkpoints(location)
+    else:  # once the whole step has succeeded, its artifact written
+        pending.append(functools.partial(_remove_checkpoints, location))
 
 
 def _copy_file(src: Path, dst: Path) -> None:
@@ -334,6 +473,10 @@ def validate_params(
         raise ValueError(
             f"labels: expected 'proxy' or a table 'table:CSV:COLUMN', got {cfg.labels!r}"
         )
+    if cfg.labels.startswith("table:"):  # open it now, not after the GPU work
+        from naslid.benchmarks import load_table
+
+        load_table(cfg.labels)
     if cfg.rounds > max_rounds:
         raise ValueError(
             f"rounds: {cfg.rounds} asked, the compiled pipeline unrolls at most {max_rounds} "
@@ -382,7 +525,7 @@ def prepare_data(
         profile=cfg.name,
         seed=seed,
     )
-    write_json(out / META, meta)
+    write_meta(out, meta)
     _log(
         f"prepare-data: {cfg.dataset} train {len(train)}, valid ({valid_split}) {len(valid)}, "
         f"{train.num_classes} classes"
@@ -467,8 +610,8 @@ def pretrain_supernet(
     leaf = out / "leaves" / "r"
     save_model(net, leaf, config=tcfg, extra={"node": "r", "round": 0, "history": result.history})
     mask_json = net.space.mask_to_json(net.mask)
-    write_json(
-        out / META,
+    write_meta(
+        out,
         _partition_meta(
             0,
             cfg.space,
@@ -561,7 +704,7 @@ def profile_lid(
         edges=sorted(prof.edges),
         seconds=time.perf_counter() - t0,
     )
-    write_json(out / META, meta)
+    write_meta(out, meta)
     _log(
         f"profile-lid: node {node}, {cfg.criterion}, {len(prof.edges)} edges in {meta['seconds']:.1f}s"
     )
@@ -633,7 +776,7 @@ def split_round(
         num_classes=pmeta["num_classes"],
         supernet=pmeta["supernet"],
     )
-    write_json(out / META, meta)
+    write_meta(out, meta)
     return meta
 
 
@@ -760,7 +903,7 @@ def gather_subsupernets(split: PathLike, subsupernets: Sequence[PathLike], out: 
         data_meta,
         smeta["supernet"],
     )
-    write_json(out / META, meta)
+    write_meta(out, meta)
     _log(f"gather-subsupernets: round {smeta['round']}, {len(found)} sub-supernets")
     return meta
 
@@ -802,8 +945,8 @@ def lissnas_shrink(
     if not cfg.shrink:
         stats = {"shrink": False, "size": space.mask_size(), "original_size": space.mask_size()}
         write_json(out / "stats.json", stats)
-        write_json(
-            out / META, artifact_meta(SPACE, shrink=False, space=space.name, size=space.mask_size())
+        write_meta(
+            out, artifact_meta(SPACE, shrink=False, space=space.name, size=space.mask_size())
         )
         _log("lissnas-shrink: off, the search keeps the whole space")
         return {"shrink": 0, "size": space.mask_size()}
@@ -836,8 +979,8 @@ def lissnas_shrink(
         "predictor_queries",
     )
     metrics = {k: run.stats[k] for k in keys if k in run.stats}
-    write_json(
-        out / META,
+    write_meta(
+        out,
         artifact_meta(
             SPACE,
             shrink=True,
@@ -957,7 +1100,7 @@ def imagenet_transfer(
 
     cfg = _resolve(profile, transfer_uri=transfer_uri, transfer_epochs=epochs, seed=seed)
     smeta = read_meta(search, SEARCH)
-    best = read_json(Path(search) / "best.json")
+    best = read_json(Path(search) / "best.json", dict)
     out = Path(out)
     tcfg = replace(cfg.transfer_config, seed=seed)
     with contextlib.ExitStack() as stack:
@@ -990,9 +1133,9 @@ def imagenet_transfer(
         raise RuntimeError(
             f"imagenet-transfer: stopped after epoch {result.get('epoch')}, not finished"
         )
-    meta = read_json(out / META)
-    write_json(
-        out / META,
+    meta = read_json(out / META, dict)
+    write_meta(
+        out,
         {
             **meta,
             **artifact_meta(

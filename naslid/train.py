@@ -22,6 +22,7 @@ import contextlib
 import copy
 import dataclasses
 import json
+import math
 import random
 import re
 import time
@@ -43,10 +44,13 @@ from naslid.io import (
     load_torch,
     read_json,
     save_torch,
+    seal_meta,
     torch_from_bytes,
     torch_to_bytes,
+    verify_meta,
     write_json,
 )
+from naslid.lock import hold_store, release_store
 from naslid.spaces.base import Arch, Mask
 from naslid.store import Store, open_store
 
@@ -56,6 +60,31 @@ LATEST_KEY = f"{CKPT_DIR}/latest.json"
 MODEL_FILE = "supernet.pt"
 META_FILE = "meta.json"
 _CKPT_RE = re.compile(rf"^{CKPT_DIR}/epoch-(\d+)\.pt$")
+
+
+class DivergedError(ValueError):
+    """Training produced a non-finite loss or non-finite weights."""
+
+
+def nonfinite_tensors(state: dict[str, torch.Tensor]) -> list[str]:
+    """Names of the floating-point tensors of ``state`` holding NaN or inf."""
+    floats = [(k, v) for k, v in state.items() if torch.is_tensor(v) and v.is_floating_point()]
+    if not floats:
+        return []
+    ok = torch.stack([torch.isfinite(v).all() for _, v in floats])
+    if bool(ok.all()):
+        return []
+    return [k for (k, _), good in zip(floats, ok.tolist()) if not good]
+
+
+def check_finite(state: dict[str, torch.Tensor], where: str) -> None:
+    bad = nonfinite_tensors(state)
+    if bad:
+        more = f" and {len(bad) - 3} more" if len(bad) > 3 else ""
+        raise DivergedError(
+            f"{where}: the weights are not finite (NaN/inf in {', '.join(bad[:3])}{more}); "
+            "lower the learning rate"
+        )
 
 
 @dataclass
@@ -103,8 +132,9 @@ class TrainConfig:
             "warmup_epochs",
             "finetune_epochs",
         ):
-            if getattr(self, name) < 0:
-                raise ValueError(f"train config: {name} must be >= 0, got {getattr(self, name)}")
+            value = getattr(self, name)
+            if not math.isfinite(value) or value < 0:
+                raise ValueError(f"train config: {name} must be a finite number >= 0, got {value}")
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -210,8 +240,14 @@ def train_epoch(
     amp: bool = False,
     bar=None,
     report_every: int = 10,
+    epoch: int | None = None,
 ) -> dict:
-    """One pass over ``batches``; batch ``i`` trains ``net(x, archs[i])``. Returns loss/accuracy."""
+    """One pass over ``batches``; batch ``i`` trains ``net(x, archs[i])``. Returns loss/accuracy.
+
+    A non-finite loss stops training with :class:`DivergedError` naming the epoch and step
+    (checked without a device sync at every report point and at the end of the epoch; the
+    step named is the first one whose loss was NaN/inf).
+    """
     if len(archs) < len(batches):
         raise ValueError(f"archs: {len(archs)} given for {len(batches)} batches")
     net.train()
@@ -221,10 +257,29 @@ def train_epoch(
     correct = torch.zeros((), device=device, dtype=torch.long)
     seen = 0
     every = max(1, len(batches) // report_every)
+    n = len(batches)
+    first_bad = torch.full((), n, device=device, dtype=torch.long)  # first non-finite step
+
+    def check() -> None:
+        bad = int(first_bad.item())
+        if bad < n:
+            where = f"epoch {epoch}, step {bad + 1}" if epoch is not None else f"step {bad + 1}"
+            raise DivergedError(
+                f"training diverged at {where} of {n}: the loss is not finite (NaN/inf); "
+                "lower the learning rate"
+            )
+
     for step, ((x, y), arch) in enumerate(zip(batches, archs)):
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
             logits = net(x, arch)
         loss = F.cross_entropy(logits.float(), y)
+        first_bad = torch.where(
+            (~torch.isfinite(loss.detach())) & (first_bad == n),
+            torch.full_like(first_bad, step),
+            first_bad,
+        )
+        if device.type == "cpu" or (step + 1) % every == 0:
+            check()
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if grad_clip > 0:
@@ -244,6 +299,7 @@ def train_epoch(
                     lr=f"{optimizer.param_groups[0]['lr']:.4f}",
                     refresh=False,
                 )
+    check()
     return {
         "loss": loss_sum.item() / max(1, seen),
         "accuracy": 100.0 * correct.item() / max(1, seen),
@@ -439,76 +495,87 @@ def train(
     optimizer, scheduler = build_optimizer(net, config, steps)
     store = _as_store(store) if store is not None else None
 
-    start, history, last_key = 0, [], None
-    if store is not None:
-        found = latest_checkpoint(store) if resume else None
-        if found is None and not resume and checkpoint_keys(store):
-            raise ValueError(
-                f"{store.uri}: already holds checkpoints; resume them (--resume) or use "
-                "another checkpoint location"
-            )
-        if found is not None:
-            key, ckpt = found
-            state_shapes = {k: tuple(v.shape) for k, v in net.state_dict().items()}
-            _check_resumable(ckpt, key, config, mask_json, net_config, steps, state_shapes)
-            net.load_state_dict(ckpt["model"])
-            optimizer.load_state_dict(ckpt["optimizer"])
-            scheduler.load_state_dict(ckpt["scheduler"])
-            _set_rng_state(ckpt["rng"], batches, paths, ckpt["epoch"])
-            start, history = ckpt["epoch"], list(ckpt["history"])
-            last_key = key
+    with contextlib.ExitStack() as held:
+        if store is not None:
+            hold_store(store)  # one writer per checkpoint location, before anything is read
+            held.callback(release_store, store)
+            if hasattr(store, "cleanup"):  # temporaries / uploads that a killed writer left
+                store.cleanup()
+        start, history, last_key = 0, [], None
+        if store is not None:
+            found = latest_checkpoint(store) if resume else None
+            if found is None and not resume and checkpoint_keys(store):
+                raise ValueError(
+                    f"{store.uri}: already holds checkpoints; resume them (--resume) or use "
+                    "another checkpoint location"
+                )
+            if found is not None:
+                key, ckpt = found
+                state_shapes = {k: tuple(v.shape) for k, v in net.state_dict().items()}
+                _check_resumable(ckpt, key, config, mask_json, net_config, steps, state_shapes)
+                net.load_state_dict(ckpt["model"])
+                optimizer.load_state_dict(ckpt["optimizer"])
+                scheduler.load_state_dict(ckpt["scheduler"])
+                _set_rng_state(ckpt["rng"], batches, paths, ckpt["epoch"])
+                start, history = ckpt["epoch"], list(ckpt["history"])
+                last_key = key
 
-    from tqdm.auto import tqdm
+        from tqdm.auto import tqdm
 
-    with tqdm(
-        total=config.epochs * steps,
-        initial=start * steps,
-        desc=desc,
-        unit="batch",
-        disable=not progress,
-        dynamic_ncols=True,
-        leave=False,
-    ) as bar:
-        for epoch in range(start + 1, config.epochs + 1):
-            t0 = time.perf_counter()
-            archs = space.sample(paths, steps, mask)
-            stats = train_epoch(
-                net,
-                batches,
-                optimizer,
-                scheduler,
-                archs,
-                grad_clip=config.grad_clip,
-                amp=amp,
-                bar=bar,
-            )
-            stats = {
-                "epoch": epoch,
-                **stats,
-                "lr": optimizer.param_groups[0]["lr"],
-                "seconds": time.perf_counter() - t0,
-            }
-            history.append(stats)
-            bar.set_description(f"{desc} {epoch}/{config.epochs}")
-            if store is not None:
-                ckpt = {
-                    "format": CKPT_FORMAT,
+        with tqdm(
+            total=config.epochs * steps,
+            initial=start * steps,
+            desc=desc,
+            unit="batch",
+            disable=not progress,
+            dynamic_ncols=True,
+            leave=False,
+        ) as bar:
+            for epoch in range(start + 1, config.epochs + 1):
+                t0 = time.perf_counter()
+                archs = space.sample(paths, steps, mask)
+                stats = train_epoch(
+                    net,
+                    batches,
+                    optimizer,
+                    scheduler,
+                    archs,
+                    grad_clip=config.grad_clip,
+                    amp=amp,
+                    bar=bar,
+                    epoch=epoch,
+                )
+                # a finite loss with non-finite weights (a huge step): never checkpoint those
+                check_finite(
+                    net.state_dict(), f"training diverged at epoch {epoch}, step {steps} of {steps}"
+                )
+                stats = {
                     "epoch": epoch,
-                    "steps_per_epoch": steps,
-                    "model": {k: v.detach().cpu() for k, v in net.state_dict().items()},
-                    "optimizer": optimizer.state_dict(),
-                    "scheduler": scheduler.state_dict(),
-                    "rng": _rng_state(batches, paths),
-                    "config": config.to_json(),
-                    "mask": mask_json,
-                    "net_config": net_config,
-                    "history": history,
-                    "naslid_version": __version__,
+                    **stats,
+                    "lr": optimizer.param_groups[0]["lr"],
+                    "seconds": time.perf_counter() - t0,
                 }
-                last_key = _write_checkpoint(store, ckpt, config.keep_checkpoints)
-            if on_epoch_end is not None:
-                on_epoch_end(epoch, stats)
-    return TrainResult(config.epochs, start, history, last_key)
+                history.append(stats)
+                bar.set_description(f"{desc} {epoch}/{config.epochs}")
+                if store is not None:
+                    ckpt = {
+                        "format": CKPT_FORMAT,
+                        "epoch": epoch,
+                        "steps_per_epoch": steps,
+                        "model": {k: v.detach().cpu() for k, v in net.state_dict().items()},
+                        "optimizer": optimizer.state_dict(),
+                        "scheduler": scheduler.state_dict(),
+                        "rng": _rng_state(batches, paths),
+                        "config": config.to_json(),
+                        "mask": mask_json,
+                        "net_config": net_config,
+                        "history": history,
+                        "naslid_version": __version__,
+                    }
+                    last_key = _write_checkpoint(store, ckpt, config.keep_checkpoints)
+                if on_epoch_end is not None:
+                    on_epoch_end(epoch, stats)
+        return TrainResult(config.epochs, start, history, last_key)
 
 
 # ------------------------------------------------------------------------------ evaluation
@@ -622,6 +689,7 @@ def save_model(
     out = Path(out_dir)
     space = _space(net)
     mask = _net_mask(net) if mask is None else mask
+    check_finite(net.state_dict(), f"{out / MODEL_FILE}: not saved")
     save_torch(
         {k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}, out / MODEL_FILE
     )
@@ -635,7 +703,7 @@ def save_model(
         "naslid_version": __version__,
         **(extra or {}),
     }
-    write_json(out / META_FILE, meta)
+    write_json(out / META_FILE, seal_meta(meta, out))
     return out / MODEL_FILE
 
 
@@ -647,6 +715,7 @@ def load_model(
 
     model_dir = Path(model_dir)
     meta = read_json(model_dir / META_FILE)
+    verify_meta(meta, model_dir, str(model_dir / META_FILE))
     if expected:
         check_meta(meta, expected, str(model_dir / META_FILE))
     if not meta.get("supernet"):
@@ -656,5 +725,6 @@ def load_model(
     own = {k: tuple(v.shape) for k, v in net.state_dict().items()}
     if {k: tuple(v.shape) for k, v in state.items()} != own:
         raise ValueError(f"{model_dir / MODEL_FILE}: tensors do not match the network in meta.json")
+    check_finite(state, f"{model_dir / MODEL_FILE}: refused")
     net.load_state_dict(state)
     return net.to(resolve_device(device)), meta

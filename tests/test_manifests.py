@@ -12,7 +12,7 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 MANIFESTS = REPO / "manifests"
-OVERLAYS = [MANIFESTS / "base", MANIFESTS / "overlays" / "gpu"]
+OVERLAYS = [MANIFESTS / "overlays" / n for n in ("seaweedfs", "minio", "gpu")]
 DOCKERFILE = REPO / "images" / "naslid" / "Dockerfile"
 
 
@@ -37,7 +37,7 @@ def _by_kind(objs: list[dict]) -> dict[tuple[str, str], dict]:
 
 def test_every_manifest_parses():
     files = sorted(MANIFESTS.rglob("*.yaml"))
-    assert len(files) >= 10
+    assert len(files) >= 12
     for path in files:
         docs = _documents(path)
         assert docs, path
@@ -59,33 +59,63 @@ def test_overlay_builds(overlay):
     assert launcher["data"]["defaultPipelineRoot"].startswith("minio://naslid/")
     providers = yaml.safe_load(launcher["data"]["providers"])
     creds = providers["minio"]["default"]["credentials"]["secretRef"]
-    assert creds == {
+    assert creds == {  # the pipeline's least-privilege key, not the store's admin key
         "secretName": "naslid-minio",
         "accessKeyKey": "MINIO_ACCESS_KEY",
         "secretKeyKey": "MINIO_SECRET_KEY",
     }
-    secret = kinds[("Secret", "naslid-minio")]
-    assert set(secret["stringData"]) == {"MINIO_ENDPOINT", "MINIO_ACCESS_KEY", "MINIO_SECRET_KEY"}
-    assert all(
-        v.startswith("CHANGE-ME") for k, v in secret["stringData"].items() if k != "MINIO_ENDPOINT"
-    )
-    assert providers["minio"]["default"]["endpoint"] == secret["stringData"]["MINIO_ENDPOINT"]
-    minio = kinds[("Deployment", "minio")]["spec"]["template"]["spec"]
-    image = minio["containers"][0]["image"]
-    assert re.fullmatch(r"[\w./-]+/minio:RELEASE\.\d{4}-\d\d-\d\dT[\d-]+Z", image), (
-        image
-    )  # pinned, not latest
-    assert minio["securityContext"]["runAsNonRoot"] is True
-    assert minio["volumes"][0]["persistentVolumeClaim"]["claimName"] == "minio-data"
-    service = kinds[("Service", "minio")]
-    host = secret["stringData"]["MINIO_ENDPOINT"]
-    assert (
-        host
-        == f"{service['metadata']['name']}.naslid.svc.cluster.local:{service['spec']['ports'][0]['port']}"
-    )
+    service = kinds[("Service", "naslid-store")]
+    assert [p["port"] for p in service["spec"]["ports"]] == [9000]  # S3 only: no console
+    endpoint = providers["minio"]["default"]["endpoint"]
+    assert endpoint == "naslid-store.naslid.svc.cluster.local:9000"
+    policy = kinds[("NetworkPolicy", "naslid-store")]["spec"]
+    assert policy["podSelector"] == {"matchLabels": service["spec"]["selector"]}
+    sources = [s["podSelector"]["matchLabels"] for s in policy["ingress"][0]["from"]]
+    assert {"pipelines.kubeflow.org/v2_component": "true"} in sources
     assert ("PersistentVolumeClaim", "naslid-datasets") in kinds
-    job = kinds[("Job", "minio-make-bucket")]["spec"]["template"]["spec"]["containers"][0]
-    assert job["image"] == image and "mb --ignore-existing naslid/naslid" in job["args"][0]
+    assert not any(o["kind"] == "Secret" for o in objs)  # no credentials in the tree
+
+
+def _store(objs):
+    stores = [
+        o
+        for o in objs
+        if o["kind"] == "Deployment"
+        and o["spec"]["template"]["metadata"]["labels"].get("app.kubernetes.io/component")
+        == "object-store"
+    ]
+    assert len(stores) == 1
+    return stores[0]["spec"]["template"]["spec"]
+
+
+@pytest.mark.parametrize("overlay", ["seaweedfs", "minio"])
+def test_store_overlays_pin_images_and_keep_admin_keys_off_the_pipeline(overlay):
+    objs = _build(MANIFESTS / "overlays" / overlay)
+    pod = _store(objs)
+    container = pod["containers"][0]
+    assert re.fullmatch(r"[\w./-]+:[\w.-]+@sha256:[0-9a-f]{64}", container["image"])
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert [p["name"] for p in container["ports"]] == ["s3"]  # the console is not exposed
+    text = yaml.safe_dump_all(objs)
+    assert "CHANGE-ME" not in text
+    if overlay == "minio":
+        env = {
+            e["name"]: e["valueFrom"]["secretKeyRef"]["name"]
+            for e in container["env"]
+            if "valueFrom" in e
+        }
+        assert env == {
+            "MINIO_ROOT_USER": "naslid-store-admin",
+            "MINIO_ROOT_PASSWORD": "naslid-store-admin",
+        }
+        assert "127.0.0.1:9001" in container["args"]
+        job = _by_kind(objs)[("Job", "minio-setup")]["spec"]["template"]
+        script = job["spec"]["containers"][0]["args"][0]
+        assert '"Resource": ["arn:aws:s3:::naslid/*"]' in script and "policy attach" in script
+        assert job["metadata"]["labels"]["app.kubernetes.io/component"] == "object-store-setup"
+    else:
+        assert "-s3.config=/etc/seaweedfs/s3.json" in container["args"]
+        assert pod["volumes"][1]["secret"]["secretName"] == "naslid-store-config"
 
 
 def test_gpu_overlay_adds_quota_and_shared_dataset_volume():

@@ -19,6 +19,13 @@ from naslid.report import Document, build_report, generation_stats, load_run, st
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
+def reseal(artifact):
+    """Seal an artifact's meta.json again after a test edited it on purpose."""
+    from naslid.io import seal_meta
+
+    write_json(artifact / "meta.json", seal_meta(read_json(artifact / "meta.json"), artifact))
+
+
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     """One round of LID splitting (plus a random-criterion profile of the root), shrinkage
@@ -226,6 +233,7 @@ def test_a_broken_artifact_costs_one_section_not_the_report(run, tmp_path):
     tree = read_json(partition / "tree.json")
     tree["nodes"]["r"]["groups"] = [["no_such_op"], ["skip_connect"]]
     write_json(partition / "tree.json", tree)
+    reseal(partition)  # a bug that wrote a bad tree, not a file damaged afterwards
     result = build_report(
         tmp_path / "r.html",
         tmp_path / "r.md",
@@ -247,6 +255,7 @@ def test_step_times_come_from_seconds_and_timings_fields(run, tmp_path):
         search / "meta.json",
         {**read_json(search / "meta.json"), "seconds": 12.5, "peak_memory_MB": 812.0},
     )
+    reseal(search)
     partition = tmp_path / "p1"
     shutil.copytree(run["p1"], partition)
     timings = [
@@ -254,6 +263,7 @@ def test_step_times_come_from_seconds_and_timings_fields(run, tmp_path):
         {"step": "finetune-subsupernet", "node": "r1", "round": 1, "seconds": 4.0},
     ]
     write_json(partition / "meta.json", {**read_json(partition / "meta.json"), "timings": timings})
+    reseal(partition)
     loaded = load_run(
         data=run["data"],
         supernet=run["p0"],

@@ -120,3 +120,35 @@ def test_recalibration_repairs_mixed_running_statistics(tmp_path, data):
     assert off([arch])[0] == pytest.approx(path_accuracy(net.eval(), off.validation, arch))
     assert len(on.calibration) == 2 and on.calibration[0].shape == (32, 3, 16, 16)
     assert on([arch])[0] > off([arch])[0] + 20  # points of accuracy
+
+
+def test_non_finite_weights_or_inputs_are_refused_not_scored(tmp_path, data):
+    import dataclasses
+
+    from naslid.train import DivergedError
+
+    train, val = data
+    save_model(_net(2), tmp_path / "root")
+    cfg = ScoringConfig(bn_batches=2, bn_batch_size=32, val_batch_size=16)
+    broken_val = dataclasses.replace(val, std=(0.0, 0.0, 0.0))  # every input becomes inf
+    ev = ProxyEvaluator(
+        [(nb201.full_mask(), tmp_path / "root")], train, broken_val, cfg, device="cpu"
+    )
+    with pytest.raises(DivergedError, match="non-finite"):
+        ev([ARCHS[0]])
+    nan_net = _net(3)
+    with torch.no_grad():
+        nan_net.stem[0].weight[0] = float("nan")
+    ev = ProxyEvaluator(
+        [(nb201.full_mask(), tmp_path / "x")],
+        train,
+        val,
+        cfg,
+        device="cpu",
+        loader=lambda d: nan_net,
+    )
+    with pytest.raises(
+        DivergedError,
+        match=r"sub-supernet .*x: refused: the weights are not finite \(NaN/inf in stem.0.weight\)",
+    ):
+        ev([ARCHS[0]])

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from naslid import config, rerun, steps
-from naslid.io import read_json, write_json
+from naslid.io import read_json, seal_meta, write_json
 from naslid.spaces.nb201 import SPACE
 
 
@@ -65,6 +65,16 @@ def test_shrink_follows_the_profile_unless_set():
     assert config.resolve("smoke", {"shrink": False}).shrink is False
     with pytest.raises(ValueError, match="parameter 'shrink': expected true or false"):
         steps.validate_params(profile="smoke", shrink="maybe")
+
+
+def test_validate_params_opens_the_labels_table(tmp_path):
+    csv = tmp_path / "t.csv"
+    csv.write_text("arch_str,acc\n|none~0|+|none~0|none~1|+|none~0|none~1|none~2|,1.0\n")
+    assert steps.validate_params(profile="smoke", labels=f"table:{csv}:acc") == 2
+    with pytest.raises(ValueError, match="has no column 'c10_test_acc_200'"):
+        steps.validate_params(profile="smoke", labels=f"table:{csv}:c10_test_acc_200")
+    with pytest.raises(FileNotFoundError, match="missing.csv not found"):
+        steps.validate_params(profile="smoke", labels=f"table:{tmp_path}/missing.csv:acc")
 
 
 def test_resize_images_keeps_constant_images_and_dtype():
@@ -230,28 +240,110 @@ def test_a_newer_artifact_format_is_refused(chain, tmp_path):
     copy = tmp_path / "data"
     shutil.copytree(chain["data"], copy)
     meta = read_json(copy / "meta.json")
-    write_json(copy / "meta.json", {**meta, "format": steps.FORMAT + 1})
+    write_json(copy / "meta.json", seal_meta({**meta, "format": steps.FORMAT + 1}, copy))
     with pytest.raises(ValueError, match="field 'format'"):
         steps.load_data(copy, "train")
 
 
-def test_pretrain_resumes_from_its_checkpoints(chain, tmp_path, capsys):
+def test_pretrain_resumes_from_its_checkpoints_and_removes_them_when_done(chain, tmp_path, capsys):
     ckpt = tmp_path / "ckpt"
-    steps.pretrain_supernet(
-        chain["data"], tmp_path / "a", profile="smoke", epochs=1, checkpoint_uri=str(ckpt)
-    )
-    assert (ckpt / "ckpt" / "latest.json").is_file()  # a given checkpoint location is kept
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "leaves").write_text("in the way")  # the step fails after training
+    with pytest.raises(OSError):
+        steps.pretrain_supernet(
+            chain["data"], tmp_path / "a", profile="smoke", epochs=1, checkpoint_uri=str(ckpt)
+        )
+    assert (ckpt / "ckpt" / "latest.json").is_file()  # a failed step keeps its checkpoints
     capsys.readouterr()
     # A pre-empted pod's retry: same checkpoint location, fresh output directory.
     steps.pretrain_supernet(
         chain["data"], tmp_path / "b", profile="smoke", epochs=1, checkpoint_uri=str(ckpt)
     )
     assert "resumed after epoch 1" in capsys.readouterr().out
+    assert not ckpt.exists()  # a completed step leaves no checkpoints behind
     from naslid.io import load_torch
 
-    a = load_torch(tmp_path / "a" / "leaves" / "r" / "supernet.pt")
+    a = load_torch(chain["p0"] / "leaves" / "r" / "supernet.pt")
     b = load_torch(tmp_path / "b" / "leaves" / "r" / "supernet.pt")
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_checkpoint_keys_follow_the_inputs_not_the_run(chain, tmp_path):
+    import shutil
+
+    key = steps.input_key("pretrain-supernet", [chain["data"]], profile="smoke", epochs=1, seed=0)
+    moved = tmp_path / "elsewhere"
+    shutil.copytree(chain["data"], moved)  # another run folder, same content
+    assert steps.input_key("pretrain-supernet", [moved], profile="smoke", epochs=1, seed=0) == key
+    assert steps.input_key("pretrain-supernet", [moved], profile="smoke", epochs=2, seed=0) != key
+    (moved / "train.pt").write_bytes(b"other data")
+    assert steps.input_key("pretrain-supernet", [moved], profile="smoke", epochs=1, seed=0) != key
+
+
+# ----------------------------------------------------------------------------- sealed artifacts
+def _copy(chain, name, tmp_path):
+    import shutil
+
+    dst = tmp_path / name
+    shutil.copytree(chain[name], dst)
+    return dst
+
+
+def test_an_edited_tree_or_meta_is_refused(chain, tmp_path):
+    from naslid.io import CorruptFileError
+
+    p1 = _copy(chain, "p1", tmp_path)
+    tree = read_json(p1 / "tree.json")
+    write_json(p1 / "tree.json", {**tree, "criterion": "random"})
+    with pytest.raises(
+        CorruptFileError, match="tree.json: modified or damaged after it was written"
+    ):
+        steps.read_meta(p1, steps.PARTITION)
+    p1 = _copy(chain, "p1", tmp_path / "b")
+    meta = read_json(p1 / "meta.json")
+    write_json(p1 / "meta.json", {**meta, "round": 7})
+    with pytest.raises(CorruptFileError, match="meta.json: modified after it was written"):
+        steps.read_meta(p1, steps.PARTITION)
+    write_json(p1 / "meta.json", [meta])
+    with pytest.raises(CorruptFileError, match="meta.json: expected a JSON object, found a list"):
+        steps.read_meta(p1, steps.PARTITION)
+
+
+def test_swapped_or_overlapping_leaf_masks_are_refused_even_when_resealed(chain, tmp_path):
+    p1 = _copy(chain, "p1", tmp_path)
+    meta = read_json(p1 / "meta.json")
+    leaves = meta["leaves"]
+    swapped = {"r0": leaves["r1"], "r1": leaves["r0"]}
+    write_json(p1 / "meta.json", seal_meta({**meta, "leaves": swapped}, p1))
+    with pytest.raises(ValueError, match="tree.json: leaf 'r0' has another mask than"):
+        steps.read_meta(p1, steps.PARTITION)
+    # tree.json gone too: the leaves' own meta.json still disagree
+    (p1 / "tree.json").unlink()
+    write_json(p1 / "meta.json", seal_meta({**meta, "leaves": swapped}, p1))
+    with pytest.raises(
+        ValueError, match=r"leaves/r0/meta.json: field 'mask' differs from leaf 'r0'"
+    ):
+        steps.read_meta(p1, steps.PARTITION)
+    write_json(
+        p1 / "meta.json",
+        seal_meta({**meta, "leaves": {"r0": leaves["r0"], "r1": leaves["r0"]}}, p1),
+    )
+    with pytest.raises(ValueError, match="leaves 'r0' and 'r1' overlap"):
+        steps.read_meta(p1, steps.PARTITION)
+
+
+def test_a_leaf_of_another_space_is_refused(chain, tmp_path):
+    from naslid.io import CorruptFileError
+
+    p0 = _copy(chain, "p0", tmp_path)
+    leaf = p0 / "leaves" / "r"
+    lmeta = read_json(leaf / "meta.json")
+    write_json(leaf / "meta.json", seal_meta({**lmeta, "space": "mobilenet"}, leaf))
+    with pytest.raises(CorruptFileError, match="leaves/r/meta.json: modified or damaged"):
+        steps.read_meta(p0, steps.PARTITION)  # the partition's seal covers its leaves
+    write_json(p0 / "meta.json", seal_meta(read_json(p0 / "meta.json"), p0))
+    with pytest.raises(ValueError, match="leaves/r/meta.json: field 'space' is 'mobilenet'"):
+        steps.profile_lid(chain["data"], p0, tmp_path / "prof", node="r", profile="smoke")
 
 
 # ----------------------------------------------------------------------------- naslid step plumbing

@@ -321,3 +321,50 @@ def test_cli_pretrain_and_resume(tmp_path, capsys):
     assert "already holds checkpoints" in capsys.readouterr().err
     assert main([*argv, "--resume"]) == 0
     assert "resumed after epoch 1" in capsys.readouterr().out
+
+
+def test_diverging_training_stops_with_epoch_and_step_and_writes_no_checkpoint(data, tmp_path):
+    import dataclasses
+
+    from naslid.train import DivergedError
+
+    cfg = dataclasses.replace(CFG, lr=1e6, grad_clip=0.0)  # a finite loss, then huge weights
+    with pytest.raises(
+        DivergedError,
+        match=r"training diverged at epoch 1, step 3 of 3: the weights are not finite",
+    ):
+        train(fresh(), data, cfg, store=tmp_path / "ck", progress=False, device="cpu")
+    assert open_store(tmp_path / "ck").list("ckpt/") == []  # nothing diverged is kept
+    broken = dataclasses.replace(data, std=(0.0, 0.0, 0.0))  # inputs become inf: loss NaN
+    with pytest.raises(
+        DivergedError, match=r"training diverged at epoch 1, step 1 of 3: the loss is not finite"
+    ):
+        train(fresh(), broken, CFG, store=tmp_path / "ck2", progress=False, device="cpu")
+    assert open_store(tmp_path / "ck2").list("ckpt/") == []
+
+
+def test_non_finite_weights_are_never_saved_or_loaded(tmp_path):
+    from naslid.io import save_torch
+    from naslid.train import DivergedError
+
+    net = fresh()
+    with torch.no_grad():
+        next(net.parameters())[0] = float("nan")
+    with pytest.raises(DivergedError, match="not saved: the weights are not finite"):
+        save_model(net, tmp_path / "m")
+    assert not (tmp_path / "m" / "supernet.pt").exists()
+    good = fresh()
+    save_model(good, tmp_path / "m")
+    save_torch(net.state_dict(), tmp_path / "m" / "supernet.pt")  # a model from older code
+    with pytest.raises(DivergedError, match="refused: the weights are not finite"):
+        load_model(tmp_path / "m")
+
+
+@pytest.mark.parametrize("lr", ["nan", "inf", "-1"])
+def test_cli_refuses_a_non_finite_learning_rate_before_work(lr, tmp_path, capsys):
+    rc = main(["pretrain", "--out", str(tmp_path / "o"), "--lr", lr, "--epochs", "1"])
+    assert rc == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("naslid pretrain: error: --lr: must be") and "\n" not in err
+    with pytest.raises(ValueError, match="train config: lr must be a finite number >= 0"):
+        TrainConfig(lr=float(lr))  # the library refuses it too

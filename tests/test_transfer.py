@@ -320,51 +320,43 @@ def test_nb201_with_ema(digits, tmp_path):
 
 
 @pytest.mark.slow
-def test_data_and_checkpoints_on_an_s3_server(tmp_path, monkeypatch):
-    """The cluster path over real HTTP: a moto S3 server stands in for MinIO (not MinIO itself)."""
+def test_data_and_checkpoints_on_an_s3_server(tmp_path, monkeypatch, seaweedfs):
+    """The cluster path over real HTTP, on a SeaweedFS server (tests/s3server.py)."""
     digits = make_digits_imagefolder(tmp_path / "digits", 4, 1, size=32)  # 50 files: one PUT each
-    moto_server = pytest.importorskip(
-        "moto.server", reason="moto[server] is needed for the S3 test"
-    )
+    from s3server import ACCESS_KEY, SECRET_KEY
+
     from naslid.store import open_store
 
-    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    try:
-        host, port = server.get_host_and_port()
-        monkeypatch.setenv("MINIO_ENDPOINT", f"{host}:{port}")
-        monkeypatch.setenv("MINIO_ACCESS_KEY", "test")
-        monkeypatch.setenv("MINIO_SECRET_KEY", "test-secret")
-        monkeypatch.setenv("MINIO_REGION", "us-east-1")
-        bucket = open_store("minio://naslid/digits")
-        bucket.ensure_bucket()
-        files = sorted(p for p in digits.rglob("*.png"))
-        for f in files:
-            bucket.put_bytes(f.relative_to(digits).as_posix(), f.read_bytes())
+    monkeypatch.setenv("MINIO_ENDPOINT", seaweedfs.endpoint)
+    monkeypatch.setenv("MINIO_ACCESS_KEY", ACCESS_KEY)
+    monkeypatch.setenv("MINIO_SECRET_KEY", SECRET_KEY)
+    bucket = open_store("minio://naslid/digits")
+    bucket.ensure_bucket()
+    files = sorted(p for p in digits.rglob("*.png"))
+    for f in files:
+        bucket.put_bytes(f.relative_to(digits).as_posix(), f.read_bytes())
 
-        root = resolve_data("minio://naslid/digits", tmp_path / "cache")
-        copied = sorted(root.rglob("*.png"))
-        assert [p.relative_to(root) for p in copied] == [p.relative_to(digits) for p in files]
-        assert all(a.read_bytes() == b.read_bytes() for a, b in zip(copied, files))
+    root = resolve_data("minio://naslid/digits", tmp_path / "cache")
+    copied = sorted(root.rglob("*.png"))
+    assert [p.relative_to(root) for p in copied] == [p.relative_to(digits) for p in files]
+    assert all(a.read_bytes() == b.read_bytes() for a, b in zip(copied, files))
 
-        config = TransferConfig(**SMOKE)
-        first = transfer(
-            "mobilenet",
-            ARCH,
-            "minio://naslid/digits",
-            tmp_path / "out",
-            config,
-            checkpoint_dir="minio://naslid/ckpt",
-            stop_after=1,
-            export=False,
-            progress=False,
-        )
-        assert first == {"finished": False, "epoch": 1, "history": first["history"]}
-        ckpts = open_store("minio://naslid/ckpt")
-        assert ckpts.list() == [CHECKPOINT_KEY]
-        from naslid.io import torch_from_bytes
+    config = TransferConfig(**SMOKE)
+    first = transfer(
+        "mobilenet",
+        ARCH,
+        "minio://naslid/digits",
+        tmp_path / "out",
+        config,
+        checkpoint_dir="minio://naslid/ckpt",
+        stop_after=1,
+        export=False,
+        progress=False,
+    )
+    assert first == {"finished": False, "epoch": 1, "history": first["history"]}
+    ckpts = open_store("minio://naslid/ckpt")
+    assert ckpts.list() == [CHECKPOINT_KEY]
+    from naslid.io import torch_from_bytes
 
-        state = torch_from_bytes(ckpts.get_bytes(CHECKPOINT_KEY))
-        assert state["epoch"] == 1 and state["meta"]["arch"] == ARCH
-    finally:
-        server.stop()
+    state = torch_from_bytes(ckpts.get_bytes(CHECKPOINT_KEY))
+    assert state["epoch"] == 1 and state["meta"]["arch"] == ARCH

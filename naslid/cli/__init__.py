@@ -10,8 +10,85 @@ import argparse
 import importlib
 import pkgutil
 import sys
+from pathlib import Path
 
 from naslid import __version__
+
+# Commands whose --out is one file (locked through a lock file beside it), not a folder;
+# compile writes the committed YAML in one atomic rename and takes no lock.
+_FILE_OUTPUT = {"evaluate", "profile-lid", "split"}
+_NO_LOCK = {"compile"}
+
+
+# Ranges of the numeric options, by destination name, for every command that has one:
+# (lowest allowed, highest allowed or None); checked before any work.
+_RANGES: dict[str, tuple[float, float | None]] = {
+    "N": (1, None),
+    "C": (1, None),
+    "epochs": (1, None),
+    "batch_size": (1, None),
+    "batches": (1, None),
+    "limit": (1, None),
+    "eval_paths": (0, None),
+    "k": (1, None),
+    "rounds": (0, None),
+    "sample": (1, None),
+    "budget": (1, None),
+    "population": (1, None),
+    "generations": (1, None),
+    "top": (1, None),
+    "samples": (1, None),
+    "max_iterations": (1, None),
+    "train_per_class": (1, None),
+    "val_per_class": (1, None),
+    "size": (8, None),
+    "image_size": (32, None),  # MobileNet downsamples 32x: smaller inputs vanish
+    "workers": (0, None),
+    "warmup_epochs": (0, None),
+    "lr": (0, None),
+    "weight_decay": (0, None),
+    "label_smoothing": (0, 0.999),
+    "dropout": (0, 0.999),
+    "width_mult": (0.01, None),
+    "flops_max": (0, None),
+    "params_max": (0, None),
+}
+
+
+def check_ranges(args: argparse.Namespace) -> None:
+    """One line naming the option when a number is out of range, NaN or infinite."""
+    import math
+
+    for name, (low, high) in _RANGES.items():
+        value = getattr(args, name, None)
+        if value is None or isinstance(value, bool) or not isinstance(value, int | float):
+            continue
+        flag = f"--{name.replace('_', '-')}"
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ValueError(f"{flag}: must be a finite number, got {value}")
+        if value < low or (high is not None and value > high):
+            want = f"between {low} and {high}" if high is not None else f">= {low}"
+            raise ValueError(f"{flag}: must be {want}, got {value}")
+
+
+def hold_output(args: argparse.Namespace):
+    """Check ``--out`` and take its one-writer lock before any work (naslid.lock); returns
+    the function that releases it."""
+    from naslid.lock import LOCK_FILE, lock_dir, unlock_dir
+    from naslid.store import is_remote
+
+    out = getattr(args, "out", None)
+    if not out or args.command in _NO_LOCK or is_remote(out):
+        return lambda: None
+    path = Path(out)
+    if args.command in _FILE_OUTPUT:
+        if path.is_dir():
+            raise IsADirectoryError(f"--out {path}: is a folder; a file name is expected")
+        folder, name = path.parent, f".{path.name}.lock"
+    else:
+        folder, name = path, LOCK_FILE
+    lock_dir(folder, "--out", name=name)
+    return lambda: unlock_dir(folder, name)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -29,19 +106,49 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def network_error(exc: BaseException) -> str | None:
+    """One line for a urllib3 / HTTP client error (e.g. an unreachable KFP or S3 host), naming
+    the host and the cause; None for anything else."""
+    try:
+        from urllib3.exceptions import HTTPError, MaxRetryError
+    except ImportError:  # pragma: no cover
+        return None
+    if not isinstance(exc, HTTPError):
+        return None
+    pool = getattr(exc, "pool", None)
+    host = f"{pool.host}:{pool.port}" if pool is not None else "the server"
+    reason = exc.reason if isinstance(exc, MaxRetryError) and exc.reason else exc
+    text = str(reason)
+    if "): " in text:  # urllib3 repeats the connection object before the cause
+        text = text.split("): ", 1)[1]
+    return f"cannot reach {host}: {type(reason).__name__}: {text}".rstrip(": ")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    release = None
     try:
+        check_ranges(args)
+        release = hold_output(args)
         return int(args.func(args) or 0)
-    except (ValueError, FileNotFoundError, KeyError, RuntimeError, ImportError) as exc:
+    except (ValueError, OSError, KeyError, RuntimeError, ImportError) as exc:
         if getattr(args, "debug", False):
             raise
         print(f"naslid {args.command}: error: {exc}", file=sys.stderr)
         return 1
+    except Exception as exc:
+        line = network_error(exc)
+        if line is None or getattr(args, "debug", False):
+            raise
+        print(f"naslid {args.command}: error: {line} (--debug for the traceback)", file=sys.stderr)
+        return 1
+    finally:
+        if release is not None:
+            release()
 
 
 if __name__ == "__main__":  # pragma: no cover

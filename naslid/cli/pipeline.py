@@ -63,8 +63,14 @@ def read_pipeline_yaml(path: str | Path) -> list[dict]:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no compiled pipeline (run: naslid compile)")
-    docs = [d for d in yaml.safe_load_all(path.read_text()) if d is not None]
-    if not docs or "root" not in docs[0]:
+    try:
+        docs = [d for d in yaml.safe_load_all(path.read_text()) if d is not None]
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or type(exc).__name__
+        raise ValueError(f"{path}: not valid YAML ({problem}{where})") from None
+    if not docs or not isinstance(docs[0], dict) or "root" not in docs[0]:
         raise ValueError(f"{path}: not a compiled KFP pipeline (no 'root')")
     return docs
 
@@ -161,16 +167,24 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     docs = read_pipeline_yaml(args.pipeline)
     arguments = pipeline_arguments(docs[0], args.profile, parse_pairs(args.param))
+    known = docs[0]["root"].get("inputDefinitions", {}).get("parameters", {})
+    if "checkpoint_root" in known and not arguments.get("checkpoint_root"):
+        # keyed by each step's inputs: a re-run of an interrupted run resumes from them
+        arguments["checkpoint_root"] = str(Path(args.out).resolve() / "checkpoints")
     runner = _docker_runner() if args.runner == "docker" else None
-    result = localrun.run(
-        args.pipeline,
-        arguments,
-        Path(args.out),
-        runner=runner,
-        cache=not args.no_cache,
-        retries=args.retries,
-        verbose=args.verbose,
-    )
+    try:
+        result = localrun.run(
+            args.pipeline,
+            arguments,
+            Path(args.out),
+            runner=runner,
+            cache=not args.no_cache,
+            retries=args.retries,
+            verbose=args.verbose,
+        )
+    except localrun.Interrupted as exc:
+        print(f"naslid run: {exc}", file=sys.stderr)
+        return exc.code
     cached = sum(t["cached"] for t in result.tasks)
     print(
         f"naslid run: {len(result.tasks)} steps ({cached} from the cache) in {result.seconds:.1f}s"

@@ -41,6 +41,10 @@ def run(args: argparse.Namespace) -> int:
     from naslid import rerun, steps
     from naslid.report import build_report
 
+    if args.table:  # the column and file are checked before any work
+        from naslid.benchmarks import load_table
+
+        load_table(args.table)
     root = Path(args.run)
     if not root.is_dir():
         raise FileNotFoundError(f"--run: no such directory {root}")

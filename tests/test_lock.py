@@ -1,0 +1,187 @@
+"""One writer per output: folder locks and object-store leases, with two real processes."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+
+from naslid.cli import main
+from naslid.lock import LEASE_KEY, LOCK_FILE, Lease, LockedError, lock_dir, unlock_dir
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _holder(code: str, env: dict | None = None) -> subprocess.Popen:
+    """A second Python process that runs ``code`` (taking a lock), prints 'held', then waits
+    until its stdin closes."""
+    script = textwrap.dedent(code) + "\nprint('held', flush=True)\nsys.stdin.read()\n"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "import sys\n" + script],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": REPO, **(env or {})},
+    )
+    line = proc.stdout.readline()
+    if line.strip() != "held":
+        proc.kill()
+        raise AssertionError(f"holder failed: {line}{proc.stderr.read()}")
+    return proc
+
+
+def _end(proc: subprocess.Popen) -> None:
+    proc.stdin.close()
+    proc.wait(30)
+
+
+def test_second_writer_of_a_folder_is_refused_naming_the_holder(tmp_path):
+    out = tmp_path / "out"
+    proc = _holder(f"from naslid.lock import lock_dir; lock_dir({str(out)!r})")
+    try:
+        with pytest.raises(LockedError) as err:
+            lock_dir(out)
+        msg = str(err.value)
+        assert f"pid {proc.pid} on {socket.gethostname()} since 20" in msg and "\n" not in msg
+    finally:
+        _end(proc)
+    lock_dir(out)  # the holder exited: free again
+    unlock_dir(out)
+
+
+def test_cli_refuses_a_second_writer_before_any_work(tmp_path, capsys):
+    out = tmp_path / "out"
+    proc = _holder(f"from naslid.lock import lock_dir; lock_dir({str(out)!r})")
+    try:
+        rc = main(["pretrain", "--out", str(out), "--epochs", "1", "--no-progress"])
+    finally:
+        _end(proc)
+    err = capsys.readouterr().err.strip()
+    assert rc == 1
+    assert err.startswith(
+        f"naslid pretrain: error: --out {out}: in use by another naslid process, pid {proc.pid}"
+    )
+    assert sorted(p.name for p in out.iterdir()) == [LOCK_FILE]  # no work was done
+
+
+def test_lock_of_a_killed_process_is_taken_over(tmp_path):
+    out = tmp_path / "out"
+    proc = _holder(f"from naslid.lock import lock_dir; lock_dir({str(out)!r})")
+    assert json.loads((out / LOCK_FILE).read_text())["pid"] == proc.pid
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(30)
+    lock_dir(out)
+    try:
+        assert json.loads((out / LOCK_FILE).read_text())["pid"] == os.getpid()
+    finally:
+        unlock_dir(out)
+
+
+def test_out_that_is_a_file_or_unwritable_is_one_line_before_work(tmp_path, capsys):
+    afile = tmp_path / "file"
+    afile.write_text("x")
+    assert main(["pretrain", "--out", str(afile), "--epochs", "1"]) == 1
+    assert capsys.readouterr().err.strip() == (
+        f"naslid pretrain: error: --out {afile}: is a file, not a folder"
+    )
+    if os.geteuid() != 0:  # root may write anywhere
+        locked = tmp_path / "ro"
+        locked.mkdir(mode=0o500)
+        assert main(["pretrain", "--out", str(locked / "x"), "--epochs", "1"]) == 1
+        assert "permission denied" in capsys.readouterr().err
+
+
+def test_s3_lease_refuses_a_second_writer_and_is_taken_over_when_its_holder_dies(seaweedfs):
+    from s3server import ACCESS_KEY, SECRET_KEY
+
+    from naslid.store import MinioStore
+
+    env = {
+        "MINIO_ENDPOINT": seaweedfs.endpoint,
+        "MINIO_ACCESS_KEY": ACCESS_KEY,
+        "MINIO_SECRET_KEY": SECRET_KEY,
+    }
+    store = MinioStore("naslid", "leased", seaweedfs.settings())
+    proc = _holder(
+        "from naslid.lock import hold_store; from naslid.store import open_store\n"
+        "hold_store(open_store('minio://naslid/leased'))",
+        env,
+    )
+    try:
+        with pytest.raises(
+            LockedError,
+            match=f"minio://naslid/leased: in use by another naslid process, pid {proc.pid}",
+        ):
+            Lease(store, settle=0.1).acquire("checkpoints")
+        assert LEASE_KEY not in store.list()  # hidden from listings, like a dot-file
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(30)
+        lease = Lease(store, settle=0.1)
+        lease.acquire("checkpoints")  # dead holder on this host: taken over
+        assert json.loads(store.get_bytes(LEASE_KEY))["pid"] == os.getpid()
+        lease.release()
+        assert not store.exists(LEASE_KEY)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(30)
+
+
+def test_s3_lease_of_another_host_is_honoured_until_it_expires(seaweedfs):
+    from naslid.store import MinioStore
+
+    store = MinioStore("naslid", "expiring", seaweedfs.settings())
+    other = {"pid": 1, "host": "pod-elsewhere", "started": "2026-01-01T00:00:00Z", "token": "t"}
+    store.put_bytes(LEASE_KEY, json.dumps({**other, "expires": time.time() + 600}).encode())
+    with pytest.raises(LockedError, match="pid 1 on pod-elsewhere"):
+        Lease(store, settle=0.1).acquire("checkpoints")
+    store.put_bytes(LEASE_KEY, json.dumps({**other, "expires": time.time() - 1}).encode())
+    lease = Lease(store, settle=0.1)
+    lease.acquire("checkpoints")
+    lease.release()
+
+
+def test_s3_lease_of_a_preempted_pod_lapses_and_a_renewed_one_is_refused(seaweedfs):
+    from s3server import ACCESS_KEY, SECRET_KEY
+
+    from naslid.store import MinioStore
+
+    store = MinioStore("naslid", "preempted", seaweedfs.settings())
+    gone = {"pid": 1, "host": "pod-gone", "started": "2026-01-01T00:00:00Z", "token": "t"}
+    store.put_bytes(LEASE_KEY, json.dumps({**gone, "expires": time.time() + 1.5}).encode())
+    lease = Lease(store, ttl=5, settle=0.1)
+    lease.acquire("checkpoints")  # waited for the lapse instead of failing the retry
+    assert json.loads(store.get_bytes(LEASE_KEY))["pid"] == os.getpid()
+    lease.release()
+    env = {
+        "MINIO_ENDPOINT": seaweedfs.endpoint,
+        "MINIO_ACCESS_KEY": ACCESS_KEY,
+        "MINIO_SECRET_KEY": SECRET_KEY,
+    }
+    proc = _holder(  # a live holder on "another host" that renews every second
+        "import socket; socket.gethostname = lambda: 'pod-alive'\n"
+        "from naslid.lock import Lease; from naslid.store import open_store\n"
+        "Lease(open_store('minio://naslid/preempted'), ttl=3, settle=0.1).acquire('checkpoints')",
+        env,
+    )
+    try:
+        with pytest.raises(LockedError, match="pod-alive"):
+            Lease(store, ttl=5, settle=0.1).acquire("checkpoints")
+    finally:
+        _end(proc)
+
+
+def test_a_command_refused_before_work_leaves_no_empty_output_folder(tmp_path, capsys):
+    out = tmp_path / "new" / "out"
+    assert main(["run", "--pipeline", str(tmp_path / "missing.yaml"), "--out", str(out)]) == 1
+    assert "no compiled pipeline" in capsys.readouterr().err
+    assert not out.exists()  # the folder the lock created is gone again
