@@ -339,10 +339,13 @@ def fetch_run(prefix: str, dest: Path, open_store, download, rounds: int = 8) ->
 
 
 def upload_dir(store, directory: Path, prefix: str) -> int:
-    """Every file under ``directory`` to ``prefix/RELPATH`` in ``store``; the count."""
+    """Every file under ``directory`` to ``prefix/RELPATH`` in ``store``; the count. The
+    writer's lock file (:data:`naslid.lock.LOCK_FILE`) is not an output and stays behind."""
+    from naslid.lock import LOCK_FILE
+
     n = 0
     for path in sorted(Path(directory).rglob("*")):
-        if path.is_file():
+        if path.is_file() and path.name != LOCK_FILE:
             store.put_bytes(
                 f"{prefix.strip('/')}/{path.relative_to(directory).as_posix()}", path.read_bytes()
             )

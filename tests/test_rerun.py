@@ -12,6 +12,7 @@ import pytest
 from naslid import kfp_components, rerun, steps
 from naslid.cli import main
 from naslid.io import read_json, write_json
+from naslid.spaces.nb201 import SPACE
 
 
 # ----------------------------------------------------------------------------- lineage in meta.json
@@ -37,6 +38,7 @@ def _run(root: Path, run_id: str, monkeypatch, data: Path | None = None) -> dict
         [(made["data"], steps.DATA)],
         round=0,
         space="nb201",
+        leaves={"r": SPACE.mask_to_json(SPACE.full_mask())},
     )
     made["space"] = _make(
         root / "lissnas-shrink" / "space",
@@ -151,23 +153,19 @@ def test_step_warns_when_the_budget_cannot_take_effect(tmp_path, monkeypatch, ca
 
 # ----------------------------------------------------------------------------- cluster runs over S3
 @pytest.fixture
-def s3(monkeypatch):
-    """An S3 server (moto's, over HTTP on 127.0.0.1) with a bucket, credentials in the
-    environment as the naslid-minio Secret gives them to pods."""
-    from moto import server as moto_server
+def s3(seaweedfs, monkeypatch):
+    """The session's SeaweedFS server (real S3 over HTTP on 127.0.0.1) with a bucket,
+    credentials in the environment as the naslid-minio Secret gives them to pods."""
+    from s3server import ACCESS_KEY, SECRET_KEY
 
     from naslid.store import MinioStore, S3Settings
 
-    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    monkeypatch.setenv("MINIO_ENDPOINT", f"{host}:{port}")
-    monkeypatch.setenv("MINIO_ACCESS_KEY", "naslid")
-    monkeypatch.setenv("MINIO_SECRET_KEY", "naslid-secret")
+    monkeypatch.setenv("MINIO_ENDPOINT", seaweedfs.endpoint)
+    monkeypatch.setenv("MINIO_ACCESS_KEY", ACCESS_KEY)
+    monkeypatch.setenv("MINIO_SECRET_KEY", SECRET_KEY)
     monkeypatch.setenv("MINIO_REGION", "us-east-1")
     MinioStore("mlpipeline", settings=S3Settings.from_env()).ensure_bucket()
     yield
-    server.stop()
 
 
 def _upload(store_uri: str, folder: Path) -> None:
@@ -201,7 +199,7 @@ def test_step_on_a_cluster_run_with_cached_tasks(s3, tmp_path, monkeypatch, caps
             partition_run=inputs["partition"].parts[-3],
             problems=rerun.check_lineage(inputs)[0],
         )
-        Path(out).mkdir(parents=True)
+        Path(out).mkdir(parents=True, exist_ok=True)  # the CLI locked (and made) it first
         (Path(out) / "top.json").write_text("[]")
         return {"best_arch": "x"}
 
