@@ -67,7 +67,8 @@ def test_an_unreachable_host_is_one_line_naming_it(tmp_path, capsys):
 
     with socket.create_server(("127.0.0.1", 0)) as sock:
         port = sock.getsockname()[1]  # closed again: nothing listens there
-    assert main(["submit", "--host", f"http://127.0.0.1:{port}"]) == 1
+    image = "registry.example/naslid@sha256:" + "0" * 64  # past the placeholder check
+    assert main(["submit", "--host", f"http://127.0.0.1:{port}", "--image", image]) == 1
     lines = capsys.readouterr().err.strip().splitlines()
     errors = [line for line in lines if line.startswith("naslid submit: error: ")]
     assert errors == [lines[-1]]  # one line (kfp's client may print a FutureWarning before it)
