@@ -7,7 +7,7 @@ draw. This benchmark trains the smoke supernet (the ``smoke`` profile: digits at
 C=8, N=1) for each supernet seed, then, per criterion and per number of batches B, profiles
 the root on ``--draws`` independent batch draws and reports how often the decision agrees
 with the most common one (edge and groups; edge alone). ``LIDConfig.num_batches`` defaults to
-the smallest B whose LID decision agrees in >= 90 % of the draws on every seed.
+the smallest B whose LID decision agrees in >= 90 % of the draws, averaged over the seeds.
 
 CPU:  python bench/split_stability.py            (about 10 minutes on 2 cores)
 """
