@@ -101,7 +101,10 @@ class SeaweedFS:
             "-ip.bind=127.0.0.1",
             "-s3",
             f"-s3.config={self.config}",
-            "-volume.max=8",
+            # Every bucket is a collection that grows its own volumes (7 at a time): with 8 at
+            # most, the third bucket of a session found none writable (InternalError). Volume
+            # files grow as written, so a higher cap costs no disk.
+            "-volume.max=100",
             "-master.volumeSizeLimitMB=64",
             *(f"-{name}={port}" for name, port in self.ports.items()),
         ]

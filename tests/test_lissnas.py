@@ -571,7 +571,7 @@ def test_cli_writes_space_and_stats(nb201_csv, tmp_path, capsys):
     assert main(["lissnas", "--labels", "table:/nonexistent.csv:acc", "--out", str(out)]) == 1
     assert "not found" in capsys.readouterr().err
     for argv, match in (
-        (["--max-iterations", "0"], "max_iterations: must be at least 1"),
+        (["--max-iterations", "0"], "--max-iterations: must be >= 1, got 0"),
         (["--samples", "7000"], "samples: 7000 exceeds the 6466 distinct archs"),
     ):
         assert main(["lissnas", "--labels", labels, "--out", str(out), *argv]) == 1

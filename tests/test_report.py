@@ -360,6 +360,7 @@ def test_lissnas_figures_are_redrawn_when_the_artifact_has_none(run, shrunk, tmp
     shutil.copytree(shrunk["space"], space)
     (space / "edf.png").unlink()
     (space / "flops_accuracy.png").unlink()
+    reseal(space)  # an artifact written without figures, not one damaged afterwards
     result = build_report(
         tmp_path / "r.html",
         tmp_path / "r.md",
