@@ -26,7 +26,7 @@ from naslid.io import atomic_write_bytes  # noqa: E402
 PathLike = str | os.PathLike
 
 GROUP_COLOURS = ("tab:blue", "tab:orange")
-"""Colours of the two min-cut groups (group A holds the edge's lowest option)."""
+"""Colours of the two groups of the balanced cut (group A holds the edge's lowest option)."""
 
 OP_SHORT = {
     "none": "none",
@@ -259,7 +259,7 @@ def split_view(
 ) -> Path:
     """One split edge: the LID of each candidate op against relative depth (NAS-LID Fig. 1;
     left, when ``lid`` is given) and the ops' similarity heatmap (right), ops reordered by
-    min-cut group, the cut drawn in red and the groups' names coloured (A blue, B orange)."""
+    group of the balanced cut, the cut drawn in red and the groups' names coloured (A blue, B orange)."""
     if len(ops) < 1:
         raise ValueError("split_view: no op to plot")
     panels = 2 if lid is not None else 1
@@ -271,7 +271,7 @@ def split_view(
     cut = ""
     if groups:
         cut = " | ".join(",".join(short_op(o) for o in g) for g in groups)
-        cut = f"\nmin-cut: A = {{{cut.split(' | ')[0]}}}, B = {{{cut.split(' | ')[1]}}}"
+        cut = f"\nbalanced cut: A = {{{cut.split(' | ')[0]}}}, B = {{{cut.split(' | ')[1]}}}"
     axes[0, -1].set_title("similarity (diagonal hidden)" + cut, fontsize=9)
     if title:
         fig.suptitle(title, fontsize=10)
