@@ -33,6 +33,7 @@ pipelines/naslid.yaml (and components/<step>.yaml, each step alone).
 """
 
 # No ``from __future__ import annotations`` here: KFP reads the real annotation objects.
+import re
 import sys
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -166,6 +167,10 @@ class Settings:
             raise ValueError(f"timeouts: no step named {', '.join(unknown)}")
         if any(int(v) < 0 for v in self.timeouts.values()):
             raise ValueError("timeouts: seconds must be >= 0")
+        if not re.fullmatch(r"[1-9][0-9]*(Ki|Mi|Gi|Ti|K|M|G|T)?", self.shm_size):
+            raise ValueError(
+                f"shm_size: expected a Kubernetes quantity such as 8Gi or 512Mi, got {self.shm_size!r}"
+            )
 
     def gpus(self, name: str) -> int:
         """GPUs of step ``name`` (0 for the CPU steps)."""

@@ -429,6 +429,9 @@ def test_compile_settings_reach_the_yaml(pipeline_module, tmp_path):
 def test_settings_reject_bad_values(pipeline_module):
     with pytest.raises(ValueError, match="max_rounds"):
         pipeline_module.Settings(max_rounds=9)
+    with pytest.raises(ValueError, match="shm_size: expected a Kubernetes quantity"):
+        pipeline_module.Settings(shm_size="banana")
+    assert pipeline_module.Settings(shm_size="512Mi").shm_size == "512Mi"
     with pytest.raises(ValueError, match="parallelism"):
         pipeline_module.Settings(parallelism=0)
     with pytest.raises(ValueError, match="run one process"):
