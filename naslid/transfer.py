@@ -343,14 +343,30 @@ def build_transforms(image_size: int, train: bool, config: TransferConfig):
     )
 
 
+def load_image(path: str):
+    """An ImageFolder file as an RGB PIL image; a file that is no image is one ValueError
+    naming it (not a PIL traceback from inside a loader worker)."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with open(path, "rb") as f:
+            return Image.open(f).convert("RGB")
+    except (UnidentifiedImageError, OSError, SyntaxError) as exc:
+        raise ValueError(f"{path}: not a readable image ({type(exc).__name__})") from None
+
+
 def build_datasets(root: Path, config: TransferConfig):
     from torchvision.datasets import ImageFolder
 
     train = ImageFolder(
-        str(root / "train"), transform=build_transforms(config.image_size, True, config)
+        str(root / "train"),
+        transform=build_transforms(config.image_size, True, config),
+        loader=load_image,
     )
     val = ImageFolder(
-        str(root / "val"), transform=build_transforms(config.image_size, False, config)
+        str(root / "val"),
+        transform=build_transforms(config.image_size, False, config),
+        loader=load_image,
     )
     if train.classes != val.classes:
         raise ValueError(

@@ -151,6 +151,25 @@ def test_bad_inputs(digits, tmp_path):
     )
 
 
+def test_a_file_that_is_no_image_is_one_line_naming_it(digits, tmp_path, capsys):
+    import shutil
+
+    tree = tmp_path / "tree"
+    shutil.copytree(digits, tree)
+    bad = tree / "val" / "3" / "broken.png"
+    bad.write_bytes(b"this is not a PNG")
+    cell = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_1x1~1|+|skip_connect~0|nor_conv_3x3~1|avg_pool_3x3~2|"
+    args = ["transfer", "--space", "nb201", "--arch", cell, "--data", str(tree)]
+    args += ["--image-size", "32", "--epochs", "1", "--out", str(tmp_path / "out")]
+    capsys.readouterr()
+    assert main([*args, "--workers", "2"]) == 1  # raised inside a loader worker
+    err = capsys.readouterr().err.strip().splitlines()  # the progress bar writes there too
+    assert (
+        err[-1] == f"naslid transfer: error: {bad}: not a readable image (UnidentifiedImageError)"
+    )
+    assert not any("Traceback" in line for line in err)
+
+
 # ------------------------------------------------------------------- supernet
 def _save_supernet(net, folder: Path) -> Path:
     """As the pretrain / finetune steps leave it (naslid.train.save_model)."""

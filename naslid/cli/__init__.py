@@ -124,6 +124,17 @@ def network_error(exc: BaseException) -> str | None:
     return f"cannot reach {host}: {type(reason).__name__}: {text}".rstrip(": ")
 
 
+def one_line(exc: BaseException) -> str:
+    """The message of ``exc`` as one line. An error raised in a DataLoader worker comes back
+    with the worker's traceback inside its message ("Caught X in DataLoader worker process
+    N. Original Traceback ..."): its last line is the original error."""
+    text = str(exc)
+    if "Original Traceback" in text:
+        lines = [line for line in text.splitlines() if line.strip()]
+        text = lines[-1].split(": ", 1)[-1] if lines else text
+    return text
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -138,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, OSError, KeyError, RuntimeError, ImportError) as exc:
         if getattr(args, "debug", False):
             raise
-        print(f"naslid {args.command}: error: {exc}", file=sys.stderr)
+        print(f"naslid {args.command}: error: {one_line(exc)}", file=sys.stderr)
         return 1
     except Exception as exc:
         line = network_error(exc)
