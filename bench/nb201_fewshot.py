@@ -36,6 +36,7 @@ import numpy as np
 import torch
 
 from naslid import data as datasets
+from naslid import split
 from naslid.benchmarks import DEFAULT_NB201_CSV, load_table
 from naslid.evaluate import rank_correlation
 from naslid.evolution import EvolutionConfig, evolve
@@ -83,10 +84,10 @@ def split_tree(criterion, args, net, train_data, device) -> tuple[PartitionTree,
         return PartitionTree.load(path), float(json.loads(path.with_suffix(".s").read_text()))
     lid_cfg = LIDConfig(batch_size=args.profile_batch, num_batches=args.lid_batches)
     grad_cfg = GradMatchConfig(num_batches=args.grad_batches)
-    measure = lid_cfg if criterion == "lid" else grad_cfg
+    measure = split.criterion(criterion).batch_config({"lid": lid_cfg, "gradmatch": grad_cfg})
     batches = (
         []
-        if criterion == "random"
+        if measure is None
         else sample_batches(
             train_data, measure.batch_size, measure.num_batches, seed=args.seed, device=device
         )

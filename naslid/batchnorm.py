@@ -6,8 +6,8 @@ normalising with the running ones measures the wrong network (NAS-LID issue 11: 
 paths scored 38 % / 24 % on digits through them against 71 % / 68 % with batch statistics).
 Both split criteria therefore measure with the statistics of the batch itself -- as the two
 reference codes do, NAS-LID's LID profiling and GM-NAS's gradients (``model.train()``) -- but,
-unlike them, give the running buffers back bit-identical, so that measuring a supernet never
-changes it.
+unlike them, never update the running buffers, so that measuring a supernet never changes it.
+Evaluation (:func:`naslid.train.evaluate` with ``bn="batch"``) uses the same context.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 
-import torch
 from torch import nn
 
 
@@ -26,23 +25,25 @@ def batch_norm_layers(module: nn.Module) -> list[nn.modules.batchnorm._BatchNorm
 
 @contextlib.contextmanager
 def batch_statistics(module: nn.Module, train: bool = False) -> Iterator[None]:
-    """Run ``module`` with BatchNorm normalising by the current batch's statistics.
+    """Run ``module`` with BatchNorm normalising by the current batch's statistics and never
+    touching its running statistics (``track_running_stats`` off, NAS-Bench-201's one-shot
+    convention).
 
     Every other submodule is in eval mode (``train=False``; e.g. no dropout), or in train mode
     with ``train=True`` (GM-NAS takes its gradients in the training regime). On exit every
-    buffer (running mean/var, ``num_batches_tracked``) is restored bit for bit and every
-    submodule's own training flag is put back.
+    submodule's training flag and every BatchNorm's ``track_running_stats`` are put back.
     """
     flags = [(m, m.training) for m in module.modules()]
-    buffers = [(b, b.detach().clone()) for b in module.buffers()]
+    norms = batch_norm_layers(module)
+    tracking = [m.track_running_stats for m in norms]
     module.train(train)
-    for bn in batch_norm_layers(module):
-        bn.train(True)
     try:
+        for m in norms:
+            m.train(True)
+            m.track_running_stats = False
         yield
     finally:
         for m, flag in flags:
             m.training = flag
-        with torch.no_grad():
-            for b, saved in buffers:
-                b.copy_(saved)
+        for m, track in zip(norms, tracking):
+            m.track_running_stats = track

@@ -206,11 +206,9 @@ def unsplit_edges(mask: Mask, root: Mask) -> list[int]:
     NAS-LID: "Next time, we will only split the unpartitioned layers (i.e., [the binary
     vector] is an all-one vector)", and both reference codes skip an edge whose mask is not
     all ones. So a slot is a candidate only while its allowed set still equals the root's
-    (``root``: the mask the partition started from, default the space's full mask) and has at
+    (``root``: the mask the partition started from, usually the space's full mask) and has at
     least two options; a slot restricted by an earlier split is final, whatever it holds.
     """
-    if root is None:
-        return [e for e, allowed in enumerate(mask) if len(allowed) > 1]
     if len(root) != len(mask):
         raise ValueError(f"root: {len(root)} slots, the mask has {len(mask)}")
     return [e for e, allowed in enumerate(mask) if len(allowed) > 1 and allowed == root[e]]

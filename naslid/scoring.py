@@ -20,6 +20,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from naslid.batchnorm import batch_norm_layers
 from naslid.data import BatchIterator, ImageData
 from naslid.spaces.base import Arch, Mask
 from naslid.train import DivergedError, check_finite, load_model, resolve_device
@@ -41,11 +42,7 @@ class ScoringConfig:
 
 
 def _bn_layers(net: nn.Module) -> list[nn.modules.batchnorm._BatchNorm]:
-    return [
-        m
-        for m in net.modules()
-        if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats
-    ]
+    return [m for m in batch_norm_layers(net) if m.track_running_stats]
 
 
 @torch.no_grad()

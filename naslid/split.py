@@ -294,6 +294,10 @@ def _json_float(x: float) -> float | None:
     return None if x is None or not math.isfinite(x) else float(x)
 
 
+def _finite_or(x: float, default: float) -> float:
+    return x if math.isfinite(x) else default
+
+
 def _float_map(values: Mapping[int, float]) -> dict[str, float | None]:
     """``{edge: value}`` for JSON: string keys, non-finite values as null."""
     return {str(e): _json_float(v) for e, v in values.items()}
@@ -404,7 +408,7 @@ def _measure_lid(supernet, mask, edges, batches, root, configs, seed, node_id, p
 def _measure_gradient(supernet, mask, edges, batches, root, configs, seed, node_id, progress):
     from naslid import gradmatch
 
-    gcfg = configs["gradient"]
+    gcfg = configs["gradmatch"]
     sims = gradmatch.gradient_similarity(
         supernet, batches, mask, edges=edges, root=root, config=gcfg, seed=seed, progress=progress
     )
@@ -431,18 +435,22 @@ class Criterion:
     name: str
     measure: Callable[..., tuple[dict, dict]]
     edge_score: Callable[[np.ndarray, Sequence[int], Sequence[int]], float] | None
-    needs_batches: bool
-    summary: str
+    batches_from: str | None
+    """The profile field (``lid`` / ``gradmatch``) whose ``batch_size`` and ``num_batches``
+    say how many batches the criterion measures on; ``None``: it needs no data."""
+
+    def batch_config(self, configs: Mapping[str, Any]):
+        """The config (from ``configs``, keyed like the profile's fields) that sizes the
+        batches, or ``None`` when the criterion needs no data."""
+        return None if self.batches_from is None else configs[self.batches_from]
 
 
 CRITERIA_REGISTRY: dict[str, Criterion] = {
     c.name: c
     for c in (
-        Criterion("lid", _measure_lid, lid_edge_score, True, "NAS-LID: layer-wise LID, Eq. 5-6"),
-        Criterion(
-            "gradient", _measure_gradient, gradient_edge_score, True, "GM-NAS: gradient cosine"
-        ),
-        Criterion("random", _measure_random, None, False, "random balanced bipartition"),
+        Criterion("lid", _measure_lid, lid_edge_score, "lid"),  # NAS-LID, Eq. 2-6
+        Criterion("gradient", _measure_gradient, gradient_edge_score, "gradmatch"),  # GM-NAS
+        Criterion("random", _measure_random, None, None),  # random balanced bipartitions
     )
 }
 CRITERIA = tuple(CRITERIA_REGISTRY)
@@ -493,7 +501,7 @@ def similarity_for_node(
     edge_list = lid.unsplit_edges(mask, root) if edges is None else [int(e) for e in edges]
     configs = {
         "lid": lid_config or lid.LIDConfig(),
-        "gradient": grad_config or gradmatch.GradMatchConfig(),
+        "gradmatch": grad_config or gradmatch.GradMatchConfig(),
         "split": split_config or SplitConfig(),
     }
     out, conf = crit.measure(
@@ -594,8 +602,8 @@ def decide_split(
         edges = list(candidates)
         edge = edges[int(_node_rng(profile.seed + 1, node_id).integers(len(edges)))]
     else:
-        finite = [e for e in candidates if math.isfinite(scores[e])] or list(candidates)
-        edge = max(finite, key=lambda e: (scores[e] if math.isfinite(scores[e]) else -math.inf, -e))
+        # a nan score (a 1|1 split keeps no pair together) ranks below every real one
+        edge = max(candidates, key=lambda e: (_finite_or(scores[e], -math.inf), -e))
     opts = candidates[edge].options
     groups = tuple(tuple(opts[i] for i in g) for g in cuts[edge])
     return SplitDecision(node_id, edge, groups, scores, separability, profile, raw)  # type: ignore[arg-type]

@@ -675,8 +675,8 @@ def profile_lid(
         root = mask
     batches: list = []
     crit = split.criterion(cfg.criterion)
-    if crit.needs_batches:
-        measure = cfg.lid if cfg.criterion == "lid" else cfg.gradmatch
+    measure = crit.batch_config({"lid": cfg.lid, "gradmatch": cfg.gradmatch})
+    if measure is not None:
         train = load_data(data, "train")
         size = min(measure.batch_size, len(train))
         batches = lid.sample_batches(train, size, measure.num_batches, seed=seed, device=device)

@@ -27,7 +27,7 @@ import random
 import re
 import time
 import warnings
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -37,6 +37,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from naslid import __version__
+from naslid.batchnorm import batch_statistics
 from naslid.data import BatchIterator, ImageData
 from naslid.io import (
     CorruptFileError,
@@ -579,24 +580,6 @@ def train(
 
 
 # ------------------------------------------------------------------------------ evaluation
-@contextlib.contextmanager
-def batch_statistics(net: nn.Module) -> Iterator[None]:
-    """BatchNorm layers normalise with each batch's own statistics and leave their running
-    statistics untouched (NAS-Bench-201's one-shot convention, ``track_running_stats=False``);
-    every other module stays in eval mode."""
-    norms = [m for m in net.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
-    saved = [(m.training, m.track_running_stats) for m in norms]
-    try:
-        for m in norms:
-            m.train(True)
-            m.track_running_stats = False
-        yield
-    finally:
-        for m, (training, tracking) in zip(norms, saved):
-            m.train(training)
-            m.track_running_stats = tracking
-
-
 @torch.no_grad()
 def evaluate(
     net: nn.Module,

@@ -57,6 +57,7 @@ from torch import Tensor, nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from naslid import __version__
+from naslid.batchnorm import batch_norm_layers
 from naslid.io import (
     check_meta,
     read_json,
@@ -417,12 +418,7 @@ def cosine_lr_factor(step: int, total: int, warmup: int = 0) -> float:
 
 
 def param_groups(net: nn.Module, weight_decay: float, no_decay_bn: bool) -> list[dict]:
-    bn = {
-        id(p)
-        for m in net.modules()
-        if isinstance(m, nn.modules.batchnorm._BatchNorm)
-        for p in m.parameters()
-    }
+    bn = {id(p) for m in batch_norm_layers(net) for p in m.parameters()}
     decay = [p for p in net.parameters() if not (no_decay_bn and id(p) in bn)]
     rest = [p for p in net.parameters() if no_decay_bn and id(p) in bn]
     return [{"params": decay, "weight_decay": weight_decay}, {"params": rest, "weight_decay": 0.0}]

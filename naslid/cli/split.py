@@ -156,13 +156,20 @@ def _load_model(args: argparse.Namespace):
     return net
 
 
+def _measure(args: argparse.Namespace, lid_cfg: LIDConfig, grad_cfg: GradMatchConfig):
+    """The config sizing the criterion's batches (None: it needs no data)."""
+    from naslid.split import criterion
+
+    return criterion(args.criterion).batch_config({"lid": lid_cfg, "gradmatch": grad_cfg})
+
+
 def _batches(args: argparse.Namespace, net, lid_cfg: LIDConfig, grad_cfg: GradMatchConfig) -> list:
-    if args.criterion == "random":
+    cfg = _measure(args, lid_cfg, grad_cfg)
+    if cfg is None:
         return []
     from naslid import data
     from naslid.lid import sample_batches
 
-    cfg = lid_cfg if args.criterion == "lid" else grad_cfg
     dataset = data.load(
         args.dataset, args.data_root, args.data_split, limit=args.limit, seed=args.seed
     )
@@ -203,8 +210,8 @@ def run_profile(args: argparse.Namespace) -> int:
     else:
         mask, node_id = net.mask, "r"
     batches = _batches(args, net, lid_cfg, grad_cfg)
-    count = lid_cfg.num_batches if args.criterion == "lid" else grad_cfg.num_batches
-    total = 0 if args.criterion == "random" else forwards_per_node(mask, count, root)
+    measure = _measure(args, lid_cfg, grad_cfg)
+    total = 0 if measure is None else forwards_per_node(mask, measure.num_batches, root)
     with _bar(total, f"profile {node_id} ({args.criterion})", args.no_progress) as bar:
         prof = similarity_for_node(
             args.criterion,
