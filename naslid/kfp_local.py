@@ -140,7 +140,9 @@ class _Watcher:
         self.running: dict[str, float] = {}  # task name -> start time
         self.stopping: str | None = None  # the signal's name once interrupted
         self.interrupted: dict | None = None  # what was running, which processes were stopped
-        self.lock = threading.Lock()
+        self.lock = (
+            threading.RLock()
+        )  # the SIGINT/SIGTERM handler runs on the thread that may hold it
         self.local = threading.local()
         self.tasks: list[dict] = []
         self.t0 = time.perf_counter()

@@ -220,9 +220,11 @@ def load_labeller(spec: str, kind: str = "accuracy") -> Labeller:
 
 
 def infer_cost_dataset(spec: str) -> str | None:
-    """The NAS-Bench-201 data set a label column names (``c10_...``/``cifar10`` -> cifar10,
-    ``c100``/``cifar100`` -> cifar100, ``ImageNet16``/``in16`` -> ImageNet16-120), else None."""
-    column = spec.rsplit(":", 1)[-1].lower()
+    """The NAS-Bench-201 data set a label spec names -- the COLUMN of ``table:CSV:COLUMN``,
+    the DATASET of ``nb201api:FILE:DATASET:SETTING`` (``c10_...``/``cifar10`` -> cifar10,
+    ``c100``/``cifar100`` -> cifar100, ``ImageNet16``/``in16`` -> ImageNet16-120) -- else None."""
+    parts = spec.split(":")
+    column = (parts[-2] if parts[0] == "nb201api" and len(parts) >= 4 else parts[-1]).lower()
     if column.startswith(("c100", "cifar100")):
         return "cifar100"
     if column.startswith(("c10", "cifar10")):
@@ -251,17 +253,11 @@ class CountingLabeller:
 
 
 # --------------------------------------------------------- space enumeration
-# --------------------------------------------------------- space enumeration
-def canon(space: SlotSpace, arch: Arch, rule: str | None = None) -> Arch:
-    """``space.canonical`` under ``rule`` (None: the space's default rule)."""
-    return space.canonical(arch) if rule is None else space.canonical(arch, rule)
-
-
 def distinct(space: SlotSpace, archs: Iterable[Arch], rule: str | None = None) -> list[Arch]:
     """Canonical representatives of ``archs``, first occurrence order, duplicates removed."""
     seen: dict[Arch, None] = {}
     for a in archs:
-        seen.setdefault(canon(space, a, rule), None)
+        seen.setdefault(space.canonical(a, rule), None)
     return list(seen)
 
 
@@ -294,10 +290,17 @@ def sample_distinct(
     out: dict[Arch, None] = {}
     for _ in range(50):
         for a in space.sample(rng, 2 * (n - len(out)) + 16, mask):
-            out.setdefault(canon(space, a, rule), None)
+            out.setdefault(space.canonical(a, rule), None)
             if len(out) == n:
                 return list(out)
     return list(out)
+
+
+def check_cost_dataset(space: SlotSpace, dataset: str | None) -> None:
+    """Refuse a cost model the space does not have, before any label is spent."""
+    if dataset is not None and dataset not in space.cost_datasets:
+        known = ", ".join(space.cost_datasets) or "none: it has one cost model"
+        raise ValueError(f"cost_dataset: {space.name} has no {dataset!r} cost model ({known})")
 
 
 def cost(space: SlotSpace, archs: Sequence[Arch], kind: str, dataset: str | None) -> np.ndarray:
@@ -475,15 +478,15 @@ def neighbourhood(
         ops = np.asarray([a.ops for a in within])
         near = np.zeros(len(within), dtype=bool)
         for s in seeds:
-            for m in space.class_members(s) if rule is None else space.class_members(s, rule):
+            for m in space.class_members(s, rule):
                 near |= (ops != np.asarray(m.ops)).sum(axis=1) <= radius
         return [a for a, keep in zip(within, near) if keep]
-    out: dict[Arch, None] = {canon(space, s, rule): None for s in seeds}
+    out: dict[Arch, None] = {space.canonical(s, rule): None for s in seeds}
     if allowed is not None:
         out = {s: None for s in out if s in allowed}
     checked: dict[Arch, bool] = {}
     for s in seeds:
-        members = space.class_members(s) if rule is None else space.class_members(s, rule)
+        members = space.class_members(s, rule)
         for m in members:
             if big:
                 cands = sample_ball(space, m, radius, max_ball_size, rng)
@@ -495,7 +498,7 @@ def neighbourhood(
                     ok = checked[c] = not drop_disconnected or space.is_connected(c)
                 if not ok:
                     continue
-                c = canon(space, c, rule)
+                c = space.canonical(c, rule)
                 if allowed is None or c in allowed:
                     out.setdefault(c, None)
     return list(out)
@@ -573,6 +576,7 @@ def iterate(
             pool = [current[i] for i in rng.choice(len(current), seed_pool, replace=False)]
         seeds = top_seeds(pool, seed_score(pool), top_k)
         within = None if it == 1 else current
+        ys = None  # the predictions of ``new``, once
         if neighbours == "none":
             new = list(dict.fromkeys(seeds))
         else:
@@ -587,8 +591,11 @@ def iterate(
                 new = chosen + [rest[i] for i in rng.choice(len(rest), n, replace=False)]
             elif pocket_filter:
                 keep = set(seeds)
-                new = [a for a, y in zip(new, score(new)) if a in keep or y >= current_mean]
-        new_mean = float(np.mean(score(new))) if new else -math.inf
+                pairs = [(a, y) for a, y in zip(new, score(new)) if a in keep or y >= current_mean]
+                new, ys = [a for a, _ in pairs], [y for _, y in pairs]
+        if ys is None:
+            ys = score(new) if new else []
+        new_mean = float(np.mean(ys)) if len(new) else -math.inf
         rose = is_rising(current_mean, new_mean, plateau_tol)
         entry = {
             "iteration": it,
@@ -992,9 +999,7 @@ def space_stats(
     if len(archs) == 0:
         raise ValueError("space_stats: the space is empty")
     original_size = len(original) if original_size is None else original_size
-    cells = [
-        len(space.class_members(a) if rule is None else space.class_members(a, rule)) for a in archs
-    ]
+    cells = [len(space.class_members(a, rule)) for a in archs]
     original_cells = space.mask_size() if original_cells is None else original_cells
     index, threshold = shrink_index(
         acc, oacc, cfg.shrink_n, cfg.shrink_k, None, cfg.shrink_top_fraction
@@ -1199,6 +1204,7 @@ def run(
     (free lookups, not queries); otherwise they use labels where known, else predictions.
     """
     cfg = (cfg or LissnasConfig()).check()
+    check_cost_dataset(space, cfg.cost_dataset)
     res = shrink(space, labeller, cfg, seed, progress)
     ref = _reference(labeller, res.original) if res.original_enumerated else None
     accuracy = ref if ref is not None else res.scorer

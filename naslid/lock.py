@@ -160,6 +160,8 @@ class Lease:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.count = 0
+        self.lost: dict | None = None
+        """The record of whoever took the lease from us (our renewals stalled past ttl)."""
 
     def _current(self) -> dict | None:
         try:
@@ -215,6 +217,10 @@ class Lease:
     def _renew(self) -> None:
         while not self._stop.wait(self.ttl / 3):
             try:
+                cur = self._current()
+                if cur is not None and cur.get("token") != self.token:
+                    self.lost = cur  # taken over after our renewals stalled: never write it back
+                    return
                 self._write()
             except Exception as exc:  # the next renewal may succeed; the lease lasts ttl
                 print(
@@ -247,6 +253,14 @@ def hold_store(store, what: str = "checkpoints") -> None:
             lease.acquire(what)
             _leases[store.uri] = lease
         lease.count += 1
+
+
+def check_held(store, what: str = "checkpoints") -> None:
+    """Refuse to go on writing ``store`` once another process took over its lease (ours
+    lapsed while renewals stalled); a folder lock cannot be lost."""
+    lease = _leases.get(getattr(store, "uri", None))
+    if lease is not None and lease.lost is not None:
+        raise LockedError(lease._refusal(what, lease.lost))
 
 
 def release_store(store) -> None:

@@ -51,7 +51,7 @@ from naslid.io import (
     verify_meta,
     write_json,
 )
-from naslid.lock import hold_store, release_store
+from naslid.lock import check_held, hold_store, release_store
 from naslid.spaces.base import Arch, Mask
 from naslid.store import Store, open_store
 
@@ -573,6 +573,7 @@ def train(
                         "history": history,
                         "naslid_version": __version__,
                     }
+                    check_held(store)  # a lease lost to another writer: stop, do not overwrite
                     last_key = _write_checkpoint(store, ckpt, config.keep_checkpoints)
                 if on_epoch_end is not None:
                     on_epoch_end(epoch, stats)

@@ -612,3 +612,18 @@ def test_every_library_space_with_a_callable_labeller(name, tmp_path):
     assert 0 < s["flops_coverage"] <= 1 and 0 < s["diversity_mean"] < 1
     paths = L.write_outputs(run, tmp_path)
     assert json.loads(open(paths["stats"]).read())["size"] == s["size"]
+
+
+def test_cost_dataset_comes_from_the_labels_and_is_checked_before_any_label():
+    assert L.infer_cost_dataset("table:t.csv:c100_test_acc_200") == "cifar100"
+    assert L.infer_cost_dataset("nb201api:NAS-Bench-201.pth:cifar100:x-valid") == "cifar100"
+    assert L.infer_cost_dataset("nb201api:api.pth:ImageNet16-120:ori-test") == "ImageNet16-120"
+    asked = []
+
+    def labeller(archs):
+        asked.extend(archs)
+        return np.ones(len(archs))
+
+    with pytest.raises(ValueError, match="cost_dataset: nb201 has no 'cifar1000' cost model"):
+        L.run(nb201.SPACE, labeller, L.LissnasConfig(cost_dataset="cifar1000"))
+    assert asked == []

@@ -150,6 +150,31 @@ def test_s3_lease_of_another_host_is_honoured_until_it_expires(seaweedfs):
     lease.release()
 
 
+def test_a_lease_taken_over_after_stalled_renewals_is_never_written_back(seaweedfs):
+    from naslid import lock
+    from naslid.store import MinioStore
+
+    store = MinioStore("naslid", "stolen", seaweedfs.settings())
+    lease = Lease(store, ttl=0.6, settle=0.1)
+    lease.acquire("checkpoints")
+    lock._leases[store.uri] = lease
+    try:
+        other = {"pid": 7, "host": "pod-b", "started": "2026-01-01T00:00:00Z", "token": "b"}
+        thief = json.dumps({**other, "expires": time.time() + 600}).encode()
+        store.put_bytes(LEASE_KEY, thief)  # pod b took it while our renewals stalled
+        deadline = time.time() + 5
+        while lease.lost is None and time.time() < deadline:
+            time.sleep(0.05)
+        assert lease.lost is not None and lease.lost["host"] == "pod-b"
+        time.sleep(0.5)  # a renewal that went on writing would have replaced b's record
+        assert json.loads(store.get_bytes(LEASE_KEY))["token"] == "b"
+        with pytest.raises(LockedError, match="pid 7 on pod-b"):
+            lock.check_held(store)
+    finally:
+        lock._leases.pop(store.uri, None)
+        lease._stop.set()
+
+
 def test_s3_lease_of_a_preempted_pod_lapses_and_a_renewed_one_is_refused(seaweedfs):
     from s3server import ACCESS_KEY, SECRET_KEY
 

@@ -142,6 +142,10 @@ class SlotSpace:
     isomorphisms: tuple[str, ...] = ("none",)
     """Isomorphism rules the space knows (the first is its default); ``none``: identity."""
 
+    cost_datasets: tuple[str, ...] = ()
+    """Data sets whose cost model ``flops(arch, dataset)`` / ``params(arch, dataset)`` know;
+    empty: one cost model, ``flops(arch)`` only."""
+
     def canonical(self, arch: Arch, rule: str | None = None) -> Arch:
         """Representative of the arch's isomorphism class (identity unless a space says so)."""
         return arch

@@ -210,9 +210,6 @@ def _functional_key(arch: Arch) -> str:
     return "+".join(val[3]) if val[3] else "0"
 
 
-_graph_key = _functional_key  # the functional key under its former name
-
-
 def iso_key(arch: Arch, rule: str = "standard") -> str:
     """The isomorphism class of ``arch`` under ``rule`` (see :data:`ISOMORPHISMS`)."""
     if rule == "standard":
@@ -241,6 +238,7 @@ def _classes(rule: str) -> tuple[dict[tuple[int, ...], Arch], dict[Arch, tuple[A
 
 class _NB201Space(SlotSpace):
     isomorphisms = ISOMORPHISMS
+    cost_datasets = tuple(DATASETS)
 
     def flops(self, arch: Arch, dataset: str = "cifar10") -> float:
         return flops(arch, dataset)
@@ -248,15 +246,19 @@ class _NB201Space(SlotSpace):
     def params(self, arch: Arch, dataset: str = "cifar10") -> float:
         return params(arch, dataset)
 
-    def canonical(self, arch: Arch, rule: str = "standard") -> Arch:
-        """The lexicographically smallest cell of the arch's class under ``rule``."""
+    def canonical(self, arch: Arch, rule: str | None = None) -> Arch:
+        """The lexicographically smallest cell of the arch's class under ``rule`` (None: the
+        space's default, NAS-Bench-201's standard isomorphism)."""
+        rule = rule or self.isomorphisms[0]
         if rule == "none":
             return self.arch_type(tuple(arch.ops))
         iso_key(arch, rule)  # validates the rule
         return _classes(rule)[0][tuple(arch.ops)]
 
-    def class_members(self, arch: Arch, rule: str = "standard") -> tuple[Arch, ...]:
-        """Every cell isomorphic to ``arch`` under ``rule`` (lexicographic order)."""
+    def class_members(self, arch: Arch, rule: str | None = None) -> tuple[Arch, ...]:
+        """Every cell isomorphic to ``arch`` under ``rule`` (lexicographic order; None: the
+        space's default rule)."""
+        rule = rule or self.isomorphisms[0]
         if rule == "none":
             return (self.arch_type(tuple(arch.ops)),)
         return _classes(rule)[1][self.canonical(arch, rule)]
