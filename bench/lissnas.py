@@ -131,7 +131,7 @@ def main() -> int:
     results = {}
     for spec in labels:
         table = load_table(spec)
-        ds = lissnas.infer_cost_dataset(spec) or "cifar10"
+        ds = lissnas.cost_dataset_for(nb201.SPACE, spec)
         base = lissnas.LissnasConfig(
             samples=args.samples, top_seeds=args.top_seeds, cost_dataset=ds
         )

@@ -351,6 +351,18 @@ def _offspring(
     return batch, origins
 
 
+def check_budget(config: EvolutionConfig) -> None:
+    """Refuse a budget the search cannot spend: at most population x generations distinct
+    archs are ever scored, so a larger budget would be capped silently."""
+    cap = config.population * config.generations
+    if config.budget is not None and config.budget > cap:
+        raise ValueError(
+            f"budget: {config.budget} exceeds population {config.population} x generations "
+            f"{config.generations} = {cap} archs the search can score; raise the generations "
+            "or lower the budget"
+        )
+
+
 def evolve(
     space: SlotSpace,
     evaluator: Evaluator,
@@ -367,6 +379,7 @@ def evolve(
     scored, or when no new legal arch is left.
     """
     config = EvolutionConfig() if config is None else config
+    check_budget(config)
     rng = np.random.default_rng(rng)
     archive = _Archive(space, mask, restrict, config.flops_max, config.params_max)
     for generation in range(config.generations):

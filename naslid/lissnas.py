@@ -234,6 +234,12 @@ def infer_cost_dataset(spec: str) -> str | None:
     return None
 
 
+def cost_dataset_for(space: SlotSpace, spec: str) -> str | None:
+    """The cost model a label spec implies for ``space``: the data set its column names when
+    the space has per-data-set cost models (NAS-Bench-201), else None (the space's only one)."""
+    return infer_cost_dataset(spec) if space.cost_datasets else None
+
+
 class CountingLabeller:
     """Wraps a labeller and counts the archs it was asked about (the query budget)."""
 

@@ -467,6 +467,10 @@ def validate_params(
         transfer_epochs=transfer_epochs,
         shrink=shrink,
     )
+    from naslid.evolution import check_budget
+
+    if cfg.search_budget is not None:
+        check_budget(replace(cfg.evolution, budget=cfg.search_budget))
     if cfg.dataset not in DATASETS:
         raise ValueError(f"dataset: unknown {cfg.dataset!r}; expected one of {', '.join(DATASETS)}")
     if cfg.labels != "proxy" and not cfg.labels.startswith(("table:", "nb201api:")):
@@ -957,8 +961,8 @@ def lissnas_shrink(
 
         labeller = lissnas.table_labeller(load_table(cfg.labels))
     lcfg = cfg.lissnas
-    if lcfg.cost_dataset is None and space.name == "nb201" and cfg.labels != "proxy":
-        lcfg = replace(lcfg, cost_dataset=lissnas.infer_cost_dataset(cfg.labels))
+    if lcfg.cost_dataset is None and cfg.labels != "proxy":
+        lcfg = replace(lcfg, cost_dataset=lissnas.cost_dataset_for(space, cfg.labels))
     run = lissnas.run(space, labeller, lcfg, seed)
     lissnas.write_outputs(run, out)
     keys = (

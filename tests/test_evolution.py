@@ -273,7 +273,7 @@ def test_cli_evolve_refuses_a_budget_it_cannot_spend(tmp_path, synthetic_table, 
     argv = ["evolve", "--oracle", synthetic_table, "--out", str(tmp_path / "o")]
     assert main(argv + ["--budget", "41", "--population", "10", "--generations", "4"]) == 1
     err = capsys.readouterr().err.strip()
-    assert "--budget 41 exceeds --population 10 x --generations 4 = 40" in err
+    assert "budget: 41 exceeds population 10 x generations 4 = 40" in err
     assert len(err.splitlines()) == 1 and not (tmp_path / "o").exists()
 
 

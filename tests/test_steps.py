@@ -55,6 +55,8 @@ def test_validate_params_resolves_rounds_and_names_bad_fields():
         steps.validate_params(profile="smoke", dataset="mnist")
     with pytest.raises(ValueError, match="profile"):
         steps.validate_params(profile="huge")
+    with pytest.raises(ValueError, match="budget: 25 exceeds population 8 x generations 3 = 24"):
+        steps.validate_params(profile="smoke", search_budget=25)  # never silently capped
 
 
 def test_shrink_follows_the_profile_unless_set():

@@ -118,17 +118,17 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from naslid import spaces
-    from naslid.evolution import EvolutionConfig, evolve, load_archs, random_search, write_result
+    from naslid.evolution import (
+        EvolutionConfig,
+        check_budget,
+        evolve,
+        load_archs,
+        random_search,
+        write_result,
+    )
     from naslid.io import read_json
 
     space = spaces.get(args.space).SPACE
-    cap = args.population * args.generations
-    if args.method == "evolution" and args.budget is not None and args.budget > cap:
-        raise ValueError(
-            f"budget: --budget {args.budget} exceeds --population {args.population} x "
-            f"--generations {args.generations} = {cap} archs the search can score; raise "
-            "--generations or lower --budget"
-        )
     config = EvolutionConfig(
         population=args.population,
         generations=args.generations,
@@ -137,6 +137,9 @@ def run(args: argparse.Namespace) -> int:
         params_max=args.params_max,
         top_k=args.top,
     )
+    if args.method == "evolution":
+        check_budget(config)  # before the oracle or any supernet is loaded
+
     mask = space.mask_from_json(read_json(args.mask)) if args.mask else None
     restrict = load_archs(space, args.restrict) if args.restrict else None
     evaluator = _evaluator(args)

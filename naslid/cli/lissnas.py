@@ -103,9 +103,7 @@ def _lissnas(args: argparse.Namespace) -> int:
     from naslid.spaces import get
 
     space = get(args.space).SPACE
-    cost_dataset = args.cost_dataset
-    if cost_dataset is None and space.name == "nb201":
-        cost_dataset = lissnas.infer_cost_dataset(args.labels) or "cifar10"
+    cost_dataset = args.cost_dataset or lissnas.cost_dataset_for(space, args.labels)
     cfg = lissnas.LissnasConfig(
         samples=args.samples,
         refit_labels=args.refit_labels,

@@ -127,10 +127,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 # ------------------------------------------------------------------------------ helpers
 def _configs(args: argparse.Namespace) -> tuple[LIDConfig, GradMatchConfig, SplitConfig]:
-    if args.batches is not None and args.batches < 1:
-        raise ValueError(f"batches: must be >= 1, got {args.batches}")
-    if args.batch_size is not None and args.batch_size < 1:
-        raise ValueError(f"batch-size: must be >= 1, got {args.batch_size}")
     lid_cfg = LIDConfig(
         k=args.k,
         num_batches=args.batches or _LID.num_batches,
