@@ -16,6 +16,8 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from naslid.io import folder_files
+
 REPO_CATALOGUE = Path(__file__).resolve().parents[1] / "data" / "catalogue.json"
 ENV = "NASLID_CATALOGUE"
 """Where the catalogue is when naslid is installed outside a checkout (the image sets it)."""
@@ -50,14 +52,12 @@ def file_digest(path: str | os.PathLike, algo: str = "sha256") -> str:
 
 
 def tree_digest(root: str | os.PathLike) -> tuple[str, int, int]:
-    """``tree-sha256`` of a folder, with its number of files and bytes."""
-    root = Path(root)
-    lines, n, size = [], 0, 0
-    for path in sorted(p for p in root.rglob("*") if p.is_file()):
-        lines.append(f"{file_digest(path)}  {path.relative_to(root).as_posix()}\n")
-        n += 1
-        size += path.stat().st_size
-    return hashlib.sha256("".join(lines).encode()).hexdigest(), n, size
+    """``tree-sha256`` of a folder (its files but hidden ones, :func:`naslid.io.folder_files`),
+    with its number of files and bytes."""
+    files = folder_files(root)
+    lines = "".join(f"{file_digest(path)}  {rel}\n" for rel, path in files)
+    size = sum(path.stat().st_size for _, path in files)
+    return hashlib.sha256(lines.encode()).hexdigest(), len(files), size
 
 
 def verify(item: dict, dest: str | os.PathLike) -> list[str]:

@@ -18,8 +18,8 @@ import io
 import json
 import os
 import pickle
+import secrets
 import struct
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -33,29 +33,27 @@ class CorruptFileError(RuntimeError):
     """A file that is truncated, corrupt or not written by naslid."""
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-_FILE_MODE = 0o666 & ~_umask()
-"""What ``open()`` would give a new file (mkstemp alone gives 0600, unreadable to other pods)."""
-
-
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
+    """Write ``data`` to ``path`` atomically: a hidden temporary beside it, fsynced, then
+    renamed over it. The temporary is created with mode 0666 less the process umask (what
+    ``open()`` gives; mkstemp's 0600 would be unreadable to other pods' users)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    while True:
+        tmp = path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp"
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+            break
+        except FileExistsError:
+            continue
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
-        os.chmod(tmp, _FILE_MODE)
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
     return path
 
@@ -165,6 +163,18 @@ def write_table(path: str | os.PathLike, frame: Any) -> Path:
 SEAL_FIELD = "sealed"
 
 
+def folder_files(folder: str | os.PathLike) -> list[tuple[str, Path]]:
+    """(relative POSIX name, path) of every file under ``folder``, sorted by name; names with a
+    part starting with ``.`` (lock files, temporaries being written) are not the folder's."""
+    folder = Path(folder)
+    found = []
+    for path in folder.rglob("*"):
+        rel = path.relative_to(folder).as_posix()
+        if path.is_file() and not any(part.startswith(".") for part in rel.split("/")):
+            found.append((rel, path))
+    return sorted(found)
+
+
 def _canonical(obj: Any) -> bytes:
     return json.dumps(obj, sort_keys=True, separators=(",", ":")).encode()
 
@@ -173,15 +183,11 @@ def seal_meta(meta: dict, folder: str | os.PathLike) -> dict:
     """``meta`` plus the field ``sealed``: the SHA-256 of every other file of the artifact
     folder (``.pt`` files excepted: they carry their own footer) and of ``meta`` itself, so
     that an edited ``tree.json``, profile or ``meta.json`` is refused by :func:`verify_meta`."""
-    folder = Path(folder)
-    files = {}
-    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-        rel = path.relative_to(folder).as_posix()
-        if path.name == "meta.json" and path.parent == folder or path.suffix == ".pt":
-            continue
-        if any(part.startswith(".") for part in rel.split("/")):
-            continue  # locks, temporaries
-        files[rel] = hashlib.sha256(path.read_bytes()).hexdigest()
+    files = {
+        rel: hashlib.sha256(path.read_bytes()).hexdigest()
+        for rel, path in folder_files(folder)
+        if rel != "meta.json" and path.suffix != ".pt"
+    }
     body = {k: v for k, v in meta.items() if k != SEAL_FIELD}
     seal_ = {"files": files}
     seal_["meta"] = hashlib.sha256(_canonical({**body, SEAL_FIELD: seal_})).hexdigest()

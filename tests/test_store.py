@@ -8,13 +8,15 @@ across a server killed and restarted, multipart uploads left behind, a frozen se
 
 from __future__ import annotations
 
+import os
 import socket
+import stat
 import threading
 import time
 
 import pytest
 
-from naslid.io import CorruptFileError, torch_from_bytes, torch_to_bytes
+from naslid.io import CorruptFileError, atomic_write_bytes, torch_from_bytes, torch_to_bytes
 from naslid.store import LocalStore, MinioStore, S3Settings, download_prefix, open_store
 
 MiB = 1024 * 1024
@@ -34,6 +36,17 @@ def test_local_store_round_trip(tmp_path):
         store.put_bytes("../escape", b"x")
     with pytest.raises(FileNotFoundError):
         store.get_bytes("missing")
+
+
+def test_atomic_write_gives_the_mode_open_would_and_leaves_no_temporary(tmp_path):
+    before = os.umask(0o027)  # the process umask applies, read by nobody at import time
+    try:
+        atomic_write_bytes(tmp_path / "a" / "f.bin", b"abc")
+    finally:
+        os.umask(before)
+    path = tmp_path / "a" / "f.bin"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o640 and path.read_bytes() == b"abc"
+    assert [p.name for p in path.parent.iterdir()] == ["f.bin"]
 
 
 def test_local_store_cleanup_removes_temporaries_of_a_killed_write(tmp_path):
