@@ -1,10 +1,12 @@
-"""The pipeline's KFP components: one lightweight Python component per step.
+"""The pipeline's KFP components: one lightweight Python component per step, derived from the
+step registry (:mod:`naslid.steps.registry`).
 
-Each component is a thin wrapper: it imports :mod:`naslid.steps` inside its body (the body
-runs in the naslid image, or in this interpreter under ``kfp.local``) and calls the step
-function of the same name with its artifacts' paths; the step does the work and writes
-the files. Components are built by :func:`build` for a base image chosen at compile time
-(``install_kfp_package=False``: the image already holds kfp and naslid).
+Each component's source is generated from its step's declaration (:func:`component_source`):
+the typed signature KFP reads (input artifacts, parameters, outputs, Metrics, the value
+returned to the DAG) and a one-line body calling :func:`call_step`, which runs the step
+function with its artifacts' paths. The body runs in the naslid image, or in this interpreter
+under ``kfp.local``. Components are built by :func:`build` for a base image chosen at compile
+time (``install_kfp_package=False``: the image already holds kfp and naslid).
 
 Artifacts: Dataset (data, LID profiles, shrunk space, search history), Model (partition,
 split, sub-supernets, transferred network), Metrics (training, shrinkage, search,
@@ -13,13 +15,19 @@ serves the step from its cache), HTML and Markdown (the report).
 """
 
 # No ``from __future__ import annotations`` here: KFP reads the real annotation objects.
+import inspect
 import json
+import linecache
 import math
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from kfp import dsl
 from kfp.dsl import HTML, Dataset, Input, Markdown, Metrics, Model, Output
+
+from naslid import artifacts, steps
+from naslid.steps.registry import CHECKPOINT_PARAM
 
 BACKEND_FLOOR = (2, 14, 0)
 """The oldest Kubeflow Pipelines backend that runs every feature the compiled pipeline uses:
@@ -69,24 +77,6 @@ def run_of(artifact: Any) -> str:
     return jobs[-1] if jobs else (parts[-3] if len(parts) >= 3 else "")
 
 
-def set_run(artifact: Any) -> None:
-    """Record the run of ``artifact`` in the meta.json files this step writes (its lineage)."""
-    import os
-
-    from naslid.steps import RUN_ID_ENV
-
-    os.environ[RUN_ID_ENV] = run_of(artifact)
-
-
-def checkpoint_uri(root: str, step: str, inputs: list, **params) -> str:
-    """Where a long step keeps its epoch checkpoints: ``ROOT/STEP-KEY``, the key derived from
-    the step's inputs and parameters (naslid.steps.input_key), not from the run, so a retried
-    pod or a re-run of an interrupted run finds them; ``''`` (no root) = inside the output."""
-    from naslid import steps
-
-    return steps.checkpoint_location(root, step, inputs, **params)
-
-
 def transfer_processes() -> int:
     """Processes for imagenet-transfer: one per visible GPU (the pod's GPU limit), or
     ``NASLID_NPROC`` when set (tests run 2 on the CPU with gloo)."""
@@ -115,24 +105,24 @@ def ddp_environment(nproc: int, environ: dict | None = None) -> dict:
     return env
 
 
-def run_transfer(kwargs: dict, nproc: int | None = None) -> dict:
-    """:func:`naslid.steps.imagenet_transfer` with ``kwargs``: in this process for one GPU (or
-    the CPU), else under ``torchrun --standalone --nproc_per_node=N`` (DDP, one process per
-    GPU; naslid.transfer reads WORLD_SIZE / RANK / LOCAL_RANK). Returns rank 0's metrics."""
+def run_distributed(name: str, kwargs: dict, run_id: str = "", nproc: int | None = None) -> Any:
+    """Step ``name`` (imagenet-transfer, the one ``distributed`` step) with ``kwargs``: in this
+    process for one GPU (or the CPU), else under ``torchrun --standalone --nproc_per_node=N``
+    (DDP, one process per GPU; naslid.transfer reads WORLD_SIZE / RANK / LOCAL_RANK).
+    Returns rank 0's result."""
     import subprocess
     import sys
     import tempfile
-    from pathlib import Path
 
-    from naslid import steps
     from naslid.io import read_json, write_json
 
     nproc = nproc or transfer_processes()
     if nproc <= 1:
-        return steps.imagenet_transfer(**kwargs)
+        return steps.STEPS[name](run_id=run_id, **kwargs)
     with tempfile.TemporaryDirectory(prefix="naslid-ddp-") as tmp:
         job = Path(tmp) / "job.json"
-        write_json(job, {"kwargs": kwargs, "result": str(Path(tmp) / "result.json")})
+        result = str(Path(tmp) / "result.json")
+        write_json(job, {"step": name, "kwargs": kwargs, "run_id": run_id, "result": result})
         cmd = [
             sys.executable,
             "-m",
@@ -141,337 +131,131 @@ def run_transfer(kwargs: dict, nproc: int | None = None) -> dict:
             f"--nproc_per_node={nproc}",
             "-m",
             "naslid.kfp_components",
-            "transfer-worker",
+            "distributed-worker",
             str(job),
         ]
-        print(f"imagenet-transfer: {' '.join(cmd[2:])}", flush=True)
+        print(f"{name}: {' '.join(cmd[2:])}", flush=True)
         subprocess.run(cmd, check=True, env=ddp_environment(nproc))
-        return read_json(Path(tmp) / "result.json")
+        return read_json(result)
 
 
-def _transfer_worker(job_path: str) -> None:
-    """One torchrun rank of :func:`run_transfer`; rank 0 writes the metrics."""
+def _distributed_worker(job_path: str) -> None:
+    """One torchrun rank of :func:`run_distributed`; rank 0 writes the result."""
     import os
 
-    from naslid import steps
     from naslid.io import read_json, write_json
 
     job = read_json(job_path)
-    result = steps.imagenet_transfer(**job["kwargs"])
+    result = steps.STEPS[job["step"]](run_id=job["run_id"], **job["kwargs"])
     if os.environ.get("RANK", "0") == "0":
         write_json(job["result"], result)
 
 
 # --------------------------------------------------------------------------- the components
-
-
-def validate_params(
-    profile: str,
-    rounds: int,
-    max_rounds: int,
-    criterion: str,
-    dataset: str,
-    labels: str,
-    search_budget: int,
-    epochs: int,
-    finetune_epochs: int,
-    transfer_epochs: int,
-    shrink: str,
-) -> int:
-    """Check every pipeline parameter before any GPU work; return the rounds to run."""
-    from naslid import steps
-
-    return steps.validate_params(
-        profile=profile,
-        rounds=rounds,
-        max_rounds=max_rounds,
-        criterion=criterion,
-        dataset=dataset,
-        labels=labels,
-        search_budget=search_budget,
-        epochs=epochs,
-        finetune_epochs=finetune_epochs,
-        transfer_epochs=transfer_epochs,
-        shrink=shrink,
-    )
-
-
-def prepare_data(profile: str, dataset: str, dataset_uri: str, seed: int, data: Output[Dataset]):
-    """Decode the search data set once into a Dataset artifact (train and valid splits)."""
-    from naslid.kfp_components import set_run
-
-    set_run(data)
-    from naslid import steps
-
-    steps.prepare_data(
-        data.path, profile=profile, dataset=dataset, dataset_uri=dataset_uri, seed=seed
-    )
-
-
-def pretrain_supernet(
-    data: Input[Dataset],
-    profile: str,
-    epochs: int,
-    seed: int,
-    checkpoint_root: str,
-    supernet: Output[Model],
-    metrics: Output[Metrics],
-):
-    """Train the one-shot supernet (uniform single path); the round-0 partition."""
-    from naslid.kfp_components import set_run
-
-    set_run(supernet)
-    from naslid import steps
-    from naslid.kfp_components import checkpoint_uri, publish_metrics
-
-    out = steps.pretrain_supernet(
-        data.path,
-        supernet.path,
-        profile=profile,
-        epochs=epochs,
-        seed=seed,
-        checkpoint_uri=checkpoint_uri(
-            checkpoint_root,
-            "pretrain-supernet",
-            [data.path],
-            profile=profile,
-            epochs=epochs,
-            seed=seed,
-        ),
-    )
-    publish_metrics(metrics, out)
-
-
-def profile_lid(
-    data: Input[Dataset],
-    partition: Input[Model],
-    node: str,
-    criterion: str,
-    profile: str,
-    seed: int,
-    node_profile: Output[Dataset],
-):
-    """Measure one sub-supernet's per-edge similarity (LID, gradient or random)."""
-    from naslid.kfp_components import set_run
-
-    set_run(node_profile)
-    from naslid import steps
-
-    steps.profile_lid(
-        data.path,
-        partition.path,
-        node_profile.path,
-        node=node,
-        criterion=criterion,
-        profile=profile,
-        seed=seed,
-    )
-
-
-def split_round(
-    partition: Input[Model],
-    profiles: list[Dataset],
-    criterion: str,
-    split: Output[Model],
-):
-    """Min-cut every sub-supernet on its best edge: the next level of the partition tree."""
-    from naslid.kfp_components import set_run
-
-    set_run(split)
-    from naslid import steps
-
-    steps.split_round(partition.path, [p.path for p in profiles], split.path, criterion=criterion)
-
-
-def finetune_subsupernet(
-    data: Input[Dataset],
-    partition: Input[Model],
-    split: Input[Model],
-    node: str,
-    profile: str,
-    epochs: int,
-    rounds: int,
-    seed: int,
-    checkpoint_root: str,
-    subsupernet: Output[Model],
-):
-    """Inherit the parent's weights for one child and train inside its mask (longer after
-    the last of ``rounds`` splits)."""
-    from naslid.kfp_components import set_run
-
-    set_run(subsupernet)
-    from naslid import steps
-    from naslid.kfp_components import checkpoint_uri
-
-    steps.finetune_subsupernet(
-        data.path,
-        partition.path,
-        split.path,
-        subsupernet.path,
-        node=node,
-        profile=profile,
-        epochs=epochs,
-        rounds=rounds,
-        seed=seed,
-        checkpoint_uri=checkpoint_uri(
-            checkpoint_root,
-            "finetune-subsupernet",
-            [data.path, partition.path, split.path],
-            node=node,
-            profile=profile,
-            epochs=epochs,
-            rounds=rounds,
-            seed=seed,
-        ),
-    )
-
-
-def gather_subsupernets(split: Input[Model], subsupernets: list[Model], partition: Output[Model]):
-    """Fan-in: the split tree and every fine-tuned child as the next partition."""
-    from naslid.kfp_components import set_run
-
-    set_run(partition)
-    from naslid import steps
-
-    steps.gather_subsupernets(split.path, [s.path for s in subsupernets], partition.path)
-
-
-def lissnas_shrink(
-    data: Input[Dataset],
-    partition: Input[Model],
-    profile: str,
-    shrink: str,
-    labels: str,
-    seed: int,
-    space: Output[Dataset],
-    metrics: Output[Metrics],
-):
-    """LISSNAS: shrink the search space around predicted-good seeds (a pass-through when off)."""
-    from naslid.kfp_components import set_run
-
-    set_run(space)
-    from naslid import steps
-    from naslid.kfp_components import publish_metrics
-
-    out = steps.lissnas_shrink(
-        data.path,
-        partition.path,
-        space.path,
-        profile=profile,
-        shrink=shrink,
-        labels=labels,
-        seed=seed,
-    )
-    publish_metrics(metrics, out)
-
-
-def evolutionary_search(
-    data: Input[Dataset],
-    partition: Input[Model],
-    space: Input[Dataset],
-    profile: str,
-    search_budget: int,
-    seed: int,
-    search: Output[Dataset],
-    metrics: Output[Metrics],
-) -> str:
-    """Evolutionary search with inherited weights inside the (shrunk) space; the best arch."""
-    from naslid.kfp_components import set_run
-
-    set_run(search)
-    from naslid import steps
-    from naslid.kfp_components import publish_metrics
-
-    out = steps.evolutionary_search(
-        data.path,
-        partition.path,
-        space.path,
-        search.path,
-        profile=profile,
-        search_budget=search_budget,
-        seed=seed,
-    )
-    publish_metrics(metrics, out)
-    return str(out["best_arch"])
-
-
-def imagenet_transfer(
-    search: Input[Dataset],
-    profile: str,
-    transfer_uri: str,
-    epochs: int,
-    seed: int,
-    checkpoint_root: str,
-    model: Output[Model],
-    metrics: Output[Metrics],
-):
-    """Train the best architecture on ImageNet-format data (ImageFolder or tar shards); with
-    several GPUs in the pod, one DDP process per GPU (torchrun)."""
-    from naslid.kfp_components import set_run
-
-    set_run(model)
-    from naslid.kfp_components import checkpoint_uri, publish_metrics, run_transfer
-
-    out = run_transfer(
-        {
-            "search": search.path,
-            "out": model.path,
-            "profile": profile,
-            "transfer_uri": transfer_uri,
-            "epochs": epochs,
-            "seed": seed,
-            "checkpoint_uri": checkpoint_uri(
-                checkpoint_root,
-                "imagenet-transfer",
-                [search.path],
-                profile=profile,
-                transfer_uri=transfer_uri,
-                epochs=epochs,
-                seed=seed,
-            ),
-        }
-    )
-    publish_metrics(metrics, out)
-
-
-def report(
-    data: Input[Dataset],
-    supernet: Input[Model],
-    partition: Input[Model],
-    space: Input[Dataset],
-    search: Input[Dataset],
-    report_html: Output[HTML],
-    report_md: Output[Markdown],
-    transfer: Input[Model] = None,
-):
-    """The run's report: partition tree, shrunk space, search, transfer (HTML and Markdown)."""
-    from naslid import steps
-
-    steps.report(
-        report_html.path,
-        report_md.path,
-        data=data.path,
-        supernet=supernet.path,
-        partition=partition.path,
-        space=space.path,
-        search=search.path,
-        transfer=transfer.path if transfer is not None else None,
-    )
-
-
-FUNCTIONS = {
-    "validate-params": validate_params,
-    "prepare-data": prepare_data,
-    "pretrain-supernet": pretrain_supernet,
-    "profile-lid": profile_lid,
-    "split-round": split_round,
-    "finetune-subsupernet": finetune_subsupernet,
-    "gather-subsupernets": gather_subsupernets,
-    "lissnas-shrink": lissnas_shrink,
-    "evolutionary-search": evolutionary_search,
-    "imagenet-transfer": imagenet_transfer,
-    "report": report,
+KFP_TYPES = {
+    artifacts.DATA: "Dataset",
+    artifacts.PARTITION: "Model",
+    artifacts.NODE_PROFILE: "Dataset",
+    artifacts.SPLIT: "Model",
+    artifacts.SUBSUPERNET: "Model",
+    artifacts.SPACE: "Dataset",
+    artifacts.SEARCH: "Dataset",
+    artifacts.TRANSFER: "Model",
 }
+"""The KFP artifact type each naslid artifact kind travels as (networks are Models)."""
+FILE_TYPES = {".html": "HTML", ".md": "Markdown"}
+"""The KFP artifact type of a step's single-file output, by its suffix."""
+CHECKPOINT_ROOT = "checkpoint_root"
+"""The pipeline parameter a checkpointed step takes instead of its ``checkpoint_uri``."""
+METRICS = "metrics"
+"""The Metrics output of a step that declares ``metrics``."""
+
+
+def _parameters(step: steps.Step) -> list[str]:
+    """A component's parameters: the step's, ``checkpoint_uri`` as :data:`CHECKPOINT_ROOT`."""
+    return [CHECKPOINT_ROOT if p == CHECKPOINT_PARAM else p for p in step.params]
+
+
+def _output_type(out: steps.Out) -> str:
+    return KFP_TYPES[out.kind] if out.kind else FILE_TYPES[Path(out.file).suffix]
+
+
+def component_source(step: steps.Step) -> str:
+    """The Python source of ``step``'s lightweight component: its typed signature and a body
+    that hands everything to :func:`call_step`. KFP embeds this text in the compiled YAML and
+    runs it in the naslid image."""
+    args, optional = [], []
+    for name, spec in step.inputs.items():
+        kind = KFP_TYPES[spec.kind]
+        if spec.many:
+            args.append(f"{name}: list[{kind}]")
+        elif spec.optional:
+            optional.append(f"{name}: Input[{kind}] = None")
+        else:
+            args.append(f"{name}: Input[{kind}]")
+    for name in _parameters(step):
+        kind = str if name == CHECKPOINT_ROOT else step.param_type(name)
+        args.append(f"{name}: {kind.__name__}")
+    args += [f"{out.name}: Output[{_output_type(out)}]" for out in step.outputs.values()]
+    if step.metrics:
+        args.append(f"{METRICS}: Output[Metrics]")
+    returns = f" -> {step.returns[0].__name__}" if step.returns else ""
+    signature = ",\n    ".join(args + optional)
+    body = f"from naslid.kfp_components import call_step\n\n    return call_step({step.name!r}, locals())"
+    return f"def {step.name.replace('-', '_')}(\n    {signature},\n){returns}:\n    {body}\n"
+
+
+def _compile_function(step: steps.Step):
+    """The component function of ``step``, made from :func:`component_source`; its text is
+    registered with linecache, where inspect.getsource (and so KFP) reads it."""
+    source = component_source(step)
+    filename = f"<naslid component {step.name}>"
+    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+    namespace = {
+        "Input": Input,
+        "Output": Output,
+        "Metrics": Metrics,
+        **{t.__name__: t for t in (Dataset, Model, HTML, Markdown)},
+    }
+    exec(compile(source, filename, "exec"), namespace)  # noqa: S102 - our own generated text
+    fn = namespace[step.name.replace("-", "_")]
+    fn.__doc__ = (inspect.getdoc(step.function) or "").split("\n\n")[0]
+    return fn
+
+
+def call_step(name: str, args: dict) -> Any:
+    """The body of every component: run step ``name`` with the component's arguments (its
+    artifacts' paths, its parameters, its checkpoint location derived from the inputs), record
+    the run of its outputs, publish its metrics, return what the DAG takes from it."""
+    step = steps.STEPS[name]
+    inputs = {}
+    for key, spec in step.inputs.items():
+        value = args.get(key)
+        if value is None:
+            continue
+        inputs[key] = [a.path for a in value] if spec.many else value.path
+    params = {k: args[k] for k in step.params if k != CHECKPOINT_PARAM}
+    if step.checkpointed:
+        paths = [p for v in inputs.values() for p in (v if isinstance(v, list) else [v])]
+        params[CHECKPOINT_PARAM] = steps.checkpoint_location(
+            args[CHECKPOINT_ROOT], name, paths, **params
+        )
+    outputs = {key: args[out.name].path for key, out in step.outputs.items()}
+    first = next(iter(step.outputs.values()), None)
+    run_id = run_of(args[first.name]) if first else ""
+    kwargs = {**inputs, **outputs, **params}
+    result = (
+        run_distributed(name, kwargs, run_id) if step.distributed else step(run_id=run_id, **kwargs)
+    )
+    if step.metrics:
+        publish_metrics(args[METRICS], result)
+    if step.returns:
+        kind, key = step.returns
+        return kind(result[key] if key else result)
+    return None
+
+
+FUNCTIONS = {name: _compile_function(step) for name, step in steps.STEPS.items()}
 """Step name -> component function, in pipeline order."""
 
 
@@ -500,6 +284,6 @@ def build(image: str) -> Components:
 if __name__ == "__main__":  # torchrun ... -m naslid.kfp_components transfer-worker JOB
     import sys
 
-    if len(sys.argv) != 3 or sys.argv[1] != "transfer-worker":
-        raise SystemExit("usage: python -m naslid.kfp_components transfer-worker JOB.json")
-    _transfer_worker(sys.argv[2])
+    if len(sys.argv) != 3 or sys.argv[1] != "distributed-worker":
+        raise SystemExit("usage: python -m naslid.kfp_components distributed-worker JOB.json")
+    _distributed_worker(sys.argv[2])

@@ -42,7 +42,7 @@ from typing import Any
 
 import yaml
 
-from naslid.steps import THREADS_ENV
+from naslid.steps.runtime import THREADS_ENV
 
 _SUFFIX = re.compile(r"(-\d+)+$")
 
@@ -341,6 +341,31 @@ def _tail(path: Path, lines: int = 25) -> str:
         return ""
 
 
+@contextlib.contextmanager
+def _process_state() -> Iterator[None]:
+    """Every process-wide setting a local run changes, restored when it ends:
+
+    - ``$NASLID_THREADS`` = 1 unless set: kfp.local runs up to two steps at once, and one torch
+      thread each keeps two cores from being oversubscribed (two threads per step ran 5-30x
+      slower on a busy 2-core machine);
+    - ``builtins.print`` and the root logger: kfp.local indents task output by swapping print
+      per task and swaps the root logger's handlers; two tasks at once can leave the swapped
+      ones in place (pointing at run.log, closed after the run)."""
+    threads_before = os.environ.get(THREADS_ENV)
+    os.environ.setdefault(THREADS_ENV, "1")
+    original_print = builtins.print
+    root_logger = logging.getLogger()
+    level, handlers = root_logger.level, list(root_logger.handlers)
+    try:
+        yield
+    finally:
+        builtins.print = original_print
+        root_logger.setLevel(level)
+        root_logger.handlers[:] = handlers
+        if threads_before is None:
+            os.environ.pop(THREADS_ENV, None)
+
+
 def run(
     pipeline: str | Path,
     arguments: dict,
@@ -364,10 +389,6 @@ def run(
     component = load_component_from_text(text)
     out = Path(out).resolve()
     out.mkdir(parents=True, exist_ok=True)
-    # kfp.local runs up to two steps at once: one torch thread each keeps two cores from being
-    # oversubscribed (two threads per step ran 5-30x slower on a busy 2-core machine).
-    threads_before = os.environ.get(THREADS_ENV)
-    os.environ.setdefault(THREADS_ENV, "1")
     # The cache key covers the component code in the YAML, not the library it calls: one cache
     # folder per version of naslid's source, so a code change never serves stale results.
     local.init(
@@ -383,12 +404,6 @@ def run(
     total = expected_tasks(prof.rounds, bool(arguments.get("transfer", True)))
     log_path, record = out / "run.log", out / "run.json"
     err = sys.stderr
-    # kfp.local indents task output by swapping builtins.print per task and swaps the root
-    # logger's handlers; two tasks at once can leave the swapped ones in place (pointing at
-    # run.log, closed after the run), so put the originals back afterwards.
-    original_print = builtins.print
-    root_logger = logging.getLogger()
-    original_logging = (root_logger.level, list(root_logger.handlers))
     from naslid.io import write_json
 
     # a run killed with SIGKILL leaves this record: RUNNING, with a pid that no longer exists
@@ -405,7 +420,12 @@ def run(
         warnings.filterwarnings("ignore", message=r".*non-Python base image.*")
         sink = _Tee(log, sys.stdout) if verbose else log
         try:
-            with _signals(watcher), _instrumented(watcher), contextlib.redirect_stdout(sink):
+            with (
+                _process_state(),
+                _signals(watcher),
+                _instrumented(watcher),
+                contextlib.redirect_stdout(sink),
+            ):
                 component(**arguments)
         except KeyboardInterrupt as exc:  # our handler, or Ctrl-C outside the main thread's
             watcher.stopping = watcher.stopping or "SIGINT"
@@ -417,11 +437,6 @@ def run(
                 _interrupt(watcher)
         finally:
             watcher.close()
-            builtins.print = original_print
-            root_logger.setLevel(original_logging[0])
-            root_logger.handlers[:] = original_logging[1]
-            if threads_before is None:
-                os.environ.pop(THREADS_ENV, None)
     result.seconds = time.perf_counter() - t0
     result.tasks = watcher.tasks
     for rec in result.tasks:
@@ -472,7 +487,8 @@ def run(
 def run_artifacts(root: str | Path) -> list[tuple[Path, dict]]:
     """The artifacts of a run folder, newest first: those ``run.json`` lists (the last local
     run, cached steps included), else every artifact found under ``root``."""
-    from naslid import rerun, steps
+    from naslid import rerun
+    from naslid.artifacts import META
     from naslid.io import read_json
 
     root = Path(root)
@@ -484,8 +500,8 @@ def run_artifacts(root: str | Path) -> list[tuple[Path, dict]]:
         for value in task.get("outputs", {}).values():
             if isinstance(value, dict) and value.get("uri"):
                 d = Path(value["uri"])
-                if (d / steps.META).is_file():
-                    meta = read_json(d / steps.META)
+                if (d / META).is_file():
+                    meta = read_json(d / META)
                     if isinstance(meta, dict) and "artifact" in meta:
                         found[d] = meta
     return sorted(found.items(), key=lambda item: -float(item[1].get("created", 0.0)))

@@ -42,7 +42,7 @@ from pathlib import Path
 from typing import Any
 
 from naslid.io import atomic_write_bytes, read_json
-from naslid.steps import DATA, NODE_PROFILE, PARTITION, SEARCH, SPACE, TRANSFER, read_meta
+from naslid.artifacts import DATA, NODE_PROFILE, PARTITION, SEARCH, SPACE, TRANSFER, read_meta
 
 PathLike = str | os.PathLike
 

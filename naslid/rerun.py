@@ -1,7 +1,7 @@
 """Re-running one pipeline step from the artifacts of an earlier run (``naslid step``).
 
-Every artifact directory carries a ``meta.json`` naming its kind (:mod:`naslid.steps`); a step
-declares which kinds it reads. :func:`find_artifacts` lists a run's artifacts (a local run
+Every artifact directory carries a ``meta.json`` naming its kind (:mod:`naslid.artifacts`); a
+step declares which kinds it reads (:mod:`naslid.steps.registry`). :func:`find_artifacts` lists a run's artifacts (a local run
 folder, or a ``minio://`` / ``s3://`` prefix downloaded first), :func:`select_inputs` picks
 each input of a step among them (the latest round, or what the user names), and
 :func:`run_step` calls the step function. KFP's own cache does the same on a cluster.
@@ -9,144 +9,13 @@ each input of a step among them (the latest round, or what the user names), and
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from naslid.artifacts import FORMAT, META, SPLIT, PathLike, meta_digest
 from naslid.io import read_json
-from naslid.steps import (
-    DATA,
-    FORMAT,
-    META,
-    NODE_PROFILE,
-    PARTITION,
-    SEARCH,
-    SPACE,
-    SPLIT,
-    SUBSUPERNET,
-    TRANSFER,
-    PathLike,
-    evolutionary_search,
-    finetune_subsupernet,
-    gather_subsupernets,
-    imagenet_transfer,
-    lissnas_shrink,
-    prepare_data,
-    pretrain_supernet,
-    profile_lid,
-    report,
-    split_round,
-)
-
-
-@dataclass(frozen=True)
-class Input:
-    """One artifact input of a step, found in a run's artifacts by its kind."""
-
-    kind: str
-    many: bool = False
-    optional: bool = False
-    where: dict = field(default_factory=dict)
-    """meta.json fields that select among artifacts of the kind (``round: "max"`` = the latest)."""
-
-
-@dataclass(frozen=True)
-class Step:
-    """How ``naslid step NAME`` calls a step function."""
-
-    name: str
-    function: Callable[..., Any]
-    inputs: dict[str, Input]
-    outputs: tuple[str, ...] = ("out",)
-    """Keyword(s) of the output path(s); ``out`` is positional after the inputs."""
-    params: tuple[str, ...] = ()
-
-
-STEPS: dict[str, Step] = {
-    s.name: s
-    for s in (
-        Step(
-            "prepare-data", prepare_data, {}, params=("profile", "dataset", "dataset_uri", "seed")
-        ),
-        Step(
-            "pretrain-supernet",
-            pretrain_supernet,
-            {"data": Input(DATA)},
-            params=("profile", "epochs", "seed", "checkpoint_uri"),
-        ),
-        Step(
-            "profile-lid",
-            profile_lid,
-            {"data": Input(DATA), "partition": Input(PARTITION, where={"round": "max"})},
-            params=("node", "criterion", "profile", "seed"),
-        ),
-        Step(
-            "split-round",
-            split_round,
-            {
-                "partition": Input(PARTITION, where={"round": "max"}),
-                "profiles": Input(NODE_PROFILE, many=True, where={"round": "max"}),
-            },
-            params=("criterion",),
-        ),
-        Step(
-            "finetune-subsupernet",
-            finetune_subsupernet,
-            {
-                "data": Input(DATA),
-                "partition": Input(PARTITION, where={"round": "split-1"}),
-                "split": Input(SPLIT, where={"round": "max"}),
-            },
-            params=("node", "profile", "epochs", "rounds", "seed", "checkpoint_uri"),
-        ),
-        Step(
-            "gather-subsupernets",
-            gather_subsupernets,
-            {
-                "split": Input(SPLIT, where={"round": "max"}),
-                "subsupernets": Input(SUBSUPERNET, many=True, where={"round": "max"}),
-            },
-        ),
-        Step(
-            "lissnas-shrink",
-            lissnas_shrink,
-            {"data": Input(DATA), "partition": Input(PARTITION, where={"round": "max"})},
-            params=("profile", "shrink", "labels", "seed"),
-        ),
-        Step(
-            "evolutionary-search",
-            evolutionary_search,
-            {
-                "data": Input(DATA),
-                "partition": Input(PARTITION, where={"round": "max"}),
-                "space": Input(SPACE),
-            },
-            params=("profile", "search_budget", "seed"),
-        ),
-        Step(
-            "imagenet-transfer",
-            imagenet_transfer,
-            {"search": Input(SEARCH)},
-            params=("profile", "transfer_uri", "epochs", "seed", "checkpoint_uri"),
-        ),
-        Step(
-            "report",
-            report,
-            {
-                "data": Input(DATA),
-                "supernet": Input(PARTITION, where={"round": 0}),
-                "partition": Input(PARTITION, where={"round": "max"}),
-                "space": Input(SPACE),
-                "search": Input(SEARCH),
-                "transfer": Input(TRANSFER, optional=True),
-            },
-            outputs=("html_out", "markdown_out"),
-            params=(),
-        ),
-    )
-}
-"""Every step ``naslid step`` can re-run (validate-params has no artifacts and is not one)."""
+from naslid.steps import STEPS, Step
 
 
 def find_artifacts(root: PathLike) -> list[tuple[Path, dict]]:
@@ -191,7 +60,7 @@ def select_inputs(
             # a sub-supernet's meta.json sits inside a partition's leaves/: not an input of its own
             and "leaves" not in d.parts[-2:-1]
         ]
-        want = spec.where.get("round")
+        want = spec.round
         if cands and want is not None:
             if want == "max":
                 top = max(int(m.get("round", 0)) for _, m in cands)
@@ -223,11 +92,14 @@ def select_inputs(
     return out
 
 
-def run_step(name: str, inputs: dict, out: PathLike, params: dict | None = None) -> Any:
-    """Call step ``name`` with ``inputs`` (name -> directory or list), writing into ``out``."""
-    if name not in STEPS:
-        raise ValueError(f"step: unknown {name!r}; expected one of {', '.join(STEPS)}")
-    step = STEPS[name]
+def run_step(
+    name: str, inputs: dict, out: PathLike, params: dict | None = None, run_id: str = ""
+) -> Any:
+    """Call step ``name`` with ``inputs`` (name -> directory or list), writing into ``out``
+    (an output directory, or the folder of a step's file outputs) under ``run_id``."""
+    step = rerunnable().get(name)
+    if step is None:
+        raise ValueError(f"step: unknown {name!r}; expected one of {', '.join(rerunnable())}")
     params = dict(params or {})
     unknown = sorted(set(params) - set(step.params) - {"progress"})
     if unknown:
@@ -236,11 +108,14 @@ def run_step(name: str, inputs: dict, out: PathLike, params: dict | None = None)
         )
     out = Path(out)
     kwargs = {k: (list(map(str, v)) if isinstance(v, list) else str(v)) for k, v in inputs.items()}
-    if step.outputs == ("out",):
-        return step.function(**kwargs, out=str(out), **params)
-    return step.function(
-        html_out=str(out / "report.html"), markdown_out=str(out / "report.md"), **kwargs, **params
-    )
+    outputs = {key: str(out / o.file if o.file else out) for key, o in step.outputs.items()}
+    return step(run_id=run_id, **kwargs, **outputs, **params)
+
+
+def rerunnable() -> dict[str, Step]:
+    """The steps ``naslid step`` can re-run: those that write artifacts (validate-params only
+    checks the run's parameters)."""
+    return {name: s for name, s in STEPS.items() if s.outputs}
 
 
 # --------------------------------------------------------------------------- lineage
@@ -272,8 +147,6 @@ def check_lineage(
     from. An input whose recorded ancestry holds an artifact of the kind, round and node of
     another input must hold that very one (its meta.json digest); inputs of different runs must
     be linked by ancestry (a cached task's artifact keeps the run that made it)."""
-    from naslid.steps import meta_digest
-
     known = {meta_digest(d): m for d, m in artifacts}
     flat = []
     for name, value in inputs.items():
@@ -351,21 +224,3 @@ def upload_dir(store, directory: Path, prefix: str) -> int:
             )
             n += 1
     return n
-
-
-def parameter_warnings(name: str, params: dict) -> list[str]:
-    """Parameters of ``naslid step NAME`` that cannot take effect as asked."""
-    from naslid import config
-
-    out = []
-    budget = params.get("search_budget", -1)
-    if name == "evolutionary-search" and isinstance(budget, int) and budget > 0:
-        profile = str(params.get("profile", "smoke"))
-        evo = config.resolve(profile).evolution
-        cap = evo.population * evo.generations
-        if budget > cap:
-            out.append(
-                f"search_budget={budget} cannot take effect: the {profile} profile's search scores at "
-                f"most population x generations = {evo.population} x {evo.generations} = {cap} archs"
-            )
-    return out

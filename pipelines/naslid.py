@@ -45,46 +45,21 @@ if __name__ == "__main__":  # run as a script: this file's folder must not shado
 from kfp import compiler, dsl, kubernetes  # noqa: E402
 from kfp.dsl import Dataset, Input, Model  # noqa: E402
 
-from naslid import kfp_components  # noqa: E402
+from naslid import kfp_components, steps  # noqa: E402
 from naslid.kfp_components import PLACEHOLDER_IMAGE  # noqa: E402
 
 PIPELINE_NAME = "naslid"
 DEFAULT_YAML = Path(__file__).resolve().with_name("naslid.yaml")
 
-GPU_STEPS = (
-    "pretrain-supernet",
-    "profile-lid",
-    "finetune-subsupernet",
-    "lissnas-shrink",
-    "evolutionary-search",
-    "imagenet-transfer",
-)
+GPU_STEPS = steps.names(gpu=True)
 """Steps that run a network: scheduled on the GPU node pool."""
-DATA_STEPS = ("prepare-data", "imagenet-transfer")
+DATA_STEPS = steps.names(reads_data=True)
 """Steps that read raw data sets (mount the dataset PVC, when there is one)."""
-RETRY_STEPS = (*GPU_STEPS, "prepare-data")
-"""Steps retried with back-off: pods that can be pre-empted or lose a node (the long ones
-resume from their epoch checkpoints); prepare-data reads the object store. validate-params
-and the CPU bookkeeping steps are deterministic: a retry would fail the same way."""
-
-HOUR = 3600
-TIMEOUTS = {
-    "validate-params": 600,
-    "prepare-data": 2 * HOUR,
-    "pretrain-supernet": 24 * HOUR,
-    "profile-lid": 2 * HOUR,
-    "split-round": 1800,
-    "finetune-subsupernet": 12 * HOUR,
-    "gather-subsupernets": HOUR,
-    "lissnas-shrink": 12 * HOUR,
-    "evolutionary-search": 12 * HOUR,
-    "imagenet-transfer": 72 * HOUR,
-    "report": HOUR,
-}
-"""Default active deadline of each step's pod (seconds; per pod, so a retry starts afresh).
-Several times the cifar10 profile's wall time on one GPU: supernet training 100-250 epochs
-on CIFAR, forward-only LID profiling, fine-tuning, ~1,000 proxy labels for LISSNAS, a
-50 x 50 search, ImageNet training; the CPU steps take seconds to minutes."""
+RETRY_STEPS = steps.names(retried=True)
+"""Steps retried with back-off (:attr:`naslid.steps.Step.retried`)."""
+TIMEOUTS = {name: step.timeout for name, step in steps.STEPS.items()}
+"""Default active deadline of each step's pod (seconds; per pod, so a retry starts afresh;
+:attr:`naslid.steps.Step.timeout`)."""
 
 DESCRIPTION = (
     "Few-shot NAS: NAS-LID supernet splitting, LISSNAS space shrinkage, evolutionary search. "
@@ -101,7 +76,7 @@ class Settings:
     image: str = PLACEHOLDER_IMAGE
     """The naslid image (images/naslid/Dockerfile) every step runs in. The committed YAML
     names a placeholder; ``naslid submit --image REGISTRY/naslid@sha256:...`` replaces it."""
-    max_rounds: int = 4
+    max_rounds: int = steps.prepare.MAX_ROUNDS
     """Rounds unrolled in the DAG; the ``rounds`` parameter may ask for 0..max_rounds."""
     parallelism: int = 4
     """Sub-supernets profiled / fine-tuned at once (kfp.local caps loops at 2)."""

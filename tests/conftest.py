@@ -1,4 +1,5 @@
-"""Shared fixtures: the NAS-Bench-201 table from ../shared, when present."""
+"""Shared fixtures: the artifact chain of a smoke run (built once per session), the
+NAS-Bench-201 table from ../shared when present, a SeaweedFS server."""
 
 from __future__ import annotations
 
@@ -29,6 +30,38 @@ def one_thread():
         os.environ.pop(THREADS_ENV, None)
     else:
         os.environ[THREADS_ENV] = env
+
+
+@pytest.fixture(scope="session")
+def smoke_chain(tmp_path_factory) -> dict:
+    """Every artifact of a small smoke run, made once by calling the step functions: prepare
+    -> pretrain (1 epoch) -> round 1 (a LID profile of the root, and a random-criterion one,
+    split, fine-tune both children 1 epoch, gather) -> shrinkage off -> a 6-arch search -> a
+    transfer. Tests that change an artifact change a copy."""
+    from naslid import steps
+
+    root = tmp_path_factory.mktemp("chain")
+    names = ("data", "p0", "prof", "prof_random", "split", "r0", "r1", "p1", "space", "search")
+    d = {name: root / name for name in (*names, "transfer")}
+    steps.prepare_data(d["data"], profile="smoke")
+    steps.pretrain_supernet(d["data"], d["p0"], profile="smoke", epochs=1)
+    steps.profile_lid(d["data"], d["p0"], d["prof"], node="r", criterion="lid", profile="smoke")
+    steps.profile_lid(
+        d["data"], d["p0"], d["prof_random"], node="r", criterion="random", profile="smoke"
+    )
+    steps.split_round(d["p0"], [d["prof"]], d["split"], criterion="lid")
+    for node in ("r0", "r1"):
+        steps.finetune_subsupernet(
+            d["data"], d["p0"], d["split"], d[node], node=node, profile="smoke", epochs=1
+        )
+    steps.gather_subsupernets(d["split"], [d["r1"], d["r0"]], d["p1"])  # in any order
+    steps.lissnas_shrink(d["data"], d["p1"], d["space"], profile="smoke", shrink=False)
+    d["result"] = steps.evolutionary_search(
+        d["data"], d["p1"], d["space"], d["search"], profile="smoke", search_budget=6
+    )
+    steps.imagenet_transfer(d["search"], d["transfer"], profile="smoke")
+    d["root"] = root
+    return d
 
 
 @pytest.fixture(scope="session")

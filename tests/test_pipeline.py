@@ -12,7 +12,7 @@ from google.protobuf import json_format
 from kfp.kubernetes import kubernetes_executor_config_pb2 as k8s_pb2
 from kfp.pipeline_spec import pipeline_spec_pb2
 
-from naslid import kfp_components, kfp_local
+from naslid import artifacts, kfp_components, kfp_local
 from naslid.cli import main
 from naslid.cli import pipeline as cli
 
@@ -755,16 +755,16 @@ def test_local_run_end_to_end_then_cached_then_one_step(tmp_path, capsys, monkey
     assert report == out / "report.html" and first["best_arch"] in report.read_text()
     assert "## Transfer" in (out / "report.md").read_text()
     # lineage: each artifact names the local run (kfp.local's job folder) and its inputs
-    from naslid import rerun, steps
+    from naslid import rerun
 
     found = kfp_local.run_artifacts(out)
     by_kind = {m["artifact"]: (d, m) for d, m in found}
-    search_dir, search_meta = by_kind[steps.SEARCH]
+    search_dir, search_meta = by_kind[artifacts.SEARCH]
     assert search_meta["run_id"] == search_dir.parts[-3] and search_meta["run_id"]
     assert {p["artifact"] for p in search_meta["made_from"]} == {
-        steps.DATA,
-        steps.PARTITION,
-        steps.SPACE,
+        artifacts.DATA,
+        artifacts.PARTITION,
+        artifacts.SPACE,
     }
     assert all(m["run_id"] == search_meta["run_id"] for _, m in found)
     inputs = rerun.select_inputs(rerun.STEPS["report"], found)
@@ -802,12 +802,11 @@ def test_local_run_end_to_end_then_cached_then_one_step(tmp_path, capsys, monkey
 def test_transfer_runs_one_torchrun_process_per_gpu(tmp_path, monkeypatch, capfd):
     """With several GPUs in the pod imagenet-transfer runs under torchrun (here: 2 ranks on
     the CPU, gloo over loopback) and returns rank 0's metrics, same artifact as one process."""
-    from naslid import steps
     from naslid.io import read_json, write_json
 
     search = tmp_path / "search"
     search.mkdir()
-    write_json(search / "meta.json", steps.artifact_meta(steps.SEARCH, space="nb201"))
+    write_json(search / "meta.json", artifacts.artifact_meta(artifacts.SEARCH, space="nb201"))
     arch = "|nor_conv_3x3~0|+|skip_connect~0|nor_conv_1x1~1|+|skip_connect~0|none~1|avg_pool_3x3~2|"
     write_json(search / "best.json", {"arch": arch, "score": 50.0})
     env = kfp_components.ddp_environment(2, {"NCCL_SOCKET_IFNAME": "eth1"})
@@ -816,11 +815,12 @@ def test_transfer_runs_one_torchrun_process_per_gpu(tmp_path, monkeypatch, capfd
     monkeypatch.setenv("NASLID_NPROC", "2")
     assert kfp_components.transfer_processes() == 2
     out = tmp_path / "model"
-    metrics = kfp_components.run_transfer(
-        {"search": str(search), "out": str(out), "profile": "smoke", "epochs": 1}
+    metrics = kfp_components.run_distributed(
+        "imagenet-transfer",
+        {"search": str(search), "out": str(out), "profile": "smoke", "epochs": 1},
     )
     assert set(metrics) >= {"top1", "top5", "epochs"} and metrics["epochs"] == 1
     printed = capfd.readouterr().out
     assert "torch.distributed.run --standalone --nproc_per_node=2" in printed
-    meta = steps.read_meta(out, steps.TRANSFER, {"arch": arch})
+    meta = artifacts.read_meta(out, artifacts.TRANSFER, {"arch": arch})
     assert read_json(out / "arch.json")["arch"] == arch and meta["space"] == "nb201"

@@ -1,6 +1,6 @@
 """`naslid step` on the artifacts of earlier runs: meta.json lineage (run id, parents'
 digests), refusing inputs whose lineage disagrees, runs whose tasks came from KFP's cache,
-writing the output back to the object store, and parameters that cannot take effect."""
+writing the output back to the object store, and parameters the step cannot honour."""
 
 from __future__ import annotations
 
@@ -9,41 +9,44 @@ from pathlib import Path
 
 import pytest
 
-from naslid import kfp_components, rerun, steps
+from naslid import artifacts, kfp_components, rerun
 from naslid.cli import main
-from naslid.io import read_json, write_json
+from naslid.io import read_json
 from naslid.spaces.nb201 import SPACE
 
 
 # ----------------------------------------------------------------------------- lineage in meta.json
-@steps.timed
-def _make(out: Path, kind: str, inputs=(), **fields) -> Path:
+def _make(out: Path, kind: str, inputs=(), run_id: str = "", **fields) -> Path:
     """A step in miniature: reads its inputs as every naslid step does, writes one artifact."""
-    for d, k in inputs:
-        steps.read_meta(d, k)
-    out.mkdir(parents=True, exist_ok=True)
-    write_json(out / steps.META, steps.artifact_meta(kind, **fields))
+    with artifacts.recording(run_id):
+        for d, k in inputs:
+            artifacts.read_meta(d, k)
+        out.mkdir(parents=True, exist_ok=True)
+        artifacts.write_meta(out, artifacts.artifact_meta(kind, **fields))
     return out
 
 
 def _run(root: Path, run_id: str, monkeypatch, data: Path | None = None) -> dict[str, Path]:
     """data -> partition (round 0) -> space -> search, as run ``run_id`` writes them (``data``
     from an earlier run: a cached task)."""
-    monkeypatch.setenv(steps.RUN_ID_ENV, run_id)
     made = {}
-    made["data"] = data or _make(root / "prepare-data" / "data", steps.DATA, dataset="digits")
+    made["data"] = data or _make(
+        root / "prepare-data" / "data", artifacts.DATA, run_id=run_id, dataset="digits"
+    )
     made["partition"] = _make(
         root / "pretrain-supernet" / "supernet",
-        steps.PARTITION,
-        [(made["data"], steps.DATA)],
+        artifacts.PARTITION,
+        [(made["data"], artifacts.DATA)],
+        run_id=run_id,
         round=0,
         space="nb201",
         leaves={"r": SPACE.mask_to_json(SPACE.full_mask())},
     )
     made["space"] = _make(
         root / "lissnas-shrink" / "space",
-        steps.SPACE,
-        [(made["data"], steps.DATA), (made["partition"], steps.PARTITION)],
+        artifacts.SPACE,
+        [(made["data"], artifacts.DATA), (made["partition"], artifacts.PARTITION)],
+        run_id=run_id,
         space="nb201",
     )
     return made
@@ -51,27 +54,27 @@ def _run(root: Path, run_id: str, monkeypatch, data: Path | None = None) -> dict
 
 def test_meta_records_run_id_and_parents_digests(tmp_path, monkeypatch):
     made = _run(tmp_path / "run-a", "run-a", monkeypatch)
-    meta = read_json(made["space"] / steps.META)
+    meta = read_json(made["space"] / artifacts.META)
     assert meta["run_id"] == "run-a"
     assert meta["made_from"] == [
         {
-            "artifact": steps.DATA,
+            "artifact": artifacts.DATA,
             "round": None,
             "node": None,
-            "digest": steps.meta_digest(made["data"]),
+            "digest": artifacts.meta_digest(made["data"]),
             "run_id": "run-a",
         },
         {
-            "artifact": steps.PARTITION,
+            "artifact": artifacts.PARTITION,
             "round": 0,
             "node": None,
-            "digest": steps.meta_digest(made["partition"]),
+            "digest": artifacts.meta_digest(made["partition"]),
             "run_id": "run-a",
         },
     ]
     # read outside a step (naslid step's own checks): not recorded anywhere
-    steps.read_meta(made["data"], steps.DATA)
-    assert read_json(made["data"] / steps.META)["made_from"] == []
+    artifacts.read_meta(made["data"], artifacts.DATA)
+    assert read_json(made["data"] / artifacts.META)["made_from"] == []
 
 
 def test_run_of_reads_the_run_id_from_the_artifact_uri():
@@ -123,7 +126,7 @@ def test_cached_tasks_keep_their_producers_run_and_still_match(tmp_path, monkeyp
 def test_step_refuses_mixed_inputs_unless_allowed(tmp_path, monkeypatch, capsys):
     a = _run(tmp_path / "run-a", "run-a", monkeypatch)
     b = _run(tmp_path / "run-b", "run-b", monkeypatch)
-    monkeypatch.setattr(rerun, "run_step", lambda name, inputs, out, params: {"ran": True})
+    monkeypatch.setattr(rerun, "run_step", lambda name, inputs, out, params, run_id: {"ran": True})
     args = ["step", "evolutionary-search", "--inputs", str(tmp_path), "--out", str(tmp_path / "o")]
     mixed = ["--input", f"partition={a['partition']}", "--input", f"space={b['space']}"]
     mixed += ["--input", f"data={a['data']}"]
@@ -137,18 +140,13 @@ def test_step_refuses_mixed_inputs_unless_allowed(tmp_path, monkeypatch, capsys)
     assert main(args + same + ["--input", f"data={b['data']}"]) == 0
 
 
-def test_step_warns_when_the_budget_cannot_take_effect(tmp_path, monkeypatch, capsys):
+def test_step_refuses_a_budget_the_search_cannot_spend(tmp_path, monkeypatch, capsys):
     _run(tmp_path / "run-a", "run-a", monkeypatch)
-    monkeypatch.setattr(rerun, "run_step", lambda name, inputs, out, params: None)
     args = ["step", "evolutionary-search", "--inputs", str(tmp_path), "--out", str(tmp_path / "o")]
-    assert main(args + ["--param", "search_budget=48"]) == 0
-    err = capsys.readouterr().err
-    assert "search_budget=48 cannot take effect" in err and "8 x 3 = 24 archs" in err
-    assert main(args + ["--param", "search_budget=12"]) == 0
-    assert "cannot take effect" not in capsys.readouterr().err
-    assert rerun.parameter_warnings(
-        "evolutionary-search", {"profile": "cifar10", "search_budget": 10**6}
-    )
+    mixed = ["--allow-mixed"]  # the miniature artifacts hold no networks: refused before them
+    assert main(args + mixed + ["--param", "search_budget=48"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert "budget: 48 exceeds population 8 x generations 3 = 24" in err and "\n" not in err
 
 
 # ----------------------------------------------------------------------------- cluster runs over S3
@@ -182,20 +180,20 @@ def test_step_on_a_cluster_run_with_cached_tasks(s3, tmp_path, monkeypatch, caps
 
     root = "minio://mlpipeline/v2/artifacts/naslid"
     a = _run(tmp_path / "a" / "run-a", "run-a", monkeypatch)
-    monkeypatch.setenv(steps.RUN_ID_ENV, "run-b")
     space_b = _make(
         tmp_path / "b" / "run-b" / "lissnas-shrink" / "space",
-        steps.SPACE,
-        [(a["data"], steps.DATA), (a["partition"], steps.PARTITION)],
+        artifacts.SPACE,
+        [(a["data"], artifacts.DATA), (a["partition"], artifacts.PARTITION)],
+        run_id="run-b",
         space="nb201",
     )
     _upload(f"{root}/run-a", tmp_path / "a" / "run-a")
     _upload(f"{root}/run-b", tmp_path / "b" / "run-b")
     seen = {}
 
-    def fake_search(name, inputs, out, params):  # the step itself is tested elsewhere
+    def fake_search(name, inputs, out, params, run_id):  # the step itself is tested elsewhere
         seen.update(
-            space=read_json(inputs["space"] / steps.META),
+            space=read_json(inputs["space"] / artifacts.META),
             partition_run=inputs["partition"].parts[-3],
             problems=rerun.check_lineage(inputs)[0],
         )
@@ -210,7 +208,7 @@ def test_step_on_a_cluster_run_with_cached_tasks(s3, tmp_path, monkeypatch, caps
     printed = capsys.readouterr().out
     assert f"copied {root}/run-b, {root}/run-a" in printed
     assert "inputs from runs run-a, run-b" in printed
-    assert seen["space"] == read_json(space_b / steps.META)  # run b's own, the newest
+    assert seen["space"] == read_json(space_b / artifacts.META)  # run b's own, the newest
     assert seen["partition_run"] == "run-a"  # resolved to the producer of the cached task
     assert seen["problems"] == []
     uploaded = store.open_store(f"{root}/run-b").list("naslid-step/")

@@ -9,35 +9,16 @@ import numpy as np
 import pytest
 import torch
 
-from naslid import config, rerun, steps
+from naslid import artifacts, config, rerun, steps
 from naslid.io import read_json, seal_meta, write_json
 from naslid.spaces.nb201 import SPACE
+from naslid.steps import prepare, runtime
 
 
 @pytest.fixture(scope="module")
-def chain(tmp_path_factory):
-    """prepare -> pretrain (1 epoch) -> round 1 (profile, split, fine-tune 1 epoch, gather)
-    -> shrinkage off -> a 6-arch search, all on the smoke profile."""
-    root = tmp_path_factory.mktemp("chain")
-    d = {
-        name: root / name
-        for name in ("data", "p0", "prof", "split", "r0", "r1", "p1", "space", "search")
-    }
-    steps.prepare_data(d["data"], profile="smoke")
-    steps.pretrain_supernet(d["data"], d["p0"], profile="smoke", epochs=1)
-    steps.profile_lid(d["data"], d["p0"], d["prof"], node="r", criterion="lid", profile="smoke")
-    steps.split_round(d["p0"], [d["prof"]], d["split"], criterion="lid")
-    for node in ("r0", "r1"):
-        steps.finetune_subsupernet(
-            d["data"], d["p0"], d["split"], d[node], node=node, profile="smoke", epochs=1
-        )
-    steps.gather_subsupernets(d["split"], [d["r1"], d["r0"]], d["p1"])
-    steps.lissnas_shrink(d["data"], d["p1"], d["space"], profile="smoke", shrink=False)
-    d["result"] = steps.evolutionary_search(
-        d["data"], d["p1"], d["space"], d["search"], profile="smoke", search_budget=6
-    )
-    d["root"] = root
-    return d
+def chain(smoke_chain):
+    """The session's smoke run (conftest.smoke_chain)."""
+    return smoke_chain
 
 
 # ----------------------------------------------------------------------------- pure helpers
@@ -85,25 +66,25 @@ def test_resize_images_keeps_constant_images_and_dtype():
     images = torch.full((3, 3, 8, 8), 200, dtype=torch.uint8)
     images[1] = 17
     data = ImageData(images, torch.tensor([0, 1, 0]), ("a", "b"), (0.5,) * 3, (0.25,) * 3)
-    small = steps.resize_images(data, 4)
+    small = prepare.resize(data, 4)
     assert small.images.shape == (3, 3, 4, 4) and small.images.dtype == torch.uint8
     assert set(small.images[0].unique().tolist()) == {200}
     assert set(small.images[1].unique().tolist()) == {17}
-    assert steps.resize_images(small, 4) is small
+    assert prepare.resize(small, 4) is small
 
 
 def test_threads_env_is_checked(monkeypatch):
     monkeypatch.setenv(steps.THREADS_ENV, "two")
     with pytest.raises(ValueError, match=steps.THREADS_ENV):
-        steps._device()
+        runtime.apply_thread_limit()
 
 
 # ----------------------------------------------------------------------------- artifacts
 def test_data_artifact(chain):
-    meta = steps.read_meta(chain["data"], steps.DATA)
+    meta = artifacts.read_meta(chain["data"], artifacts.DATA)
     assert meta["dataset"] == "digits" and meta["num_classes"] == 10
     assert meta["sizes"] == {"train": 1078, "valid": 359}  # 60 / 20 % of the 1,797 digits
-    train = steps.load_data(chain["data"], "train")
+    train = artifacts.load_data(chain["data"], "train")
     assert train.image_size == (16, 16) == tuple(meta["image_size"])  # smoke: resized to 16 px
     assert len(train) == 1078 and sorted(train.labels.unique().tolist()) == list(range(10))
 
@@ -111,7 +92,7 @@ def test_data_artifact(chain):
 def test_pretrain_writes_round0_partition(chain):
     from naslid.train import load_model
 
-    meta = steps.read_meta(chain["p0"], steps.PARTITION, {"round": 0})
+    meta = artifacts.read_meta(chain["p0"], artifacts.PARTITION, {"round": 0})
     assert meta["leaves"] == {"r": SPACE.mask_to_json(SPACE.full_mask())}
     assert meta["supernet"]["C"] == 8 and meta["supernet"]["N"] == 1
     net, _ = load_model(chain["p0"] / "leaves" / "r")
@@ -120,7 +101,7 @@ def test_pretrain_writes_round0_partition(chain):
 
 
 def test_split_partitions_the_space_and_gather_collects_children(chain):
-    smeta = steps.read_meta(chain["split"], steps.SPLIT, {"round": 1, "criterion": "lid"})
+    smeta = artifacts.read_meta(chain["split"], artifacts.SPLIT, {"round": 1, "criterion": "lid"})
     assert smeta["parents"] == ["r"] and smeta["children"] == ["r0", "r1"]
     masks = [SPACE.mask_from_json(smeta["leaves"][c]) for c in ("r0", "r1")]
     # The children differ on exactly one edge, whose 5 options they partition.
@@ -132,7 +113,7 @@ def test_split_partitions_the_space_and_gather_collects_children(chain):
     assert SPACE.mask_size(masks[0]) + SPACE.mask_size(masks[1]) == 15625
     decision = read_json(chain["split"] / "decisions.json")[0]
     assert decision["node"] == "r" and decision["edge"] == e
-    pmeta = steps.read_meta(chain["p1"], steps.PARTITION, {"round": 1})
+    pmeta = artifacts.read_meta(chain["p1"], artifacts.PARTITION, {"round": 1})
     assert pmeta["leaves"] == smeta["leaves"]
     for c in ("r0", "r1"):
         leaf = read_json(chain["p1"] / "leaves" / c / "meta.json")
@@ -150,7 +131,7 @@ def test_round_two_splits_a_never_partitioned_edge_of_every_leaf(chain, tmp_path
     steps.split_round(
         chain["p1"], [tmp_path / "r0", tmp_path / "r1"], tmp_path / "s2", criterion="lid"
     )
-    smeta = steps.read_meta(tmp_path / "s2", steps.SPLIT, {"round": 2})
+    smeta = artifacts.read_meta(tmp_path / "s2", artifacts.SPLIT, {"round": 2})
     full = SPACE.full_mask()
     sizes = []
     for leaf in smeta["leaves"].values():
@@ -167,7 +148,7 @@ def test_search_scores_archs_in_their_sub_supernet(chain):
     best = read_json(chain["search"] / "best.json")
     assert len(top) == 6 and top == sorted(top, key=lambda t: -t["score"])
     assert best["arch"] == top[0]["arch"] == chain["result"]["best_arch"]
-    pmeta = steps.read_meta(chain["p1"], steps.PARTITION)
+    pmeta = artifacts.read_meta(chain["p1"], artifacts.PARTITION)
     arch = SPACE.from_str(best["arch"])
     assert SPACE.contains(SPACE.mask_from_json(pmeta["leaves"][best["node"]]), arch)
     assert 0.0 <= best["score"] <= 100.0
@@ -242,9 +223,9 @@ def test_a_newer_artifact_format_is_refused(chain, tmp_path):
     copy = tmp_path / "data"
     shutil.copytree(chain["data"], copy)
     meta = read_json(copy / "meta.json")
-    write_json(copy / "meta.json", seal_meta({**meta, "format": steps.FORMAT + 1}, copy))
+    write_json(copy / "meta.json", seal_meta({**meta, "format": artifacts.FORMAT + 1}, copy))
     with pytest.raises(ValueError, match="field 'format'"):
-        steps.load_data(copy, "train")
+        artifacts.load_data(copy, "train")
 
 
 def test_pretrain_resumes_from_its_checkpoints_and_removes_them_when_done(chain, tmp_path, capsys):
@@ -300,15 +281,15 @@ def test_an_edited_tree_or_meta_is_refused(chain, tmp_path):
     with pytest.raises(
         CorruptFileError, match="tree.json: modified or damaged after it was written"
     ):
-        steps.read_meta(p1, steps.PARTITION)
+        artifacts.read_meta(p1, artifacts.PARTITION)
     p1 = _copy(chain, "p1", tmp_path / "b")
     meta = read_json(p1 / "meta.json")
     write_json(p1 / "meta.json", {**meta, "round": 7})
     with pytest.raises(CorruptFileError, match="meta.json: modified after it was written"):
-        steps.read_meta(p1, steps.PARTITION)
+        artifacts.read_meta(p1, artifacts.PARTITION)
     write_json(p1 / "meta.json", [meta])
     with pytest.raises(CorruptFileError, match="meta.json: expected a JSON object, found a list"):
-        steps.read_meta(p1, steps.PARTITION)
+        artifacts.read_meta(p1, artifacts.PARTITION)
 
 
 def test_swapped_or_overlapping_leaf_masks_are_refused_even_when_resealed(chain, tmp_path):
@@ -318,20 +299,20 @@ def test_swapped_or_overlapping_leaf_masks_are_refused_even_when_resealed(chain,
     swapped = {"r0": leaves["r1"], "r1": leaves["r0"]}
     write_json(p1 / "meta.json", seal_meta({**meta, "leaves": swapped}, p1))
     with pytest.raises(ValueError, match="tree.json: leaf 'r0' has another mask than"):
-        steps.read_meta(p1, steps.PARTITION)
+        artifacts.read_meta(p1, artifacts.PARTITION)
     # tree.json gone too: the leaves' own meta.json still disagree
     (p1 / "tree.json").unlink()
     write_json(p1 / "meta.json", seal_meta({**meta, "leaves": swapped}, p1))
     with pytest.raises(
         ValueError, match=r"leaves/r0/meta.json: field 'mask' differs from leaf 'r0'"
     ):
-        steps.read_meta(p1, steps.PARTITION)
+        artifacts.read_meta(p1, artifacts.PARTITION)
     write_json(
         p1 / "meta.json",
         seal_meta({**meta, "leaves": {"r0": leaves["r0"], "r1": leaves["r0"]}}, p1),
     )
     with pytest.raises(ValueError, match="leaves 'r0' and 'r1' overlap"):
-        steps.read_meta(p1, steps.PARTITION)
+        artifacts.read_meta(p1, artifacts.PARTITION)
 
 
 def test_a_leaf_of_another_space_is_refused(chain, tmp_path):
@@ -342,7 +323,7 @@ def test_a_leaf_of_another_space_is_refused(chain, tmp_path):
     lmeta = read_json(leaf / "meta.json")
     write_json(leaf / "meta.json", seal_meta({**lmeta, "space": "mobilenet"}, leaf))
     with pytest.raises(CorruptFileError, match="leaves/r/meta.json: modified or damaged"):
-        steps.read_meta(p0, steps.PARTITION)  # the partition's seal covers its leaves
+        artifacts.read_meta(p0, artifacts.PARTITION)  # the partition's seal covers its leaves
     write_json(p0 / "meta.json", seal_meta(read_json(p0 / "meta.json"), p0))
     with pytest.raises(ValueError, match="leaves/r/meta.json: field 'space' is 'mobilenet'"):
         steps.profile_lid(chain["data"], p0, tmp_path / "prof", node="r", profile="smoke")
@@ -350,28 +331,28 @@ def test_a_leaf_of_another_space_is_refused(chain, tmp_path):
 
 # ----------------------------------------------------------------------------- naslid step plumbing
 def test_select_inputs_finds_the_latest_round(chain):
-    artifacts = rerun.find_artifacts(chain["root"])
-    kinds = {m["artifact"] for _, m in artifacts}
+    found = rerun.find_artifacts(chain["root"])
+    kinds = {m["artifact"] for _, m in found}
     assert {
-        steps.DATA,
-        steps.PARTITION,
-        steps.SPLIT,
-        steps.SUBSUPERNET,
-        steps.SPACE,
-        steps.SEARCH,
+        artifacts.DATA,
+        artifacts.PARTITION,
+        artifacts.SPLIT,
+        artifacts.SUBSUPERNET,
+        artifacts.SPACE,
+        artifacts.SEARCH,
     } <= kinds
-    chosen = rerun.select_inputs(rerun.STEPS["evolutionary-search"], artifacts)
+    chosen = rerun.select_inputs(rerun.STEPS["evolutionary-search"], found)
     assert chosen == {"data": chain["data"], "partition": chain["p1"], "space": chain["space"]}
-    report = rerun.select_inputs(rerun.STEPS["report"], artifacts)
+    report = rerun.select_inputs(rerun.STEPS["report"], found)
     assert report["supernet"] == chain["p0"] and "transfer" not in report  # optional, absent
-    gather = rerun.select_inputs(rerun.STEPS["gather-subsupernets"], artifacts)
+    gather = rerun.select_inputs(rerun.STEPS["gather-subsupernets"], found)
     assert gather["subsupernets"] == [chain["r0"], chain["r1"]]  # not the copies inside p1/leaves
-    ft = rerun.select_inputs(rerun.STEPS["finetune-subsupernet"], artifacts)
+    ft = rerun.select_inputs(rerun.STEPS["finetune-subsupernet"], found)
     assert ft["partition"] == chain["p0"] and ft["split"] == chain["split"]
     with pytest.raises(FileNotFoundError, match="input 'search': no naslid.search"):
         rerun.select_inputs(
             rerun.STEPS["imagenet-transfer"],
-            [a for a in artifacts if a[1]["artifact"] != steps.SEARCH],
+            [a for a in found if a[1]["artifact"] != artifacts.SEARCH],
         )
 
 
@@ -421,7 +402,7 @@ def test_lissnas_with_benchmark_labels_restricts_the_search(chain, nb201_csv, tm
     assert {t["arch"] for t in top} <= members
 
 
-def test_every_artifact_records_the_inputs_it_was_made_from(chain):
+def test_every_artifact_records_the_inputs_it_was_made_from(chain, tmp_path):
     """meta.json lineage: the digest of each input's meta.json, as the step read it."""
 
     def parents(name):
@@ -431,7 +412,7 @@ def test_every_artifact_records_the_inputs_it_was_made_from(chain):
 
     def ref(name):
         meta = read_json(chain[name] / "meta.json")
-        return (meta["artifact"], steps.meta_digest(chain[name]))
+        return (meta["artifact"], artifacts.meta_digest(chain[name]))
 
     assert parents("data") == set()
     assert parents("p0") == {ref("data")}
@@ -445,7 +426,7 @@ def test_every_artifact_records_the_inputs_it_was_made_from(chain):
     ok = {"data": chain["data"], "partition": chain["p1"], "space": chain["space"]}
     assert rerun.check_lineage(ok, found)[0] == []
     # a round-1 partition of another run (same files, its own meta.json) with this space
-    other = chain["root"] / "other-run" / "p1"
+    other = tmp_path / "other-run" / "p1"
     shutil.copytree(chain["p1"], other)
     meta = read_json(other / "meta.json")
     write_json(other / "meta.json", {**meta, "run_id": "other", "created": meta["created"] + 1})

@@ -199,7 +199,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 # --------------------------------------------------------------------------- step
 def _add_step(sub: argparse._SubParsersAction) -> None:
-    from naslid.rerun import STEPS
+    from naslid.rerun import rerunnable
 
     p = sub.add_parser(
         "step",
@@ -212,7 +212,7 @@ def _add_step(sub: argparse._SubParsersAction) -> None:
         "and its output goes back to PREFIX/naslid-step/NAME-TIME. Inputs are found by their meta.json "
         "(--input NAME=DIR picks one); inputs whose lineage disagrees are refused unless --allow-mixed.",
     )
-    p.add_argument("name", choices=sorted(STEPS), help="the step")
+    p.add_argument("name", choices=sorted(rerunnable()), help="the step")
     p.add_argument(
         "--inputs", required=True, help="run folder or minio:// / s3:// prefix with the artifacts"
     )
@@ -240,23 +240,19 @@ def _add_step(sub: argparse._SubParsersAction) -> None:
 
 
 def step_params(name: str, params: dict[str, str]) -> dict:
-    """``--param`` values typed by the step function's signature."""
-    import inspect
+    """``--param`` values typed by the step's declaration."""
+    from naslid.rerun import rerunnable
 
-    from naslid.rerun import STEPS
-
-    step = STEPS[name]
-    sig = inspect.signature(step.function)
+    step = rerunnable()[name]
     out: dict[str, object] = {}
     for key, value in params.items():
         if key not in step.params:
             raise ValueError(
                 f"--param {key}: step {name} takes {', '.join(step.params) or 'no parameter'}"
             )
-        default = sig.parameters[key].default
-        if isinstance(default, bool):
+        if isinstance(step.parameters[key].default, bool):
             out[key] = _to_bool(value, key)
-        elif isinstance(default, int):
+        elif step.param_type(key) is int:
             try:
                 out[key] = int(value)
             except ValueError:
@@ -269,17 +265,14 @@ def step_params(name: str, params: dict[str, str]) -> dict:
 def cmd_step(args: argparse.Namespace) -> int:
     import contextlib
     import inspect
-    import os
     import tempfile
 
     from naslid import kfp_local as localrun
     from naslid import rerun, store
-    from naslid.steps import RUN_ID_ENV
 
     params = step_params(args.name, parse_pairs(args.param))
-    for warning in rerun.parameter_warnings(args.name, params):
-        print(f"naslid step: warning: {warning}", file=sys.stderr)
-    if "progress" in inspect.signature(rerun.STEPS[args.name].function).parameters:
+    step = rerun.rerunnable()[args.name]
+    if "progress" in inspect.signature(step.function).parameters:
         params["progress"] = True  # training and search steps show their tqdm bars here
     chosen = parse_pairs(args.input, "--input")
     stamp = time.strftime("%Y%m%d-%H%M%S")
@@ -301,7 +294,6 @@ def cmd_step(args: argparse.Namespace) -> int:
                 raise FileNotFoundError(f"--inputs {root}: no such folder")
             default_out = root / "steps" / f"{args.name}-{stamp}"
         artifacts = localrun.run_artifacts(root)
-        step = rerun.STEPS[args.name]
         inputs = rerun.select_inputs(step, artifacts, chosen)
         problems, runs = rerun.check_lineage(inputs, rerun.find_artifacts(root))
         if problems and not args.allow_mixed:
@@ -315,15 +307,7 @@ def cmd_step(args: argparse.Namespace) -> int:
         if len(runs) > 1:
             print(f"naslid step: inputs from runs {', '.join(sorted(runs))} (cached tasks)")
         t0 = time.perf_counter()
-        before = os.environ.get(RUN_ID_ENV)
-        os.environ[RUN_ID_ENV] = f"naslid-step-{stamp}"
-        try:
-            result = rerun.run_step(args.name, inputs, out, params)
-        finally:
-            if before is None:
-                os.environ.pop(RUN_ID_ENV, None)
-            else:
-                os.environ[RUN_ID_ENV] = before
+        result = rerun.run_step(args.name, inputs, out, params, run_id=f"naslid-step-{stamp}")
     print(f"naslid step {args.name}: done in {time.perf_counter() - t0:.1f}s -> {out}")
     if remote and not args.no_upload:
         key = f"naslid-step/{args.name}-{stamp}"
