@@ -11,7 +11,7 @@ import torch
 
 from naslid.gradmatch import GradMatchConfig, cosine_matrix, gradient_similarity
 from naslid.spaces.nb201 import OPS
-from naslid.split import decide_split, min_cut, similarity_for_node
+from naslid.split import MeasureConfigs, decide_split, min_cut, similarity_for_node
 from naslid.supernets.nb201 import Cell, Supernet
 
 
@@ -106,7 +106,9 @@ def test_gradients_are_taken_on_the_cell_weights_only(tiny):
 def test_gm_nas_edge_rule_and_balanced_cut(tiny):
     net, batch = tiny
     cfg = GradMatchConfig(num_batches=2)
-    prof = similarity_for_node("gradient", net, None, [batch, batch], edges=[1, 4], grad_config=cfg)
+    prof = similarity_for_node(
+        "gradient", net, None, [batch, batch], edges=[1, 4], configs=MeasureConfigs(gradmatch=cfg)
+    )
     assert prof.criterion == "gradient" and sorted(prof.edges) == [1, 4]
     assert all(p.vectors is None for p in prof.edges.values())
     d = decide_split(prof)

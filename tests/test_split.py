@@ -14,6 +14,7 @@ from naslid.lid import unsplit_edges
 from naslid.spaces import nb201
 from naslid.split import (
     EdgeProfile,
+    MeasureConfigs,
     NodeProfile,
     PartitionTree,
     SplitConfig,
@@ -356,14 +357,15 @@ def test_random_criterion_and_lid_criterion_build_trees():
     x = torch.randn(24, 3, 8, 8, generator=torch.Generator().manual_seed(0))
     from naslid.lid import LIDConfig
 
-    prof = similarity_for_node("lid", net, None, [x], lid_config=LIDConfig(k=8, num_batches=1))
+    configs = MeasureConfigs(lid=LIDConfig(k=8, num_batches=1))
+    prof = similarity_for_node("lid", net, None, [x], configs=configs)
     assert sorted(prof.edges) == list(range(6))
     for p in prof.edges.values():
         assert p.vectors.shape == (5, 5) and p.similarity.shape == (5, 5)
         np.testing.assert_allclose(p.similarity, p.similarity.T)
         eps = lid_epsilon(p.vectors, SplitConfig().eps)  # Eq. 5 with the scaled eps
         np.testing.assert_allclose(p.similarity, similarity_matrix(p.vectors, eps=eps))
-    lid_tree = build_tree(net, [x], rounds=2, lid_config=LIDConfig(k=8, num_batches=1))
+    lid_tree = build_tree(net, [x], rounds=2, configs=configs)
     assert lid_tree.node("r").split_edge == decide_split(prof).edge
     for leaf in lid_tree.leaves():
         assert sum(a != b for a, b in zip(leaf.mask, SPACE.full_mask())) == 2
