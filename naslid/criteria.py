@@ -139,12 +139,9 @@ DEFAULT_CRITERION = "lid"
 
 def criterion(name: str) -> Criterion:
     """The registered split criterion called ``name``."""
-    try:
-        return CRITERIA_REGISTRY[name]
-    except KeyError:
-        raise ValueError(
-            f"criterion: expected one of {', '.join(CRITERIA)}, got {name!r}"
-        ) from None
+    if name not in CRITERIA_REGISTRY:
+        raise ValueError(f"criterion: expected one of {', '.join(CRITERIA)}, got {name!r}")
+    return CRITERIA_REGISTRY[name]
 
 
 def similarity_for_node(

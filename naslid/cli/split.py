@@ -15,11 +15,10 @@ import json
 from pathlib import Path
 
 from naslid.criteria import CRITERIA, DEFAULT_CRITERION, MeasureConfigs, criterion
-from naslid.cut import CUTS, METRICS
+from naslid.cut import CUTS, METRICS, SplitConfig
 from naslid.gradmatch import GradMatchConfig
 from naslid.lid import MODES, LIDConfig
 from naslid.node_ids import ROOT
-from naslid.cut import SplitConfig
 
 _DEFAULTS = MeasureConfigs()
 _LID, _GRAD, _SPLIT = _DEFAULTS.lid, _DEFAULTS.gradmatch, _DEFAULTS.split
