@@ -11,8 +11,8 @@ The similarities come from a split criterion of :mod:`naslid.criteria` -- ``lid`
 (NAS-LID), ``gradient`` (GM-NAS, Hu et al. 2022), ``random`` -- and the edge rule too.
 Deciding a node's split from its profile (:func:`decide_split`) is a pure function: the
 pipeline can profile and decide the nodes of one round in parallel and merge the
-decisions into the tree (:meth:`PartitionTree.apply`). This module is also the package's
-one import for the whole split: the names of the modules it builds on are re-exported.
+decisions into the tree (:meth:`PartitionTree.apply`). The names callers use for the
+whole split (the tree, the profiles, the criteria, the cut) are importable from here too.
 """
 
 from __future__ import annotations
@@ -28,61 +28,32 @@ from naslid.criteria import (
     MeasureConfigs,
     criterion,
     forwards_per_node,
-    gradient_edge_score,
-    lid_edge_score,
     node_rng,
     similarity_for_node,
 )
-from naslid.cut import (
-    CUTS,
-    METRICS,
-    SplitConfig,
-    block_similarity,
-    cut_value,
-    lid_epsilon,
-    min_cut,
-    normalised_dispersion,
-    partition_score,
-    random_bipartition,
-    relative_partition_score,
-    similarity_matrix,
-)
-from naslid.node_profile import PROFILE_FORMAT, EdgeProfile, NodeProfile
-from naslid.partition import DECISION_FORMAT, TREE_FORMAT, Node, PartitionTree, SplitDecision
+from naslid.cut import CUTS, METRICS, SplitConfig, min_cut, normalised_dispersion
+from naslid.node_profile import EdgeProfile, NodeProfile
+from naslid.partition import PartitionTree, SplitDecision
 
 __all__ = [
     "CRITERIA",
     "CRITERIA_REGISTRY",
     "CUTS",
-    "DECISION_FORMAT",
     "DEFAULT_CRITERION",
     "METRICS",
-    "PROFILE_FORMAT",
-    "TREE_FORMAT",
     "Criterion",
     "EdgeProfile",
     "MeasureConfigs",
-    "Node",
     "NodeProfile",
     "PartitionTree",
     "SplitConfig",
     "SplitDecision",
-    "block_similarity",
     "build_tree",
     "criterion",
-    "cut_value",
     "decide_split",
     "forwards_per_node",
-    "gradient_edge_score",
-    "lid_edge_score",
-    "lid_epsilon",
     "min_cut",
-    "normalised_dispersion",
-    "partition_score",
-    "random_bipartition",
-    "relative_partition_score",
     "similarity_for_node",
-    "similarity_matrix",
 ]
 
 
