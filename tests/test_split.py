@@ -360,7 +360,7 @@ def test_random_criterion_and_lid_criterion_build_trees():
     assert sorted(prof.edges) == list(range(len(SPACE.slot_options)))
     for p in prof.edges.values():
         m = len(p.options)
-        assert p.vectors.shape == (m, len(net.layers)) and p.similarity.shape == (m, m)
+        assert p.vectors.shape == (m, net.num_layers) and p.similarity.shape == (m, m)
         np.testing.assert_allclose(p.similarity, p.similarity.T)
         eps = lid_epsilon(p.vectors, SplitConfig().eps)  # Eq. 5 with the scaled eps
         np.testing.assert_allclose(p.similarity, similarity_matrix(p.vectors, eps=eps))
