@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from naslid.criteria import CRITERIA, DEFAULT_CRITERION
+from naslid import criteria
+from naslid.criteria import DEFAULT_CRITERION
 from naslid.io import read_json, write_json
 from naslid.lid import unsplit_edges
 from naslid.node_ids import ROOT, child_ids
@@ -120,10 +121,8 @@ class PartitionTree:
     def __init__(
         self, space: SlotSpace, mask: Mask | None = None, criterion: str = DEFAULT_CRITERION
     ):
-        if criterion not in CRITERIA:
-            raise ValueError(f"criterion: expected one of {', '.join(CRITERIA)}, got {criterion!r}")
         self.space = space
-        self.criterion = criterion
+        self.criterion = criteria.criterion(criterion).name  # refuses an unknown name
         root_mask = space.check_mask(mask if mask is not None else space.full_mask())
         self.root = ROOT
         self.nodes: dict[str, Node] = {ROOT: Node(ROOT, None, 0, root_mask)}
