@@ -82,9 +82,11 @@ def split_tree(criterion, args, net, train_data, device) -> tuple[PartitionTree,
     path = Path(args.work) / criterion / "tree.json"
     if path.is_file():
         return PartitionTree.load(path), float(json.loads(path.with_suffix(".s").read_text()))
-    lid_cfg = LIDConfig(batch_size=args.profile_batch, num_batches=args.lid_batches)
-    grad_cfg = GradMatchConfig(num_batches=args.grad_batches)
-    measure = split.criterion(criterion).batch_config({"lid": lid_cfg, "gradmatch": grad_cfg})
+    configs = split.MeasureConfigs(
+        LIDConfig(batch_size=args.profile_batch, num_batches=args.lid_batches),
+        GradMatchConfig(num_batches=args.grad_batches),
+    )
+    measure = split.criterion(criterion).batch_config(configs)
     batches = (
         []
         if measure is None
@@ -93,15 +95,7 @@ def split_tree(criterion, args, net, train_data, device) -> tuple[PartitionTree,
         )
     )
     t = time.perf_counter()
-    tree = build_tree(
-        net,
-        batches,
-        args.rounds,
-        criterion,
-        lid_config=lid_cfg,
-        grad_config=grad_cfg,
-        seed=args.seed,
-    )
+    tree = build_tree(net, batches, args.rounds, criterion, configs=configs, seed=args.seed)
     seconds = time.perf_counter() - t
     tree.save(path)
     path.with_suffix(".s").write_text(f"{seconds}\n")

@@ -37,7 +37,8 @@ from naslid import data as datasets  # noqa: E402
 from naslid.gradmatch import GradMatchConfig  # noqa: E402
 from naslid.io import write_json  # noqa: E402
 from naslid.lid import LIDConfig, profiling_indices, sample_batches  # noqa: E402
-from naslid.split import decide_split, similarity_for_node  # noqa: E402
+from naslid.split import MeasureConfigs, decide_split, similarity_for_node  # noqa: E402
+from naslid.split import criterion as split_criterion  # noqa: E402
 from naslid.supernets.nb201 import Supernet  # noqa: E402
 
 GOAL = {"batch": 2048, "memory_ratio": 0.03, "time_ratio": 0.10}
@@ -71,12 +72,13 @@ def synthetic_batch(
 def measure(criterion: str, net, batch, device: torch.device, k: int) -> dict:
     """Seconds per batch and per decision (and peak memory on a GPU) of one split decision of
     the root supernet."""
-    lid_cfg = LIDConfig(k=k, batch_size=len(batch[0]), num_batches=1)
-    grad_cfg = GradMatchConfig(batch_size=len(batch[0]), num_batches=1)
-    count = (LIDConfig() if criterion == "lid" else GradMatchConfig()).num_batches
-    kwargs = {"lid_config": lid_cfg, "grad_config": grad_cfg}
+    configs = MeasureConfigs(
+        LIDConfig(k=k, batch_size=len(batch[0]), num_batches=1),
+        GradMatchConfig(batch_size=len(batch[0]), num_batches=1),
+    )
+    count = split_criterion(criterion).batch_config(MeasureConfigs()).num_batches
     # warm-up: one edge (kernels, allocator, cuDNN heuristics), not timed
-    similarity_for_node(criterion, net, None, [batch], edges=[0], **kwargs)
+    similarity_for_node(criterion, net, None, [batch], edges=[0], configs=configs)
     cuda = device.type == "cuda"
     if cuda:
         torch.cuda.synchronize()
@@ -84,7 +86,7 @@ def measure(criterion: str, net, batch, device: torch.device, k: int) -> dict:
         torch.cuda.reset_peak_memory_stats()
         resident = torch.cuda.memory_allocated()
     start = time.perf_counter()
-    prof = similarity_for_node(criterion, net, None, [batch], **kwargs)
+    prof = similarity_for_node(criterion, net, None, [batch], configs=configs)
     decision = decide_split(prof)
     if cuda:
         torch.cuda.synchronize()
@@ -174,10 +176,18 @@ def main(argv: list[str] | None = None) -> int:
         if cuda
         else f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)",
         "torch": torch.__version__,
-        "supernet": {"C": args.C, "N": args.N, "input": 32, "edges": 6, "ops": 5},
+        "supernet": {
+            "C": args.C,
+            "N": args.N,
+            "input": 32,
+            "edges": len(net.space.slot_options),
+            "ops": max(len(o) for o in net.space.slot_options),
+        },
         "data": str(args.cifar) if args.cifar else "synthetic",
         "k": args.k,
-        "mode": {"lid": LIDConfig().mode, "gradient": GradMatchConfig().mode},
+        "mode": {
+            c: split_criterion(c).batch_config(MeasureConfigs()).mode for c in ("lid", "gradient")
+        },
         "dtype": "float32",
         "results": results,
         "goal": GOAL,

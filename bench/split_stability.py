@@ -43,9 +43,11 @@ def smoke_supernet(seed: int, train_data) -> Supernet:
 
 
 def decision(criterion, net, train_data, num_batches, draw, prof) -> tuple:
-    configs = {
-        key: replace(getattr(prof, key), num_batches=num_batches) for key in ("lid", "gradmatch")
-    }
+    configs = split.MeasureConfigs(
+        replace(prof.lid, num_batches=num_batches),
+        replace(prof.gradmatch, num_batches=num_batches),
+        prof.split,
+    )
     measure = split.criterion(criterion).batch_config(configs)
     batches = sample_batches(train_data, measure.batch_size, num_batches, seed=1000 + draw)
     node = split.similarity_for_node(
@@ -53,9 +55,7 @@ def decision(criterion, net, train_data, num_batches, draw, prof) -> tuple:
         net,
         None,
         batches,
-        lid_config=configs["lid"],
-        grad_config=configs["gradmatch"],
-        split_config=prof.split,
+        configs=configs,
         seed=draw,
     )
     d = decide_split(node)
@@ -125,7 +125,7 @@ def main() -> None:
         "benchmark": "split_stability",
         "device": "cpu",
         "profile": "smoke",
-        "batch_size": {"lid": prof.lid.batch_size, "gradient": prof.gradmatch.batch_size},
+        "batch_size": {c: split.criterion(c).batch_config(prof).batch_size for c in args.criteria},
         "draws": args.draws,
         "seeds": args.seeds,
         "rows": rows,

@@ -9,8 +9,8 @@ parameters except the split edge's own operations, plus the reduction blocks; no
 head or classifier -- as one vector. Operations are compared by the cosine of those vectors
 (GM-NAS's default ``dis_metric='cos'``, distance ``1 - cos``), averaged over the repeats. The
 edge's operations are then cut 2|3, minimising the within-group distance (the balanced cut
-of :func:`naslid.split.min_cut` on the cosine similarity), and the node splits on the edge
-whose cut leaves the largest cross-group distance (:func:`naslid.split.gradient_edge_score`).
+of :func:`naslid.cut.min_cut` on the cosine similarity), and the node splits on the edge
+whose cut leaves the largest cross-group distance (:func:`naslid.criteria.gradient_edge_score`).
 All of this follows the public GM-NAS code (``WS-GM/nasbench201/train_search.py``:
 ``split_supernet``, ``get_split_gradients``, ``mincut_split_201``, ``match_loss``), which
 our copy of the NAS-LID paper describes only in outline.

@@ -4,7 +4,7 @@ NAS-LID (He et al., AAAI 2023) characterises a candidate operation of an edge by
 LID of every layer's output evolves through the network (section 3): fix the edge to the
 operation, run a batch forward, estimate the LID of each cell's and reduction block's
 flattened output, and average. Operations whose LID vectors are close behave alike and may
-share weights; the balanced cut of :mod:`naslid.split` groups them.
+share weights; the balanced cut of :mod:`naslid.cut` groups them.
 
 Estimator (paper Eq. 2, Levina & Bickel 2004 / Amsaleg et al. 2015), for a sample x with
 Euclidean distances r_1 <= ... <= r_k to its k nearest other samples of the batch::
@@ -249,34 +249,6 @@ def fix_edge(mask: Mask, edge: int, op: int) -> Mask:
     return tuple((op,) if e == edge else allowed for e, allowed in enumerate(mask))
 
 
-def _layer_features(net: nn.Module, x: Tensor, choice, start: int = 0, inp: Tensor | None = None):
-    """The outputs of the profiled layers, one at a time where the supernet allows it.
-
-    ``iter_features`` yields each layer's output so it can be dropped before the next; a
-    supernet that also resumes (``iter_features(x, choice, start=j, inp=h)``, h the input of
-    layer j) lets the layers before an edge's first layer be run once for all its options.
-    """
-    if start:
-        yield from net.iter_features(x, choice, start=start, inp=inp)
-    elif hasattr(net, "iter_features"):
-        yield from net.iter_features(x, choice)
-    else:  # keeps every feature until the end; only for supernets without iter_features
-        _, feats = net(x, choice, return_features=True)
-        while feats:
-            yield feats.pop(0)
-
-
-def _first_layer(net: nn.Module, edge: int) -> int:
-    """Index of the first profiled layer whose output depends on ``edge`` (0 if unknown).
-
-    In NAS-Bench-201 every cell holds every edge, so only the stem precedes the first
-    dependent layer (under 1 % of a forward) and nothing is worth sharing; a space whose
-    slot lives in one layer (the mobile space) shares everything before it.
-    """
-    first = getattr(net, "first_layer", None)
-    return int(first(edge)) if first is not None else 0
-
-
 def profile(
     supernet: nn.Module,
     batches: Iterable[Tensor | Sequence[Tensor]],
@@ -350,20 +322,13 @@ def _choice(supernet: nn.Module, base, edge: int, op: int):
 def _profile_edge(
     net: nn.Module, x: Tensor, base, edge: int, options: Sequence[int], cfg: LIDConfig, progress
 ) -> Tensor:
-    """LID vectors ``[len(options), L]`` of one edge's options on one batch."""
-    first = _first_layer(net, edge)
-    prefix: list[Tensor] = []
-    inp = None
-    if first:  # layers before the edge's first layer: once for every option
-        for j, feat in enumerate(_layer_features(net, x, _choice(net, base, edge, options[0]))):
-            prefix.append(batch_lid(feat, cfg.k, cfg.chunk_size))
-            if j + 1 == first:
-                inp = feat
-                break
+    """LID vectors ``[len(options), L]`` of one edge's options on one batch.
+
+    Each layer's output (``iter_features``) is reduced to its LID and dropped before the next."""
     rows = []
     for op in options:
-        lids = list(prefix)
-        for feat in _layer_features(net, x, _choice(net, base, edge, op), first, inp):
+        lids = []
+        for feat in net.iter_features(x, _choice(net, base, edge, op)):
             lids.append(batch_lid(feat, cfg.k, cfg.chunk_size))
             del feat
         rows.append(torch.stack(lids))

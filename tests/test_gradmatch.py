@@ -11,7 +11,7 @@ import torch
 
 from naslid.gradmatch import GradMatchConfig, cosine_matrix, gradient_similarity
 from naslid.spaces.nb201 import OPS
-from naslid.split import decide_split, min_cut, similarity_for_node
+from naslid.split import MeasureConfigs, decide_split, min_cut, similarity_for_node
 from naslid.supernets.nb201 import Cell, Supernet
 
 
@@ -41,9 +41,9 @@ def test_similarity_matrices_are_well_formed_and_network_untouched(tiny):
     )
     assert sorted(sims) == [0, 3]
     for s in sims.values():
-        assert s.shape == (5, 5)
+        assert s.shape == (len(OPS), len(OPS))
         np.testing.assert_allclose(s, s.T, atol=1e-12)
-        np.testing.assert_array_equal(np.diag(s), np.ones(5))
+        np.testing.assert_array_equal(np.diag(s), np.ones(len(OPS)))
         assert (s >= -1).all() and (s <= 1).all()
         assert not np.allclose(s, 1.0)  # different operations pull differently
     after = net.state_dict()
@@ -67,7 +67,7 @@ def test_identical_operations_have_similarity_one(tiny):
     assert sims[i, j] == pytest.approx(1.0, abs=1e-6)
     assert sims[i, OPS.index("skip_connect")] < 0.999
     a, b, score = min_cut(sims)  # raw cosines (some negative) are accepted as they are
-    assert sorted(a + b) == list(range(5)) and np.isfinite(score)
+    assert sorted(a + b) == list(range(len(OPS))) and np.isfinite(score)
 
 
 def test_single_path_mode_and_sub_supernet_mask(tiny):
@@ -106,27 +106,30 @@ def test_gradients_are_taken_on_the_cell_weights_only(tiny):
 def test_gm_nas_edge_rule_and_balanced_cut(tiny):
     net, batch = tiny
     cfg = GradMatchConfig(num_batches=2)
-    prof = similarity_for_node("gradient", net, None, [batch, batch], edges=[1, 4], grad_config=cfg)
+    prof = similarity_for_node(
+        "gradient", net, None, [batch, batch], edges=[1, 4], configs=MeasureConfigs(gradmatch=cfg)
+    )
     assert prof.criterion == "gradient" and sorted(prof.edges) == [1, 4]
     assert all(p.vectors is None for p in prof.edges.values())
     d = decide_split(prof)
     expected = {}
     for e, p in prof.edges.items():
         # by hand: the 2|3 split with the least within-group distance (1 - cos) ...
+        ops = range(len(p.options))
         best = min(
             (
                 sum(
                     1 - p.similarity[i, j]
-                    for g in (a, [k for k in range(5) if k not in a])
+                    for g in (a, [k for k in ops if k not in a])
                     for i, j in itertools.combinations(g, 2)
                 ),
                 tuple(a),
             )
             for r in (2, 3)
-            for a in itertools.combinations(range(5), r)
+            for a in itertools.combinations(ops, r)
             if 0 in a
         )[1]
-        rest = [k for k in range(5) if k not in best]
+        rest = [k for k in ops if k not in best]
         # ... scored by its cross-group distance; the largest wins
         expected[e] = sum(1 - p.similarity[i, j] for i in best for j in rest)
         if e == d.edge:

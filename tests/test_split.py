@@ -10,27 +10,25 @@ import numpy as np
 import pytest
 import torch
 
-from naslid.lid import unsplit_edges
-from naslid.spaces import nb201
-from naslid.split import (
-    EdgeProfile,
-    NodeProfile,
-    PartitionTree,
+from naslid.criteria import DEFAULT_CRITERION, MeasureConfigs, similarity_for_node
+from naslid.cut import (
     SplitConfig,
-    SplitDecision,
     block_similarity,
-    build_tree,
     cut_value,
-    decide_split,
     lid_epsilon,
     min_cut,
     normalised_dispersion,
     partition_score,
     random_bipartition,
     relative_partition_score,
-    similarity_for_node,
     similarity_matrix,
 )
+from naslid.lid import unsplit_edges
+from naslid.node_ids import child_ids, node_ids, parent_id
+from naslid.node_profile import EdgeProfile, NodeProfile
+from naslid.partition import PartitionTree, SplitDecision
+from naslid.spaces import nb201
+from naslid.split import build_tree, decide_split
 from naslid.supernets.nb201 import Supernet
 
 SPACE = nb201.SPACE
@@ -257,15 +255,15 @@ def test_r_rounds_split_r_distinct_edges_into_balanced_disjoint_leaves(rounds, t
     for r in range(rounds):
         for leaf in tree.splittable():
             assert tree.candidates(leaf.id) == [
-                e for e in range(6) if leaf.mask[e] == root[e]
+                e for e in range(len(root)) if leaf.mask[e] == root[e]
             ]  # never-partitioned edges only
             prof = _profile(leaf.mask, seed=r * 100 + len(leaf.id), node_id=leaf.id, root=root)
             tree.apply(decide_split(prof))
     leaves = tree.leaves()
-    assert len(leaves) == 2**rounds
+    assert [leaf.id for leaf in leaves] == node_ids(rounds)
     assert all(leaf.depth == rounds for leaf in leaves)
     for leaf in leaves:
-        split = [e for e in range(6) if leaf.mask[e] != root[e]]
+        split = [e for e in range(len(root)) if leaf.mask[e] != root[e]]
         assert len(split) == rounds  # R distinct edges on every root-to-leaf path
         assert all(len(leaf.mask[e]) in (2, 3) for e in split)  # balanced 2|3 cuts
         path, node = [], tree.node(leaf.parent)
@@ -274,16 +272,17 @@ def test_r_rounds_split_r_distinct_edges_into_balanced_disjoint_leaves(rounds, t
             node = tree.node(node.parent) if node.parent else None
         assert sorted(path) == split
     sizes = sorted(SPACE.mask_size(leaf.mask) for leaf in leaves)
-    assert sum(sizes) == 15625
+    assert sum(sizes) == SPACE.mask_size(root)
     assert sizes[-1] / sizes[0] <= (3 / 2) ** rounds  # never 9,375 against 625
     if rounds == 2:
-        assert sorted(set(sizes)) <= [2 * 2 * 625, 2 * 3 * 625, 3 * 3 * 625]
+        rest = len(root[0]) ** (len(root) - 2)  # the choices of the edges not split
+        assert sorted(set(sizes)) <= [2 * 2 * rest, 2 * 3 * rest, 3 * 3 * rest]
     seen = {}
     for leaf in leaves:
         for arch in SPACE.all_archs(leaf.mask):
             assert arch not in seen
             seen[arch] = leaf.id
-    assert len(seen) == 15625
+    assert len(seen) == SPACE.mask_size(root)
     # every arch has exactly one leaf, found by leaf_for; the tree survives a JSON round trip
     path = tmp_path / "tree.json"
     tree.save(path)
@@ -347,7 +346,7 @@ def test_apply_refuses_bad_decisions_and_decisions_round_trip():
 def test_random_criterion_and_lid_criterion_build_trees():
     net = Supernet(C=4, N=1, num_classes=10)
     tree = build_tree(net, [], rounds=3, criterion="random", seed=4)
-    assert len(tree.leaves()) == 8
+    assert [leaf.id for leaf in tree.leaves()] == node_ids(3)
     again = build_tree(net, [], rounds=3, criterion="random", seed=4)
     assert again.to_json() == tree.to_json()
     for n in tree.nodes.values():
@@ -356,14 +355,16 @@ def test_random_criterion_and_lid_criterion_build_trees():
     x = torch.randn(24, 3, 8, 8, generator=torch.Generator().manual_seed(0))
     from naslid.lid import LIDConfig
 
-    prof = similarity_for_node("lid", net, None, [x], lid_config=LIDConfig(k=8, num_batches=1))
-    assert sorted(prof.edges) == list(range(6))
+    configs = MeasureConfigs(lid=LIDConfig(k=8, num_batches=1))
+    prof = similarity_for_node("lid", net, None, [x], configs=configs)
+    assert sorted(prof.edges) == list(range(len(SPACE.slot_options)))
     for p in prof.edges.values():
-        assert p.vectors.shape == (5, 5) and p.similarity.shape == (5, 5)
+        m = len(p.options)
+        assert p.vectors.shape == (m, net.num_layers) and p.similarity.shape == (m, m)
         np.testing.assert_allclose(p.similarity, p.similarity.T)
         eps = lid_epsilon(p.vectors, SplitConfig().eps)  # Eq. 5 with the scaled eps
         np.testing.assert_allclose(p.similarity, similarity_matrix(p.vectors, eps=eps))
-    lid_tree = build_tree(net, [x], rounds=2, lid_config=LIDConfig(k=8, num_batches=1))
+    lid_tree = build_tree(net, [x], rounds=2, configs=configs)
     assert lid_tree.node("r").split_edge == decide_split(prof).edge
     for leaf in lid_tree.leaves():
         assert sum(a != b for a, b in zip(leaf.mask, SPACE.full_mask())) == 2
@@ -391,11 +392,12 @@ def test_cli_profile_then_merge_and_in_process_split(tmp_path, capsys):
         main(["profile-lid", *common, "--batch-size", "32", "--out", str(tmp_path / "p.json")]) == 0
     )
     prof = NodeProfile.load(tmp_path / "p.json", SPACE)
-    assert prof.criterion == "lid" and sorted(prof.edges) == list(range(6))
+    assert prof.criterion == DEFAULT_CRITERION
+    assert sorted(prof.edges) == list(range(len(SPACE.slot_options)))
     args = ["split", "--tree", str(tmp_path / "t0.json"), "--profiles", str(tmp_path / "p.json")]
     assert main([*args, "--out", str(tmp_path / "t1.json")]) == 0
     tree = PartitionTree.load(tmp_path / "t1.json")
-    assert [n.id for n in tree.leaves()] == ["r0", "r1"]
+    assert [n.id for n in tree.leaves()] == node_ids(1)
     assert tree.node("r").split_edge == decide_split(prof).edge
     assert (
         main(
@@ -412,9 +414,32 @@ def test_cli_profile_then_merge_and_in_process_split(tmp_path, capsys):
         )
         == 0
     )
-    assert len(PartitionTree.load(tmp_path / "t2.json").leaves()) == 4
+    assert [n.id for n in PartitionTree.load(tmp_path / "t2.json").leaves()] == node_ids(2)
     assert (
         main(["profile-lid", *common, "--mask", '[["none"]]', "--out", str(tmp_path / "x.json")])
         == 1
     )
-    assert "mask: expected 6 slots" in capsys.readouterr().err
+    assert f"mask: expected {len(SPACE.slot_options)} slots" in capsys.readouterr().err
+
+
+def test_node_ids_are_paths_from_the_root():
+    assert node_ids(0) == ["r"] and node_ids(2) == ["r00", "r01", "r10", "r11"]
+    for level in range(4):
+        ids = node_ids(level)
+        assert len(set(ids)) == 2**level
+        assert [c for n in ids for c in child_ids(n)] == node_ids(level + 1)
+        assert all(parent_id(c) == n for n in ids for c in child_ids(n))
+    assert parent_id("r") is None
+    tree = PartitionTree(SPACE)
+    assert tree.apply(decide_split(_profile(SPACE.full_mask()))) == child_ids(tree.root)
+
+
+def test_the_split_public_names_stay_in_naslid_split():
+    from naslid import criteria, cut, partition, split
+
+    assert split.min_cut is cut.min_cut and split.decide_split is not None
+    assert split.PartitionTree is partition.PartitionTree
+    assert split.criterion is criteria.criterion
+    assert split.CRITERIA_REGISTRY is criteria.CRITERIA_REGISTRY
+    assert split.NodeProfile is NodeProfile
+    assert all(hasattr(split, name) for name in split.__all__)

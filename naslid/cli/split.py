@@ -14,11 +14,14 @@ import argparse
 import json
 from pathlib import Path
 
+from naslid.criteria import CRITERIA, DEFAULT_CRITERION, MeasureConfigs, criterion
+from naslid.cut import CUTS, METRICS, SplitConfig
 from naslid.gradmatch import GradMatchConfig
 from naslid.lid import MODES, LIDConfig
-from naslid.split import CRITERIA, CUTS, DEFAULT_CRITERION, METRICS, SplitConfig
+from naslid.node_ids import ROOT
 
-_LID, _GRAD, _SPLIT = LIDConfig(), GradMatchConfig(), SplitConfig()
+_DEFAULTS = MeasureConfigs()
+_LID, _GRAD, _SPLIT = _DEFAULTS.lid, _DEFAULTS.gradmatch, _DEFAULTS.split
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -66,14 +69,14 @@ def _common(p: argparse.ArgumentParser) -> None:
         "--metric",
         default=_SPLIT.metric,
         choices=METRICS,
-        help="LID-vector similarity (default euclidean, Eq. 5)",
+        help=f"LID-vector similarity (default {_SPLIT.metric}, Eq. 5)",
     )
     p.add_argument(
         "--cut",
         default=_SPLIT.cut,
         choices=CUTS,
-        help="how an edge's operations are cut: balanced (Eq. 6, |G1|,|G2| >= m//2; default) "
-        "or stoer_wagner (unconstrained global min-cut)",
+        help="how an edge's operations are cut: balanced (Eq. 6, |G1|,|G2| >= m//2) "
+        f"or stoer_wagner (unconstrained global min-cut); default {_SPLIT.cut}",
     )
     p.add_argument(
         "--seed",
@@ -97,7 +100,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     _common(p)
     p.add_argument("--tree", help="partition tree JSON holding the node to profile")
-    p.add_argument("--node", default="r", help="node id in --tree (default r, the root)")
+    p.add_argument("--node", default=ROOT, help=f"node id in --tree (default {ROOT}, the root)")
     p.add_argument(
         "--mask",
         help="mask to profile instead of a tree node: JSON (list of op-name lists) or a file",
@@ -126,7 +129,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 # ------------------------------------------------------------------------------ helpers
-def _configs(args: argparse.Namespace) -> tuple[LIDConfig, GradMatchConfig, SplitConfig]:
+def _configs(args: argparse.Namespace) -> MeasureConfigs:
     lid_cfg = LIDConfig(
         k=args.k,
         num_batches=args.batches or _LID.num_batches,
@@ -138,7 +141,7 @@ def _configs(args: argparse.Namespace) -> tuple[LIDConfig, GradMatchConfig, Spli
         mode=args.mode or _GRAD.mode,
         batch_size=args.batch_size or _GRAD.batch_size,
     )
-    return lid_cfg, grad_cfg, SplitConfig(metric=args.metric, cut=args.cut)
+    return MeasureConfigs(lid_cfg, grad_cfg, SplitConfig(metric=args.metric, cut=args.cut))
 
 
 def _load_model(args: argparse.Namespace):
@@ -152,15 +155,8 @@ def _load_model(args: argparse.Namespace):
     return net
 
 
-def _measure(args: argparse.Namespace, lid_cfg: LIDConfig, grad_cfg: GradMatchConfig):
-    """The config sizing the criterion's batches (None: it needs no data)."""
-    from naslid.split import criterion
-
-    return criterion(args.criterion).batch_config({"lid": lid_cfg, "gradmatch": grad_cfg})
-
-
-def _batches(args: argparse.Namespace, net, lid_cfg: LIDConfig, grad_cfg: GradMatchConfig) -> list:
-    cfg = _measure(args, lid_cfg, grad_cfg)
+def _batches(args: argparse.Namespace, net, configs: MeasureConfigs) -> list:
+    cfg = criterion(args.criterion).batch_config(configs)
     if cfg is None:
         return []
     from naslid import data
@@ -192,7 +188,7 @@ def _bar(total: int, desc: str, disable: bool):
 def run_profile(args: argparse.Namespace) -> int:
     from naslid.split import PartitionTree, forwards_per_node, similarity_for_node
 
-    lid_cfg, grad_cfg, split_cfg = _configs(args)
+    configs = _configs(args)
     net = _load_model(args)
     space = net.space
     if args.mask and args.tree:
@@ -204,9 +200,9 @@ def run_profile(args: argparse.Namespace) -> int:
     elif args.mask:
         mask, node_id = _parse_mask(space, args.mask), args.node
     else:
-        mask, node_id = net.mask, "r"
-    batches = _batches(args, net, lid_cfg, grad_cfg)
-    measure = _measure(args, lid_cfg, grad_cfg)
+        mask, node_id = net.mask, ROOT
+    batches = _batches(args, net, configs)
+    measure = criterion(args.criterion).batch_config(configs)
     total = 0 if measure is None else forwards_per_node(mask, measure.num_batches, root)
     with _bar(total, f"profile {node_id} ({args.criterion})", args.no_progress) as bar:
         prof = similarity_for_node(
@@ -216,9 +212,7 @@ def run_profile(args: argparse.Namespace) -> int:
             batches,
             node_id=node_id,
             root=root,
-            lid_config=lid_cfg,
-            grad_config=grad_cfg,
-            split_config=split_cfg,
+            configs=configs,
             seed=args.seed,
             progress=bar.update,
         )
@@ -247,14 +241,15 @@ def run_split(args: argparse.Namespace) -> int:
             a, b = tree.apply(decision)
             print(f"split: node {prof.node_id} on edge {decision.edge} -> {a}, {b}")
     else:
-        lid_cfg, grad_cfg, split_cfg = _configs(args)
+        configs = _configs(args)
         net = _load_model(args)
         if tree is not None and tree.space is not net.space:
             raise ValueError(
                 f"tree: space {tree.space.name!r} differs from the model's {net.space.name!r}"
             )
-        batches = _batches(args, net, lid_cfg, grad_cfg) if args.rounds else []
-        total = 0 if args.criterion == "random" else None  # node masks shrink: no fixed total
+        batches = _batches(args, net, configs) if args.rounds else []
+        # no data, no passes; else node masks shrink: no fixed total
+        total = 0 if criterion(args.criterion).batches_from is None else None
         with _bar(
             total, f"split ({args.criterion}, {args.rounds} rounds)", args.no_progress
         ) as bar:
@@ -264,9 +259,7 @@ def run_split(args: argparse.Namespace) -> int:
                 args.rounds,
                 args.criterion,
                 tree=tree,
-                lid_config=lid_cfg,
-                grad_config=grad_cfg,
-                split_config=split_cfg,
+                configs=configs,
                 seed=args.seed,
                 progress=bar.update,
             )

@@ -1,0 +1,29 @@
+"""Node ids of the partition tree: paths from the root.
+
+The root is ``r``; the children of ``x`` are ``x0`` (the group holding the split edge's
+lowest option) and ``x1``. After R rounds of splitting every node (NAS-LID section 3.3:
+every sub-supernet splits once per round) the leaves are the ``2^R`` ids of depth R,
+``r`` followed by R binary digits. Every module that names nodes -- the tree, the
+pipeline's fan-out, the fine-tuning of a child from its parent -- derives them here.
+"""
+
+from __future__ import annotations
+
+ROOT = "r"
+
+
+def child_ids(node: str) -> tuple[str, str]:
+    """The ids of ``node``'s two children."""
+    return node + "0", node + "1"
+
+
+def parent_id(node: str) -> str | None:
+    """The id of ``node``'s parent; ``None`` for the root."""
+    return None if node == ROOT else node[:-1]
+
+
+def node_ids(level: int) -> list[str]:
+    """The ids of the ``2^level`` nodes at depth ``level`` of a fully split tree, in order."""
+    if level < 0:
+        raise ValueError(f"level: must be >= 0, got {level}")
+    return [ROOT + format(i, f"0{level}b") if level else ROOT for i in range(2**level)]
