@@ -12,9 +12,8 @@ edge) -- each with its own measurement (per-edge similarity matrices, written as
 from __future__ import annotations
 
 import zlib
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 
@@ -113,15 +112,12 @@ class Criterion:
     ``num_batches`` say how many batches the criterion measures on; ``None``: it needs no
     data."""
 
-    def batch_config(self, configs: MeasureConfigs | Mapping[str, Any]):
+    def batch_config(self, configs: MeasureConfigs):
         """The config that sizes the batches, or ``None`` when the criterion needs no data.
 
-        ``configs``: a :class:`MeasureConfigs` or anything with its fields (a profile), or
-        a mapping keyed by those names."""
+        ``configs``: a :class:`MeasureConfigs` or anything with its fields (a profile)."""
         if self.batches_from is None:
             return None
-        if isinstance(configs, Mapping):
-            return configs[self.batches_from]
         return getattr(configs, self.batches_from)
 
 
@@ -156,9 +152,6 @@ def similarity_for_node(
     configs: MeasureConfigs | None = None,
     seed: int = 0,
     progress: Callable[[int], None] | None = None,
-    lid_config: LIDConfig | None = None,
-    grad_config: GradMatchConfig | None = None,
-    split_config: SplitConfig | None = None,
 ) -> NodeProfile:
     """The similarity matrix of every split candidate of ``mask``, whichever criterion runs.
 
@@ -169,16 +162,10 @@ def similarity_for_node(
     matrix (no data, no network run). Batches are drawn at random from all classes by the caller.
 
     ``configs``: the settings measured with (a :class:`MeasureConfigs`, or a profile);
-    default the papers' (:class:`MeasureConfigs`). ``lid_config``, ``grad_config`` and
-    ``split_config`` are the older spelling of the same three, read only without ``configs``.
+    default the papers' (:class:`MeasureConfigs`).
     """
     crit = criterion(criterion_name)
-    if configs is None:
-        configs = MeasureConfigs(
-            lid_config or LIDConfig(),
-            grad_config or GradMatchConfig(),
-            split_config or SplitConfig(),
-        )
+    configs = configs or MeasureConfigs()
     space = supernet.space
     mask = space.check_mask(
         mask if mask is not None else getattr(supernet, "mask", space.full_mask())

@@ -41,8 +41,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from naslid.io import atomic_write_bytes, read_json
 from naslid.artifacts import DATA, NODE_PROFILE, PARTITION, SEARCH, SPACE, TRANSFER, read_meta
+from naslid.io import atomic_write_bytes, read_json
 
 PathLike = str | os.PathLike
 

@@ -46,7 +46,9 @@ from kfp import compiler, dsl, kubernetes  # noqa: E402
 from kfp.dsl import Dataset, Input, Model  # noqa: E402
 
 from naslid import kfp_components, steps  # noqa: E402
+from naslid.criteria import DEFAULT_CRITERION  # noqa: E402
 from naslid.kfp_components import PLACEHOLDER_IMAGE  # noqa: E402
+from naslid.node_ids import node_ids  # noqa: E402
 
 PIPELINE_NAME = "naslid"
 DEFAULT_YAML = Path(__file__).resolve().with_name("naslid.yaml")
@@ -159,11 +161,6 @@ class Settings:
     @classmethod
     def field_names(cls) -> list[str]:
         return [f.name for f in fields(cls)]
-
-
-def node_ids(depth: int) -> list[str]:
-    """The partition tree's node ids at ``depth`` (``r``; ``r0, r1``; ``r00`` ...)."""
-    return [f"r{i:0{depth}b}" if depth else "r" for i in range(2**depth)]
 
 
 def build(settings: Settings | None = None):
@@ -347,7 +344,7 @@ def build(settings: Settings | None = None):
         epochs: int = -1,
         finetune_epochs: int = -1,
         rounds: int = -1,
-        criterion: str = "lid",
+        criterion: str = DEFAULT_CRITERION,
         shrink: str = "",
         labels: str = "",
         search_budget: int = -1,

@@ -26,7 +26,7 @@ from naslid.artifacts import (
     write_meta,
 )
 from naslid.io import read_json, write_json
-from naslid.steps.registry import HOUR, STEPS, In, Out, step
+from naslid.steps.registry import HOUR, In, Out, step
 from naslid.steps.runtime import checkpoints, log, resolve, step_device
 
 

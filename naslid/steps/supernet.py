@@ -26,7 +26,9 @@ from naslid.artifacts import (
     space_of,
     write_meta,
 )
+from naslid.criteria import DEFAULT_CRITERION
 from naslid.io import write_json
+from naslid.node_ids import ROOT, parent_id
 from naslid.steps.registry import HOUR, In, Out, step
 from naslid.steps.runtime import checkpoints, copy_file, log, resolve, seed_all, step_device
 
@@ -111,15 +113,15 @@ def pretrain_supernet(
     paths = net.space.sample(rng, 5)
     path_acc = [evaluate(net, valid, a) for a in paths]
     last = result.history[-1] if result.history else {}
-    leaf = out / "leaves" / "r"
-    save_model(net, leaf, config=tcfg, extra={"node": "r", "round": 0, "history": result.history})
+    leaf = out / "leaves" / ROOT
+    save_model(net, leaf, config=tcfg, extra={"node": ROOT, "round": 0, "history": result.history})
     mask_json = net.space.mask_to_json(net.mask)
     write_meta(
         out,
         _partition_meta(
             0,
             cfg.space,
-            {"r": mask_json},
+            {ROOT: mask_json},
             None,
             dmeta,
             net.config(),
@@ -150,8 +152,8 @@ def profile_lid(
     partition: PathLike,
     out: PathLike,
     *,
-    node: str = "r",
-    criterion: str = "lid",
+    node: str = ROOT,
+    criterion: str = DEFAULT_CRITERION,
     profile: str = "smoke",
     seed: int = 0,
     progress: bool = False,
@@ -184,7 +186,7 @@ def profile_lid(
         root = mask
     batches: list = []
     crit = split.criterion(cfg.criterion)
-    measure = crit.batch_config({"lid": cfg.lid, "gradmatch": cfg.gradmatch})
+    measure = crit.batch_config(cfg)
     if measure is not None:
         train = load_data(data, "train")
         size = min(measure.batch_size, len(train))
@@ -197,9 +199,7 @@ def profile_lid(
         batches,
         node_id=node,
         root=root,
-        lid_config=cfg.lid,
-        grad_config=cfg.gradmatch,
-        split_config=cfg.split,
+        configs=cfg,
         seed=seed,
     )
     out = Path(out)
@@ -230,7 +230,11 @@ def profile_lid(
     timeout=1800,
 )
 def split_round(
-    partition: PathLike, profiles: Sequence[PathLike], out: PathLike, *, criterion: str = "lid"
+    partition: PathLike,
+    profiles: Sequence[PathLike],
+    out: PathLike,
+    *,
+    criterion: str = DEFAULT_CRITERION,
 ) -> dict:
     """Split every sub-supernet of ``partition`` on its best never-partitioned edge (balanced
     Eq. 6 cut of its similarity, the criterion's edge rule); write the next level of the
@@ -241,7 +245,7 @@ def split_round(
     space = space_of(pmeta)
     round_ = pmeta["round"] + 1
     if pmeta["round"] == 0:
-        tree = split.PartitionTree(space, space.mask_from_json(pmeta["leaves"]["r"]), criterion)
+        tree = split.PartitionTree(space, space.mask_from_json(pmeta["leaves"][ROOT]), criterion)
     else:
         if pmeta["criterion"] != criterion:
             raise ValueError(
@@ -341,7 +345,7 @@ def finetune_subsupernet(
             f"node: {node!r} is not a child of the split {split} (children: {smeta['children']})"
         )
     pmeta = read_meta(partition, PARTITION, {"round": smeta["round"] - 1, "space": smeta["space"]})
-    parent = node[:-1]
+    parent = parent_id(node)
     if parent not in pmeta["leaves"]:
         raise ValueError(
             f"{Path(partition) / META}: field 'leaves' has no parent {parent!r} of node {node!r}"
