@@ -11,6 +11,7 @@ import pytest
 
 from naslid import lissnas as L
 from naslid import plots
+from naslid.scorer import CountingScorer, Scorer, TableScorer, load_scorer
 from naslid.spaces import nb201
 from naslid.spaces.base import Arch, SlotSpace
 
@@ -133,6 +134,11 @@ def test_edf_area_and_edit_diversity_hand_examples():
     # a = {0, 3}, b = {1, 2}: +1/2 on [0, 1), 0 on [1, 2), -1/2 on [2, 3)
     signed, absolute = L.edf_area(np.array([100.0, 97.0]), np.array([99.0, 98.0]))
     assert signed == pytest.approx(0.0) and absolute == pytest.approx(1.0)
+    # the EDF on a grid is the sorted-error EDF read at the grid
+    acc = np.array([90.0, 80.0, 80.0, 95.0])
+    err, f = L.error_edf(acc)
+    assert L.edf_at(acc, err).tolist() == [0.25, 0.5, 1.0, 1.0] and f[-1] == 1.0
+    assert L.edf_at(acc, np.array([4.99, 5.0, 15.0])).tolist() == [0.0, 0.25, 0.5]
     archs = [bits("000000"), bits("110000"), bits("111111")]
     assert L.edit_diversity(archs) == pytest.approx((2 + 6 + 4) / 3)
     assert L.edit_diversity(archs[:1]) == 0.0
@@ -199,7 +205,7 @@ def test_top_seeds_and_naive_top_fraction():
         L.naive_top_fraction(archs, labels, 0.0)
 
 
-def test_operation_pruning_drops_the_lowest_ranked_option_per_slot():
+def test_operation_pruning_to_size_drops_the_lowest_ranked_option():
     space = ToySpace("ops", [("x", "y", "z")] * 2, Arch)
     archs = [Arch((0, 0)), Arch((1, 2)), Arch((2, 1)), Arch((0, 1)), Arch((1, 0))]
     labels = np.array([10.0, 50.0, 30.0, 20.0, 40.0])
@@ -207,10 +213,6 @@ def test_operation_pruning_drops_the_lowest_ranked_option_per_slot():
     # slot 1: x (10, 40) 25, y (30, 20) 25, z 50 -> x and y tie: the higher index (y) goes.
     rank = L.operation_ranking(space, archs, labels)
     assert rank[0] == {0: 15.0, 1: 45.0, 2: 30.0} and rank[1] == {0: 25.0, 1: 25.0, 2: 50.0}
-    assert L.operation_pruning(space, archs, labels) == ((1, 2), (0, 2))
-    # A never-sampled option ranks lowest; a second round ranks inside the pruned mask.
-    assert L.operation_pruning(space, archs[:2], labels[:2]) == ((0, 1), (0, 2))
-    assert L.operation_pruning(space, archs, labels, rounds=2) == ((1,), (2,))
     # At a matched size: one option at a time, the globally worst first (slot 0's x, 15), then
     # slot 1's x/y (25, ranked inside the new mask: x has 40 only, y 30 only -> y): 9 -> 6 -> 4.
     size = space.mask_size
@@ -342,7 +344,7 @@ def test_seeds_follow_the_predictor_not_the_labels(monkeypatch):
             space, [Backwards()], 0.0, 1.0, len(archs), 0, counter or L.QueryCounter()
         )
 
-    monkeypatch.setattr(L, "fit_predictor", fake_fit)
+    monkeypatch.setattr("naslid.lissnas.shrinkage.fit_predictor", fake_fit)
     cfg = L.LissnasConfig(samples=200, seed_pool=500, top_seeds=2, baselines=False)
     res = L.shrink(BITS12, lambda archs: np.array([float(sum(a.ops)) for a in archs]), cfg, 0)
     seeds = [Arch(tuple(int(c) for c in s.split(","))) for s in res.history[1]["seeds"]]
@@ -382,6 +384,7 @@ def test_predictor_kendall_tau_on_held_out_archs():
     fresh = L.sample_distinct(space, rng, 200)
     assert np.corrcoef(pred.predict(fresh), labeller(fresh))[0, 1] > 0.9
     assert pred.counter.queries == 200
+    assert isinstance(pred, Scorer) and np.array_equal(pred(fresh), pred.predict(fresh))
     ens = L.fit_predictor(space, archs, labeller(archs), L.LissnasConfig(seed_rule="ensemble_lcb"))
     mean, std = ens.predict_std(fresh)
     assert (
@@ -390,18 +393,18 @@ def test_predictor_kendall_tau_on_held_out_archs():
 
 
 def test_labellers_count_queries_and_reject_bad_output():
-    counter = L.CountingLabeller(lambda archs: np.ones(len(archs)))
+    counter = CountingScorer(lambda archs: np.ones(len(archs)))
     counter([bits("000000")] * 3)
     assert counter.queries == 3
-    with pytest.raises(ValueError, match="labeller: returned 1 labels for 2"):
-        L.CountingLabeller(lambda archs: np.ones(1))([bits("000000")] * 2)
+    with pytest.raises(ValueError, match="returned 1 scores for 2"):
+        CountingScorer(lambda archs: np.ones(1))([bits("000000")] * 2)
     with pytest.raises(ValueError, match="non-finite"):
-        L.CountingLabeller(lambda archs: np.full(len(archs), np.nan))([bits("000000")])
+        CountingScorer(lambda archs: np.full(len(archs), np.nan))([bits("000000")])
     with pytest.raises(ValueError, match="python:MODULE:ATTR"):
-        L.load_labeller("python:nomodule")
+        load_scorer("python:nomodule")
     with pytest.raises(ValueError, match="cannot import"):
-        L.load_labeller("python:naslid_no_such_module:f")
-    assert L.load_labeller("python:numpy:ones") is np.ones
+        load_scorer("python:naslid_no_such_module:f")
+    assert load_scorer("python:numpy:ones") is np.ones
     with pytest.raises(ValueError, match="samples"):
         L.shrink(BINARY, lambda a: np.ones(len(a)), L.LissnasConfig(samples=5))
     with pytest.raises(ValueError, match="exceeds the 64 distinct archs"):
@@ -475,6 +478,25 @@ def test_large_space_with_a_callable_labeller(tmp_path):
     frame = __import__("pandas").read_csv(paths["space_csv"])
     assert list(frame.columns[:3]) == ["arch_str", "predicted_accuracy", "known_accuracy"]
     assert len(frame) == s["size"]
+    # the library writes tables and statistics only; the figures' data is returned
+    assert set(paths) == {"space_csv", "space_parquet", "stats"}
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "space.csv",
+        "space.parquet",
+        "stats.json",
+    ]
+    fig = L.figure_data(run)
+    edf, flops = fig["edf"]["accuracy"], fig["flops"]["points"]
+    assert list(edf) == [k for k in L.EDF_SPACES if k in edf] and list(flops) == list(
+        L.FLOPS_SPACES
+    )
+    assert set(edf) == {"original", "lissnas", *run.baseline_archs} & set(L.EDF_SPACES)
+    assert len(edf["lissnas"]) == s["size"] and np.mean(edf["lissnas"]) == pytest.approx(
+        s["mean_accuracy"]
+    )
+    fl, acc = flops["original"]
+    assert len(fl) == len(acc) == len(run.result.original)
+    assert "five" in fig["edf"]["title"] and "labels+predictor" in fig["flops"]["title"]
 
 
 def test_plots_write_png(tmp_path):
@@ -502,7 +524,7 @@ def test_nb201_ten_seeds(nb201_table):
     assert table_best(nb201_table) == pytest.approx(94.3733)
     runs = []
     for seed in range(10):
-        run = L.run(nb201.SPACE, L.table_labeller(nb201_table), L.LissnasConfig(), seed=seed)
+        run = L.run(nb201.SPACE, TableScorer(nb201_table), L.LissnasConfig(), seed=seed)
         s = run.stats
         assert s["accuracy_source"] == "table" and s["isomorphism"] == "standard"
         assert s["original_size"] == 6466 and s["original_cells"] == NB201_CELLS
@@ -556,7 +578,7 @@ def test_cli_writes_space_and_stats(nb201_csv, tmp_path, capsys):
                 "flops_coverage", "reduction_factor", "diversity_mean", "predictor_kendall_tau",
                 "iterations", "queries", "baselines", "size_cells", "fraction_of_cells", "regret",
                 "shrink_indices", "edf_area", "diversity_edit_distance", "predictor_queries",
-                "label_queries", "params_coverage"):  # fmt: skip
+                "params_coverage"):  # fmt: skip
         assert key in stats, key
     assert stats["queries"] == 300 + stats["refit_labels"]
     assert stats["config"]["cost_dataset"] == "cifar10"
