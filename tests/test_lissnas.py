@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -243,10 +244,10 @@ def _crafted(inner: float, outer: float) -> dict[Arch, float]:
 
 
 def _iterate(labels: dict[Arch, float], **kw) -> L.Iterations:
-    return L.iterate(
-        BINARY, list(BINARY.all_archs()), lambda archs: np.array([labels[a] for a in archs]), 1, 2,
-        **kw,
-    )  # fmt: skip
+    def score(archs):
+        return np.array([labels[a] for a in archs])
+
+    return L.iterate(BINARY, list(BINARY.all_archs()), score, L.LissnasConfig(top_seeds=1), **kw)
 
 
 def test_seeds_are_the_best_by_score_and_a_plateau_returns_the_previous_space():
@@ -291,8 +292,8 @@ def test_refit_changes_the_score_and_the_loop_goes_on():
         calls.append(cands[0])
         return n
 
-    its = L.iterate(BITS12, list(BITS12.all_archs()), score, 1, 4, label=label, refit_labels=5,
-                    seed_pool=4096, max_iterations=4)  # fmt: skip
+    cfg = L.LissnasConfig(top_seeds=1, refit_labels=5, seed_pool=4096, max_iterations=4)
+    its = L.iterate(BITS12, list(BITS12.all_archs()), score, cfg, label=label)
     assert its.kept == 4 and len(calls) == 3
     assert [h["seeds"] for h in its.history[1:]] == [[str(Arch((1,) * k + (0,) * (12 - k)))]
                                                      for k in (6, 7, 8, 9)]  # fmt: skip
@@ -303,7 +304,7 @@ def test_refit_changes_the_score_and_the_loop_goes_on():
         assert h["mean_accuracy_refit"] < h["mean_accuracy"]
     # without refits the optimum stays put: the second round rebuilds the first, a plateau
     calls.clear()
-    still = L.iterate(BITS12, list(BITS12.all_archs()), score, 1, 4, seed_pool=4096)
+    still = L.iterate(BITS12, list(BITS12.all_archs()), score, replace(cfg, max_iterations=10))
     assert still.kept == 1 and len(still.history) == 3
 
 
@@ -355,10 +356,12 @@ def test_seeds_follow_the_predictor_not_the_labels(monkeypatch):
 def test_random_and_no_neighbours_ablations():
     labels = _crafted(inner=90.0, outer=10.0)
     score = lambda archs: np.array([labels[a] for a in archs])  # noqa: E731
-    seeds_only = L.iterate(BINARY, list(BINARY.all_archs()), score, 1, 2, neighbours="none")
+    one = L.LissnasConfig(top_seeds=1)
+    seeds_only = L.iterate(BINARY, list(BINARY.all_archs()), score, replace(one, neighbours="none"))
     assert seeds_only.archs == [bits("110000")] and seeds_only.kept == 1
-    rnd = L.iterate(BINARY, list(BINARY.all_archs()), score, 1, 2, neighbours="random",
-                    rng=np.random.default_rng(0), max_iterations=1)  # fmt: skip
+    rnd = L.iterate(BINARY, list(BINARY.all_archs()), score,
+                    replace(one, neighbours="random", max_iterations=1),
+                    rng=np.random.default_rng(0))  # fmt: skip
     # as many archs as the locality ball (22), the seed plus uniform draws: not all local
     assert rnd.history[1]["size"] == 22 and rnd.history[1]["seeds"] == [str(bits("110000"))]
     drawn = rnd.archs if rnd.kept else []

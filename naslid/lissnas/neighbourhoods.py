@@ -7,6 +7,7 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
+from naslid.lissnas.config import LissnasConfig
 from naslid.spaces.base import Arch, Mask, SlotSpace
 
 
@@ -19,7 +20,10 @@ def distinct(space: SlotSpace, archs: Iterable[Arch], rule: str | None = None) -
 
 
 def enumerate_distinct(
-    space: SlotSpace, mask: Mask | None = None, limit: int = 200_000, rule: str | None = None
+    space: SlotSpace,
+    mask: Mask | None = None,
+    limit: int = LissnasConfig.enumerate_limit,
+    rule: str | None = None,
 ) -> list[Arch] | None:
     """Every isomorphism class inside ``mask`` (one representative each), or None if too large."""
     if space.mask_size(mask) > limit:
@@ -89,7 +93,7 @@ def neighbourhood(
     radius: int,
     within: Sequence[Arch] | None = None,
     rng: np.random.Generator | None = None,
-    max_ball_size: int = 5_000,
+    max_ball_size: int = LissnasConfig.max_ball_size,
     rule: str | None = None,
     drop_disconnected: bool = True,
 ) -> list[Arch]:

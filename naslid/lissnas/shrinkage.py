@@ -50,36 +50,29 @@ def iterate(
     space: SlotSpace,
     original: Sequence[Arch],
     score: Scorer,
-    top_k: int,
-    radius: int,
+    cfg: LissnasConfig,
     *,
     seed_score: Scorer | None = None,
     label: Callable[[list[Arch], int], int] | None = None,
-    refit_labels: int = 0,
-    max_iterations: int = 10,
-    plateau_tol: float = 1e-3,
-    seed_pool: int = 1000,
     rng: np.random.Generator | None = None,
-    max_ball_size: int = 5_000,
-    rule: str | None = None,
-    drop_disconnected: bool = True,
-    neighbours: str = "locality",
-    pocket_filter: bool = False,
     progress: Callable[[dict], None] | None = None,
 ) -> Iterations:
     """Paper 4.3: seed search and neighbour generation, repeated while the mean score rises.
 
-    Iteration t draws ``seed_pool`` members of the current space (all of them when it is no
-    larger; iteration 1: the original), keeps the ``top_k`` best by ``seed_score`` (default
-    ``score``, the predicted accuracy) as seeds and builds their neighbourhood (iteration 1 in
-    the whole space, later ones inside the current space). If its mean ``score`` exceeds the
-    current one's by more than ``plateau_tol`` the new space is kept and ``label(candidates,
-    refit_labels)`` labels up to ``refit_labels`` of its members (seeds first) and refits the
-    predictor behind ``score``; the current mean is then re-scored with the refit predictor, so
-    that every comparison uses one predictor. Otherwise the current space is returned.
-    ``pocket_filter`` keeps only the neighbours predicted at least at the current mean.
+    Iteration t draws ``cfg.seed_pool`` members of the current space (all of them when it is no
+    larger; iteration 1: the original), keeps the ``cfg.top_seeds`` best by ``seed_score``
+    (default ``score``, the predicted accuracy) as seeds and builds their neighbourhood within
+    ``cfg.radius`` (iteration 1 in the whole space, later ones inside the current space). If its
+    mean ``score`` exceeds the current one's by more than ``cfg.plateau_tol`` the new space is
+    kept and ``label(candidates, cfg.refits())`` labels up to that many of its members (seeds
+    first) and refits the predictor behind ``score``; the current mean is then re-scored with the
+    refit predictor, so that every comparison uses one predictor. Otherwise the current space is
+    returned. ``cfg.pocket_filter`` keeps only the neighbours predicted at least at the current
+    mean; ``cfg.neighbours`` chooses the paper's neighbours or an ablation (appendix H.2).
     """
     rng = np.random.default_rng(0) if rng is None else rng
+    rule, radius, refit_labels = cfg.rule(space), cfg.radius(space), cfg.refits()
+    neighbours, seed_pool, max_iterations = cfg.neighbours, cfg.seed_pool, cfg.max_iterations
     seed_score = score if seed_score is None else seed_score
     current, current_seeds = list(original), []
     current_mean = float(np.mean(score(current)))
@@ -90,14 +83,14 @@ def iterate(
             pool = current
         else:
             pool = [current[i] for i in rng.choice(len(current), seed_pool, replace=False)]
-        seeds = top_seeds(pool, seed_score(pool), top_k)
+        seeds = top_seeds(pool, seed_score(pool), cfg.top_seeds)
         within = None if it == 1 else current
         ys = None  # the predictions of ``new``, once
         if neighbours == "none":
             new = list(dict.fromkeys(seeds))
         else:
             new = neighbourhood(
-                space, seeds, radius, within, rng, max_ball_size, rule, drop_disconnected
+                space, seeds, radius, within, rng, cfg.max_ball_size, rule, cfg.drop_disconnected
             )
             if neighbours == "random":  # H.2: as many uniform draws instead of the neighbours
                 chosen = list(dict.fromkeys(seeds))
@@ -105,14 +98,14 @@ def iterate(
                 rest = [a for a in current if a not in taken]
                 n = min(len(rest), len(new) - len(chosen))
                 new = chosen + [rest[i] for i in rng.choice(len(rest), n, replace=False)]
-            elif pocket_filter:
+            elif cfg.pocket_filter:
                 keep = set(seeds)
                 pairs = [(a, y) for a, y in zip(new, score(new)) if a in keep or y >= current_mean]
                 new, ys = [a for a, _ in pairs], [y for _, y in pairs]
         if ys is None:
             ys = score(new) if new else []
         new_mean = float(np.mean(ys)) if len(new) else -math.inf
-        rose = is_rising(current_mean, new_mean, plateau_tol)
+        rose = is_rising(current_mean, new_mean, cfg.plateau_tol)
         entry = {
             "iteration": it,
             "size": len(new),
@@ -240,20 +233,10 @@ def shrink(
         space,
         original,
         score,
-        cfg.top_seeds,
-        radius,
+        cfg,
         seed_score=_seed_scorer(cfg, lambda: state["predictor"]),
         label=label,
-        refit_labels=cfg.refits(),
-        max_iterations=cfg.max_iterations,
-        plateau_tol=cfg.plateau_tol,
-        seed_pool=cfg.seed_pool,
         rng=rng,
-        max_ball_size=cfg.max_ball_size,
-        rule=rule,
-        drop_disconnected=cfg.drop_disconnected,
-        neighbours=cfg.neighbours,
-        pocket_filter=cfg.pocket_filter,
         progress=progress,
     )
     archs = list(known)

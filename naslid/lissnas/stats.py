@@ -13,7 +13,9 @@ from naslid.lissnas.costs import cost
 from naslid.spaces.base import Arch, SlotSpace
 
 
-def shrink_probability(accuracy: np.ndarray, threshold: float, n: int = 10, k: int = 2) -> float:
+def shrink_probability(
+    accuracy: np.ndarray, threshold: float, n: int = LissnasConfig.shrink_n, k: int = LissnasConfig.shrink_k
+) -> float:
     """P(at least ``k`` of ``n`` uniform draws reach ``threshold``): a binomial tail (Theorem 1)."""
     acc = np.asarray(accuracy, dtype=np.float64)
     if acc.size == 0:
@@ -25,10 +27,10 @@ def shrink_probability(accuracy: np.ndarray, threshold: float, n: int = 10, k: i
 def shrink_index(
     accuracy: np.ndarray,
     original_accuracy: np.ndarray,
-    n: int = 10,
-    k: int = 2,
+    n: int = LissnasConfig.shrink_n,
+    k: int = LissnasConfig.shrink_k,
     threshold: float | None = None,
-    top_fraction: float = 0.1,
+    top_fraction: float = LissnasConfig.shrink_top_fraction,
 ) -> tuple[float, float]:
     """Paper 4.4, eq. 2: P_shrunk(>= k of n reach threshold) - P_original(same); returns
     (index, threshold).
@@ -50,8 +52,8 @@ def shrink_indices(
     accuracy: np.ndarray,
     original_accuracy: np.ndarray,
     top_fractions: Sequence[float],
-    n: int = 10,
-    k: int = 2,
+    n: int = LissnasConfig.shrink_n,
+    k: int = LissnasConfig.shrink_k,
 ) -> dict[str, dict]:
     """The shrink index at the original's top-x% thresholds, with n, k and both shares."""
     acc, oacc = np.asarray(accuracy, float), np.asarray(original_accuracy, float)
@@ -72,7 +74,9 @@ def shrink_indices(
     return out
 
 
-def flops_coverage(flops: np.ndarray, original_flops: np.ndarray, bins: int = 10) -> float:
+def flops_coverage(
+    flops: np.ndarray, original_flops: np.ndarray, bins: int = LissnasConfig.flops_bins
+) -> float:
     """Share of the original FLOPs range, cut in ``bins`` equal bins, that ``flops`` still covers:
     occupied bins of the shrunk space over occupied bins of the original."""
     orig = np.asarray(original_flops, dtype=np.float64)
