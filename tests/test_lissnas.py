@@ -16,7 +16,9 @@ from naslid.scorer import CountingScorer, Scorer, TableScorer, load_scorer
 from naslid.spaces import nb201
 from naslid.spaces.base import Arch, SlotSpace
 
-NB201_CELLS = 15_625
+NB201_CELLS = nb201.SPACE.mask_size()
+NB201_CLASSES = nb201.SPACE.num_classes()
+"""Isomorphism classes under the default (standard) rule; tests/test_nb201_space.py checks 6,466."""
 BEST_CELL = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_1x1~1|nor_conv_3x3~2|"
 """One of the two cells at 94.3733 (c10_test_acc_200); the other ends ``nor_conv_3x3~1|nor_conv_1x1~2|``."""
 
@@ -474,7 +476,7 @@ def test_large_space_with_a_callable_labeller(tmp_path):
     s = run.stats
     assert s["accuracy_source"] == "labels+predictor" and not s["original_enumerated"]
     assert s["neighbourhoods_sampled"]  # radius-2 balls of 265 archs > max_ball_size=100
-    assert s["queries"] == 300 + s["refit_labels"] and s["original_size"] == 15_625
+    assert s["queries"] == 300 + s["refit_labels"] and s["original_size"] == space.mask_size()
     assert s["mean_accuracy"] > s["original_mean_accuracy"] + 1.0
     assert 0 < s["size"] < 2000 and s["shrink_index"] > 0.3
     paths = L.write_outputs(run, tmp_path)
@@ -527,22 +529,23 @@ def test_nb201_ten_seeds(nb201_table):
     assert table_best(nb201_table) == pytest.approx(94.3733)
     runs = []
     for seed in range(10):
-        run = L.run(nb201.SPACE, TableScorer(nb201_table), L.LissnasConfig(), seed=seed)
+        cfg = L.LissnasConfig()
+        run = L.run(nb201.SPACE, TableScorer(nb201_table), cfg, seed=seed)
         s = run.stats
         assert s["accuracy_source"] == "table" and s["isomorphism"] == "standard"
-        assert s["original_size"] == 6466 and s["original_cells"] == NB201_CELLS
+        assert s["original_size"] == NB201_CLASSES and s["original_cells"] == NB201_CELLS
         assert s["original_enumerated"] and not s["neighbourhoods_sampled"]
-        assert s["queries"] == 1000 + s["refit_labels"] == len(run.result.labelled)
+        assert s["queries"] == cfg.samples + s["refit_labels"] == len(run.result.labelled)
         assert 0 < s["refit_labels"] <= 100 * s["iterations"]
         # the predictor scored the original (its mean), iteration 1's pool of 1,000 seed
         # candidates and every new space (its mean), at least
-        scored = 6466 + 1000 + sum(h["size"] for h in s["history"][1:])
+        scored = NB201_CLASSES + cfg.seed_pool + sum(h["size"] for h in s["history"][1:])
         assert s["predictor_queries"] >= scored
         assert s["predictor_kendall_tau"] > 0.7
         assert s["mean_accuracy"] == pytest.approx(
             float(np.mean(nb201_table.lookup(run.result.archs)))
         )
-        assert s["fraction_of_original"] == pytest.approx(s["size"] / 6466)
+        assert s["fraction_of_original"] == pytest.approx(s["size"] / NB201_CLASSES)
         assert s["fraction_of_cells"] == pytest.approx(s["size_cells"] / NB201_CELLS)
         assert s["size_cells"] >= s["size"]
         assert all(nb201.is_connected(a) for a in run.result.archs)
@@ -555,12 +558,12 @@ def test_nb201_ten_seeds(nb201_table):
         for name in BASELINES - {"random_neighbours"}:
             assert b[name]["queries"] == s["queries"], name  # matched label budget
         assert b["naive_top_5%"]["size"] == round(0.05 * s["queries"])
-        assert b["predictor_top"]["predictor_queries"] == 6466
+        assert b["predictor_top"]["predictor_queries"] == NB201_CLASSES
         runs.append(s)
     # more than two iterations happen: the refit predictor moves the seeds
     assert np.mean([r["iterations"] for r in runs]) > 2
     assert sum(r["regret"] == 0 for r in runs) >= 8
-    assert all(r["size"] <= 0.15 * 6466 for r in runs)
+    assert all(r["size"] <= 0.15 * NB201_CLASSES for r in runs)
     assert min(r["mean_accuracy"] - r["original_mean_accuracy"] for r in runs) > 2.0
 
 
@@ -597,7 +600,7 @@ def test_cli_writes_space_and_stats(nb201_csv, tmp_path, capsys):
     assert "not found" in capsys.readouterr().err
     for argv, match in (
         (["--max-iterations", "0"], "--max-iterations: must be >= 1, got 0"),
-        (["--samples", "7000"], "samples: 7000 exceeds the 6466 distinct archs"),
+        (["--samples", "7000"], f"samples: 7000 exceeds the {NB201_CLASSES} distinct archs"),
     ):
         assert main(["lissnas", "--labels", labels, "--out", str(out), *argv]) == 1
         err = capsys.readouterr().err
