@@ -14,7 +14,10 @@ from naslid.spaces.base import Arch, SlotSpace
 
 
 def shrink_probability(
-    accuracy: np.ndarray, threshold: float, n: int = LissnasConfig.shrink_n, k: int = LissnasConfig.shrink_k
+    accuracy: np.ndarray,
+    threshold: float,
+    n: int = LissnasConfig.shrink_n,
+    k: int = LissnasConfig.shrink_k,
 ) -> float:
     """P(at least ``k`` of ``n`` uniform draws reach ``threshold``): a binomial tail (Theorem 1)."""
     acc = np.asarray(accuracy, dtype=np.float64)
