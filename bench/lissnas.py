@@ -32,8 +32,9 @@ from scipy import stats as sps
 
 from naslid import lissnas
 from naslid.benchmarks import load_table
-from naslid.evolution import EvolutionConfig, evolve, table_oracle
+from naslid.evolution import EvolutionConfig, evolve
 from naslid.io import write_json
+from naslid.scorer import TableScorer
 from naslid.spaces import nb201
 
 REPO = Path(__file__).resolve().parents[1]
@@ -84,7 +85,7 @@ def fmt(values, digits: int = 2) -> str:
 def downstream(table, res, budgets, seed: int) -> dict:
     """Evolution inside the shrunk space with (budget - shrinkage labels) queries against plain
     evolution with the whole budget; best accuracy among all archs queried (labels included)."""
-    oracle = table_oracle(table)
+    oracle = TableScorer(table)
     best_labelled = float(np.max(res.labels))
     out = {}
     for budget in budgets:
@@ -141,7 +142,7 @@ def main() -> int:
             for v in variants:
                 cfg = replace(base, **VARIANTS[v], baselines=v == "paper")
                 c0 = time.process_time()
-                run = lissnas.run(nb201.SPACE, lissnas.table_labeller(table), cfg, seed=seed)
+                run = lissnas.run(nb201.SPACE, TableScorer(table), cfg, seed=seed)
                 cpu[v].append(time.process_time() - c0)
                 iters[v].append(run.stats["iterations"])
                 rows[v].append(flat(run.stats))
@@ -149,7 +150,7 @@ def main() -> int:
                     for name, b in run.stats["baselines"].items():
                         rows.setdefault(f"baseline {name}", []).append(flat(b))
             small = replace(base, samples=args.evolution_samples, baselines=False)
-            res = lissnas.shrink(nb201.SPACE, lissnas.table_labeller(table), small, seed)
+            res = lissnas.shrink(nb201.SPACE, TableScorer(table), small, seed)
             evo.append(downstream(table, res, budgets, seed))
             p = rows["paper"][-1]
             print(f"<!-- {portable(spec)} seed {seed}: size {p['size']} mean "

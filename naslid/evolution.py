@@ -18,9 +18,9 @@ FLOPs / parameter limits (``space.flops`` / ``space.params``), a :data:`Mask` an
 set of allowed archs (a LISSNAS shrunk space) restrict every candidate: random ones are
 drawn inside them, children outside them are rejected and redrawn.
 
-The evaluator is called once per generation with the list of new archs, so that a proxy
-evaluator can group them by sub-supernet; :func:`table_oracle` looks them up in a benchmark
-table. All randomness comes from one ``numpy.random.Generator``: a seed fixes the history.
+The evaluator (any :class:`naslid.scorer.Scorer`) is called once per generation with the list of
+new archs, so that a proxy evaluator can group them by sub-supernet;
+:class:`naslid.scorer.TableScorer` looks them up in a benchmark table. All randomness comes from one ``numpy.random.Generator``: a seed fixes the history.
 
 Budgeted use: ``EvolutionConfig(budget=500)`` keeps every paper default and stops after 500
 distinct archs, i.e. after the first 10 of the 50 generations. With the NAS-Bench-201 table
@@ -39,12 +39,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from naslid.benchmarks import Table
 from naslid.io import write_json, write_table
+from naslid.scorer import Scorer, scores_of
 from naslid.spaces.base import Arch, Mask, SlotSpace
-
-Evaluator = Callable[[list[Arch]], np.ndarray]
-"""Scores (higher is better) of a batch of archs, one float per arch, in order."""
 
 ProgressFn = Callable[[int, float], None]
 """Called after each generation with (generation, best score so far)."""
@@ -148,15 +145,6 @@ def crossover(space: SlotSpace, a: Arch, b: Arch, prob: float, rng: np.random.Ge
     """Uniform crossover: ``a`` with each slot taken from ``b`` with probability ``prob``."""
     take = rng.random(space.num_slots) < prob
     return space.arch_type(tuple(y if t else x for x, y, t in zip(a.ops, b.ops, take)))
-
-
-def table_oracle(table: Table) -> Evaluator:
-    """An evaluator that looks each arch up (by its string) in a benchmark table."""
-
-    def evaluate(archs: list[Arch]) -> np.ndarray:
-        return table.lookup(archs)
-
-    return evaluate
 
 
 # ------------------------------------------------------------------ archive
@@ -267,16 +255,11 @@ class _Archive:
         return out
 
     def record(
-        self, generation: int, archs: Sequence[Arch], origins: Sequence[str], evaluator: Evaluator
+        self, generation: int, archs: Sequence[Arch], origins: Sequence[str], evaluator: Scorer
     ) -> None:
         if not archs:
             return
-        scores = np.asarray(evaluator(list(archs)), dtype=np.float64).reshape(-1)
-        if scores.shape[0] != len(archs):
-            raise ValueError(f"evaluator: returned {scores.shape[0]} scores for {len(archs)} archs")
-        if np.isnan(scores).any():
-            bad = archs[int(np.flatnonzero(np.isnan(scores))[0])]
-            raise ValueError(f"evaluator: score of {bad} is NaN")
+        scores = scores_of(evaluator, archs)
         for arch, score, origin in zip(archs, scores, origins):
             self.seen.add(self.key(arch))
             self.archs.append(arch)
@@ -365,7 +348,7 @@ def check_budget(config: EvolutionConfig) -> None:
 
 def evolve(
     space: SlotSpace,
-    evaluator: Evaluator,
+    evaluator: Scorer,
     config: EvolutionConfig | None = None,
     rng: np.random.Generator | int | None = None,
     *,
@@ -405,7 +388,7 @@ def evolve(
 
 def random_search(
     space: SlotSpace,
-    evaluator: Evaluator,
+    evaluator: Scorer,
     budget: int,
     rng: np.random.Generator | int | None = None,
     *,

@@ -22,7 +22,7 @@ from torch import nn
 
 from naslid.batchnorm import batch_norm_layers
 from naslid.data import BatchIterator, ImageData
-from naslid.spaces.base import Arch, Mask
+from naslid.spaces.base import Arch, Mask, SlotSpace
 from naslid.train import DivergedError, check_finite, load_model, resolve_device
 
 
@@ -96,7 +96,9 @@ class ProxyEvaluator:
 
     ``leaves`` are ``(mask, model_dir)`` pairs (the leaves of the partition tree; one pair with
     the full mask for plain one-shot NAS), ``model_dir`` as written by ``train.save_model``.
-    The masks must be disjoint; an arch no mask holds is an error naming it.
+    The masks must be disjoint; an arch no mask holds is an error naming it. ``space`` places an
+    arch in its leaf (:meth:`SlotSpace.owner`); without it, the slot-space rule (an arch lies in
+    a mask that allows each of its options).
     """
 
     def __init__(
@@ -107,10 +109,13 @@ class ProxyEvaluator:
         config: ScoringConfig = ScoringConfig(),
         device: str | torch.device = "auto",
         loader: Callable[[Path], nn.Module] | None = None,
+        space: SlotSpace | None = None,
     ):
         if not leaves:
             raise ValueError("leaves: no sub-supernet to score with")
         self.leaves = [(mask, Path(d)) for mask, d in leaves]
+        self.space = SlotSpace("leaves", (), Arch) if space is None else space
+        self._masks = {str(i): mask for i, (mask, _) in enumerate(self.leaves)}
         self.config, self.device = config, resolve_device(device)
         self._loader = loader or (lambda d: load_model(d, device=self.device)[0])
         self._nets: dict[int, nn.Module] = {}
@@ -128,10 +133,11 @@ class ProxyEvaluator:
         self.validation = list(BatchIterator(val, config.val_batch_size, device=self.device))
 
     def owner(self, arch: Arch) -> int:
-        for i, (mask, _) in enumerate(self.leaves):
-            if all(op in allowed for op, allowed in zip(arch.ops, mask)):
-                return i
-        raise ValueError(f"arch {arch}: no sub-supernet holds it")
+        """The index of the leaf that holds ``arch``."""
+        key = self.space.owner(self._masks, arch)
+        if key is None:
+            raise ValueError(f"arch {arch}: no sub-supernet holds it")
+        return int(key)
 
     def net(self, leaf: int) -> nn.Module:
         if leaf not in self._nets:

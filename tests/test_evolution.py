@@ -17,8 +17,8 @@ from naslid.evolution import (
     evolve,
     mutate,
     random_search,
-    table_oracle,
 )
+from naslid.scorer import Scorer, TableScorer
 from naslid.spaces import nb201
 
 SPACE = nb201.SPACE
@@ -207,21 +207,23 @@ def test_search_inside_a_mask_exhausts_a_small_mask():
 def test_bad_evaluators_are_refused():
     with pytest.raises(ValueError, match="returned 1 scores for 50 archs"):
         evolve(SPACE, lambda archs: np.zeros(1), EvolutionConfig(budget=60), rng=0)
-    with pytest.raises(ValueError, match="is NaN"):
+    with pytest.raises(ValueError, match="non-finite score nan"):
         random_search(SPACE, lambda archs: np.full(len(archs), np.nan), 10, rng=0)
 
 
-def test_table_oracle_looks_archs_up():
+def test_table_scorer_looks_archs_up():
     archs = SPACE.sample(np.random.default_rng(0), 3)
     table = Table("t", "acc", {str(a): float(i) for i, a in enumerate(archs)})
-    np.testing.assert_array_equal(table_oracle(table)(archs), [0.0, 1.0, 2.0])
+    scorer = TableScorer(table)
+    assert isinstance(scorer, Scorer) and scorer.table is table
+    np.testing.assert_array_equal(scorer(archs), [0.0, 1.0, 2.0])
 
 
 # ------------------------------------------------------------------ NAS-Bench-201
 def test_evolution_beats_random_search_with_500_queries_on_nb201(nb201_table):
     """NAS-LID's evolution (paper defaults, budget 500 = its first 10 generations) against
     random search with the same 500 distinct queries, 10 seeds, the table as oracle."""
-    oracle = table_oracle(nb201_table)
+    oracle = TableScorer(nb201_table)
     start = time.perf_counter()
     evo = [evolve(SPACE, oracle, EvolutionConfig(budget=500), rng=s).best for s in range(10)]
     rnd = [random_search(SPACE, oracle, 500, rng=s).best for s in range(10)]

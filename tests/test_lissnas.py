@@ -5,16 +5,20 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
 
 from naslid import lissnas as L
 from naslid import plots
+from naslid.scorer import CountingScorer, Scorer, TableScorer, load_scorer
 from naslid.spaces import nb201
 from naslid.spaces.base import Arch, SlotSpace
 
-NB201_CELLS = 15_625
+NB201_CELLS = nb201.SPACE.mask_size()
+NB201_CLASSES = nb201.SPACE.num_classes()
+"""Isomorphism classes under the default (standard) rule; tests/test_nb201_space.py checks 6,466."""
 BEST_CELL = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_1x1~1|nor_conv_3x3~2|"
 """One of the two cells at 94.3733 (c10_test_acc_200); the other ends ``nor_conv_3x3~1|nor_conv_1x1~2|``."""
 
@@ -133,6 +137,11 @@ def test_edf_area_and_edit_diversity_hand_examples():
     # a = {0, 3}, b = {1, 2}: +1/2 on [0, 1), 0 on [1, 2), -1/2 on [2, 3)
     signed, absolute = L.edf_area(np.array([100.0, 97.0]), np.array([99.0, 98.0]))
     assert signed == pytest.approx(0.0) and absolute == pytest.approx(1.0)
+    # the EDF on a grid is the sorted-error EDF read at the grid
+    acc = np.array([90.0, 80.0, 80.0, 95.0])
+    err, f = L.error_edf(acc)
+    assert L.edf_at(acc, err).tolist() == [0.25, 0.5, 1.0, 1.0] and f[-1] == 1.0
+    assert L.edf_at(acc, np.array([4.99, 5.0, 15.0])).tolist() == [0.0, 0.25, 0.5]
     archs = [bits("000000"), bits("110000"), bits("111111")]
     assert L.edit_diversity(archs) == pytest.approx((2 + 6 + 4) / 3)
     assert L.edit_diversity(archs[:1]) == 0.0
@@ -199,7 +208,7 @@ def test_top_seeds_and_naive_top_fraction():
         L.naive_top_fraction(archs, labels, 0.0)
 
 
-def test_operation_pruning_drops_the_lowest_ranked_option_per_slot():
+def test_operation_pruning_to_size_drops_the_lowest_ranked_option():
     space = ToySpace("ops", [("x", "y", "z")] * 2, Arch)
     archs = [Arch((0, 0)), Arch((1, 2)), Arch((2, 1)), Arch((0, 1)), Arch((1, 0))]
     labels = np.array([10.0, 50.0, 30.0, 20.0, 40.0])
@@ -207,10 +216,6 @@ def test_operation_pruning_drops_the_lowest_ranked_option_per_slot():
     # slot 1: x (10, 40) 25, y (30, 20) 25, z 50 -> x and y tie: the higher index (y) goes.
     rank = L.operation_ranking(space, archs, labels)
     assert rank[0] == {0: 15.0, 1: 45.0, 2: 30.0} and rank[1] == {0: 25.0, 1: 25.0, 2: 50.0}
-    assert L.operation_pruning(space, archs, labels) == ((1, 2), (0, 2))
-    # A never-sampled option ranks lowest; a second round ranks inside the pruned mask.
-    assert L.operation_pruning(space, archs[:2], labels[:2]) == ((0, 1), (0, 2))
-    assert L.operation_pruning(space, archs, labels, rounds=2) == ((1,), (2,))
     # At a matched size: one option at a time, the globally worst first (slot 0's x, 15), then
     # slot 1's x/y (25, ranked inside the new mask: x has 40 only, y 30 only -> y): 9 -> 6 -> 4.
     size = space.mask_size
@@ -241,10 +246,10 @@ def _crafted(inner: float, outer: float) -> dict[Arch, float]:
 
 
 def _iterate(labels: dict[Arch, float], **kw) -> L.Iterations:
-    return L.iterate(
-        BINARY, list(BINARY.all_archs()), lambda archs: np.array([labels[a] for a in archs]), 1, 2,
-        **kw,
-    )  # fmt: skip
+    def score(archs):
+        return np.array([labels[a] for a in archs])
+
+    return L.iterate(BINARY, list(BINARY.all_archs()), score, L.LissnasConfig(top_seeds=1), **kw)
 
 
 def test_seeds_are_the_best_by_score_and_a_plateau_returns_the_previous_space():
@@ -289,8 +294,8 @@ def test_refit_changes_the_score_and_the_loop_goes_on():
         calls.append(cands[0])
         return n
 
-    its = L.iterate(BITS12, list(BITS12.all_archs()), score, 1, 4, label=label, refit_labels=5,
-                    seed_pool=4096, max_iterations=4)  # fmt: skip
+    cfg = L.LissnasConfig(top_seeds=1, refit_labels=5, seed_pool=4096, max_iterations=4)
+    its = L.iterate(BITS12, list(BITS12.all_archs()), score, cfg, label=label)
     assert its.kept == 4 and len(calls) == 3
     assert [h["seeds"] for h in its.history[1:]] == [[str(Arch((1,) * k + (0,) * (12 - k)))]
                                                      for k in (6, 7, 8, 9)]  # fmt: skip
@@ -301,7 +306,7 @@ def test_refit_changes_the_score_and_the_loop_goes_on():
         assert h["mean_accuracy_refit"] < h["mean_accuracy"]
     # without refits the optimum stays put: the second round rebuilds the first, a plateau
     calls.clear()
-    still = L.iterate(BITS12, list(BITS12.all_archs()), score, 1, 4, seed_pool=4096)
+    still = L.iterate(BITS12, list(BITS12.all_archs()), score, replace(cfg, max_iterations=10))
     assert still.kept == 1 and len(still.history) == 3
 
 
@@ -342,7 +347,7 @@ def test_seeds_follow_the_predictor_not_the_labels(monkeypatch):
             space, [Backwards()], 0.0, 1.0, len(archs), 0, counter or L.QueryCounter()
         )
 
-    monkeypatch.setattr(L, "fit_predictor", fake_fit)
+    monkeypatch.setattr("naslid.lissnas.shrinkage.fit_predictor", fake_fit)
     cfg = L.LissnasConfig(samples=200, seed_pool=500, top_seeds=2, baselines=False)
     res = L.shrink(BITS12, lambda archs: np.array([float(sum(a.ops)) for a in archs]), cfg, 0)
     seeds = [Arch(tuple(int(c) for c in s.split(","))) for s in res.history[1]["seeds"]]
@@ -353,10 +358,12 @@ def test_seeds_follow_the_predictor_not_the_labels(monkeypatch):
 def test_random_and_no_neighbours_ablations():
     labels = _crafted(inner=90.0, outer=10.0)
     score = lambda archs: np.array([labels[a] for a in archs])  # noqa: E731
-    seeds_only = L.iterate(BINARY, list(BINARY.all_archs()), score, 1, 2, neighbours="none")
+    one = L.LissnasConfig(top_seeds=1)
+    seeds_only = L.iterate(BINARY, list(BINARY.all_archs()), score, replace(one, neighbours="none"))
     assert seeds_only.archs == [bits("110000")] and seeds_only.kept == 1
-    rnd = L.iterate(BINARY, list(BINARY.all_archs()), score, 1, 2, neighbours="random",
-                    rng=np.random.default_rng(0), max_iterations=1)  # fmt: skip
+    rnd = L.iterate(BINARY, list(BINARY.all_archs()), score,
+                    replace(one, neighbours="random", max_iterations=1),
+                    rng=np.random.default_rng(0))  # fmt: skip
     # as many archs as the locality ball (22), the seed plus uniform draws: not all local
     assert rnd.history[1]["size"] == 22 and rnd.history[1]["seeds"] == [str(bits("110000"))]
     drawn = rnd.archs if rnd.kept else []
@@ -382,6 +389,7 @@ def test_predictor_kendall_tau_on_held_out_archs():
     fresh = L.sample_distinct(space, rng, 200)
     assert np.corrcoef(pred.predict(fresh), labeller(fresh))[0, 1] > 0.9
     assert pred.counter.queries == 200
+    assert isinstance(pred, Scorer) and np.array_equal(pred(fresh), pred.predict(fresh))
     ens = L.fit_predictor(space, archs, labeller(archs), L.LissnasConfig(seed_rule="ensemble_lcb"))
     mean, std = ens.predict_std(fresh)
     assert (
@@ -390,18 +398,18 @@ def test_predictor_kendall_tau_on_held_out_archs():
 
 
 def test_labellers_count_queries_and_reject_bad_output():
-    counter = L.CountingLabeller(lambda archs: np.ones(len(archs)))
+    counter = CountingScorer(lambda archs: np.ones(len(archs)))
     counter([bits("000000")] * 3)
     assert counter.queries == 3
-    with pytest.raises(ValueError, match="labeller: returned 1 labels for 2"):
-        L.CountingLabeller(lambda archs: np.ones(1))([bits("000000")] * 2)
+    with pytest.raises(ValueError, match="returned 1 scores for 2"):
+        CountingScorer(lambda archs: np.ones(1))([bits("000000")] * 2)
     with pytest.raises(ValueError, match="non-finite"):
-        L.CountingLabeller(lambda archs: np.full(len(archs), np.nan))([bits("000000")])
+        CountingScorer(lambda archs: np.full(len(archs), np.nan))([bits("000000")])
     with pytest.raises(ValueError, match="python:MODULE:ATTR"):
-        L.load_labeller("python:nomodule")
+        load_scorer("python:nomodule")
     with pytest.raises(ValueError, match="cannot import"):
-        L.load_labeller("python:naslid_no_such_module:f")
-    assert L.load_labeller("python:numpy:ones") is np.ones
+        load_scorer("python:naslid_no_such_module:f")
+    assert load_scorer("python:numpy:ones") is np.ones
     with pytest.raises(ValueError, match="samples"):
         L.shrink(BINARY, lambda a: np.ones(len(a)), L.LissnasConfig(samples=5))
     with pytest.raises(ValueError, match="exceeds the 64 distinct archs"):
@@ -468,13 +476,32 @@ def test_large_space_with_a_callable_labeller(tmp_path):
     s = run.stats
     assert s["accuracy_source"] == "labels+predictor" and not s["original_enumerated"]
     assert s["neighbourhoods_sampled"]  # radius-2 balls of 265 archs > max_ball_size=100
-    assert s["queries"] == 300 + s["refit_labels"] and s["original_size"] == 15_625
+    assert s["queries"] == 300 + s["refit_labels"] and s["original_size"] == space.mask_size()
     assert s["mean_accuracy"] > s["original_mean_accuracy"] + 1.0
     assert 0 < s["size"] < 2000 and s["shrink_index"] > 0.3
     paths = L.write_outputs(run, tmp_path)
     frame = __import__("pandas").read_csv(paths["space_csv"])
     assert list(frame.columns[:3]) == ["arch_str", "predicted_accuracy", "known_accuracy"]
     assert len(frame) == s["size"]
+    # the library writes tables and statistics only; the figures' data is returned
+    assert set(paths) == {"space_csv", "space_parquet", "stats"}
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "space.csv",
+        "space.parquet",
+        "stats.json",
+    ]
+    fig = L.figure_data(run)
+    edf, flops = fig["edf"]["accuracy"], fig["flops"]["points"]
+    assert list(edf) == [k for k in L.EDF_SPACES if k in edf] and list(flops) == list(
+        L.FLOPS_SPACES
+    )
+    assert set(edf) == {"original", "lissnas", *run.baseline_archs} & set(L.EDF_SPACES)
+    assert len(edf["lissnas"]) == s["size"] and np.mean(edf["lissnas"]) == pytest.approx(
+        s["mean_accuracy"]
+    )
+    fl, acc = flops["original"]
+    assert len(fl) == len(acc) == len(run.result.original)
+    assert "five" in fig["edf"]["title"] and "labels+predictor" in fig["flops"]["title"]
 
 
 def test_plots_write_png(tmp_path):
@@ -502,22 +529,23 @@ def test_nb201_ten_seeds(nb201_table):
     assert table_best(nb201_table) == pytest.approx(94.3733)
     runs = []
     for seed in range(10):
-        run = L.run(nb201.SPACE, L.table_labeller(nb201_table), L.LissnasConfig(), seed=seed)
+        cfg = L.LissnasConfig()
+        run = L.run(nb201.SPACE, TableScorer(nb201_table), cfg, seed=seed)
         s = run.stats
         assert s["accuracy_source"] == "table" and s["isomorphism"] == "standard"
-        assert s["original_size"] == 6466 and s["original_cells"] == NB201_CELLS
+        assert s["original_size"] == NB201_CLASSES and s["original_cells"] == NB201_CELLS
         assert s["original_enumerated"] and not s["neighbourhoods_sampled"]
-        assert s["queries"] == 1000 + s["refit_labels"] == len(run.result.labelled)
+        assert s["queries"] == cfg.samples + s["refit_labels"] == len(run.result.labelled)
         assert 0 < s["refit_labels"] <= 100 * s["iterations"]
         # the predictor scored the original (its mean), iteration 1's pool of 1,000 seed
         # candidates and every new space (its mean), at least
-        scored = 6466 + 1000 + sum(h["size"] for h in s["history"][1:])
+        scored = NB201_CLASSES + cfg.seed_pool + sum(h["size"] for h in s["history"][1:])
         assert s["predictor_queries"] >= scored
         assert s["predictor_kendall_tau"] > 0.7
         assert s["mean_accuracy"] == pytest.approx(
             float(np.mean(nb201_table.lookup(run.result.archs)))
         )
-        assert s["fraction_of_original"] == pytest.approx(s["size"] / 6466)
+        assert s["fraction_of_original"] == pytest.approx(s["size"] / NB201_CLASSES)
         assert s["fraction_of_cells"] == pytest.approx(s["size_cells"] / NB201_CELLS)
         assert s["size_cells"] >= s["size"]
         assert all(nb201.is_connected(a) for a in run.result.archs)
@@ -530,12 +558,12 @@ def test_nb201_ten_seeds(nb201_table):
         for name in BASELINES - {"random_neighbours"}:
             assert b[name]["queries"] == s["queries"], name  # matched label budget
         assert b["naive_top_5%"]["size"] == round(0.05 * s["queries"])
-        assert b["predictor_top"]["predictor_queries"] == 6466
+        assert b["predictor_top"]["predictor_queries"] == NB201_CLASSES
         runs.append(s)
     # more than two iterations happen: the refit predictor moves the seeds
     assert np.mean([r["iterations"] for r in runs]) > 2
     assert sum(r["regret"] == 0 for r in runs) >= 8
-    assert all(r["size"] <= 0.15 * 6466 for r in runs)
+    assert all(r["size"] <= 0.15 * NB201_CLASSES for r in runs)
     assert min(r["mean_accuracy"] - r["original_mean_accuracy"] for r in runs) > 2.0
 
 
@@ -556,7 +584,7 @@ def test_cli_writes_space_and_stats(nb201_csv, tmp_path, capsys):
                 "flops_coverage", "reduction_factor", "diversity_mean", "predictor_kendall_tau",
                 "iterations", "queries", "baselines", "size_cells", "fraction_of_cells", "regret",
                 "shrink_indices", "edf_area", "diversity_edit_distance", "predictor_queries",
-                "label_queries", "params_coverage"):  # fmt: skip
+                "params_coverage"):  # fmt: skip
         assert key in stats, key
     assert stats["queries"] == 300 + stats["refit_labels"]
     assert stats["config"]["cost_dataset"] == "cifar10"
@@ -572,7 +600,7 @@ def test_cli_writes_space_and_stats(nb201_csv, tmp_path, capsys):
     assert "not found" in capsys.readouterr().err
     for argv, match in (
         (["--max-iterations", "0"], "--max-iterations: must be >= 1, got 0"),
-        (["--samples", "7000"], "samples: 7000 exceeds the 6466 distinct archs"),
+        (["--samples", "7000"], f"samples: 7000 exceeds the {NB201_CLASSES} distinct archs"),
     ):
         assert main(["lissnas", "--labels", labels, "--out", str(out), *argv]) == 1
         err = capsys.readouterr().err

@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from naslid.data import synthetic
+from naslid.scorer import Scorer
 from naslid.scoring import ProxyEvaluator, ScoringConfig, path_accuracy, recalibrate_bn
 from naslid.spaces import nb201
 from naslid.supernets.nb201 import Supernet
@@ -73,7 +74,9 @@ def test_scoring_groups_by_owner_loads_each_leaf_once_and_changes_nothing(tmp_pa
         ScoringConfig(bn_batches=2, bn_batch_size=32),
         device="cpu",
         loader=loader,
+        space=nb201.SPACE,
     )
+    assert isinstance(ev, Scorer)
     archs = ARCHS + [nb201.Arch((0,) + a.ops[1:]) for a in ARCHS[:2]]
     before = {i: {k: v.clone() for k, v in ev.net(i).state_dict().items()} for i in range(2)}
     loads.clear()
@@ -89,6 +92,16 @@ def test_scoring_groups_by_owner_loads_each_leaf_once_and_changes_nothing(tmp_pa
         ProxyEvaluator([(masks[0], tmp_path / "leaf0")], train, val, device="cpu")(
             [nb201.Arch((3,) * 6)]
         )
+
+
+def test_owner_is_the_first_mask_that_holds_the_arch():
+    left, right = ((0, 1),) + ((0, 1, 2, 3, 4),) * 5, ((2, 3, 4),) + ((0, 1, 2, 3, 4),) * 5
+    masks = {"0-1": right, "0-0": left}
+    for arch in ARCHS:
+        want = "0-0" if arch.ops[0] in (0, 1) else "0-1"
+        assert nb201.SPACE.owner(masks, arch) == want
+    assert nb201.SPACE.owner({"0-0": left}, nb201.Arch((3,) * 6)) is None
+    assert nb201.SPACE.owner({"a": nb201.full_mask(), "b": left}, ARCHS[0]) == "a"
 
 
 def test_recalibration_repairs_mixed_running_statistics(tmp_path, data):

@@ -18,6 +18,8 @@ def _sizes(text: str) -> tuple[int, ...]:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
+    from naslid.evaluate import DEFAULT_SUBSETS
+
     p = subparsers.add_parser(
         "evaluate",
         help="Kendall tau / Spearman rho of proxy scores against a benchmark table",
@@ -31,7 +33,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, metavar="FILE.json", help="output JSON")
     p.add_argument("--column", default="score", help="score column of --scores (default score)")
     p.add_argument(
-        "--subsets", type=_sizes, default=(50, 100, 150), help="top-k sizes (default 50,100,150)"
+        "--subsets",
+        type=_sizes,
+        default=DEFAULT_SUBSETS,
+        help=f"top-k sizes (default {','.join(map(str, DEFAULT_SUBSETS))})",
     )
     p.add_argument("--sample", type=int, default=1000, help="random sample size (default 1000)")
     p.add_argument("--seed", type=int, default=0, help="seed of the random sample (default 0)")

@@ -8,6 +8,9 @@ from dataclasses import asdict
 
 from naslid import __version__
 
+_CONFIG = ("population", "generations", "budget", "flops_max", "params_max")
+"""The options that set the ``EvolutionConfig`` field of their name."""
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     from naslid.evolution import EvolutionConfig
@@ -72,7 +75,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="JSON",
         help="search inside a mask: JSON list of allowed op names per slot",
     )
-    p.add_argument("--top", type=int, default=defaults.top_k, help="archs in top.json (default 10)")
+    p.add_argument(
+        "--top", type=int, default=defaults.top_k, help="archs in top.json (default %(default)s)"
+    )
     p.add_argument(
         "--method",
         choices=("evolution", "random"),
@@ -84,10 +89,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _evaluator(args: argparse.Namespace):
     from naslid.benchmarks import load_table
-    from naslid.evolution import table_oracle
+    from naslid.scorer import TableScorer
 
     if args.oracle:
-        return table_oracle(load_table(args.oracle))
+        return TableScorer(load_table(args.oracle))
     from pathlib import Path
 
     from naslid import data
@@ -111,6 +116,7 @@ def _evaluator(args: argparse.Namespace):
         data.load(args.dataset, args.data_root, valid),
         ScoringConfig(recalibrate_bn=not args.no_recalibrate, seed=args.seed),
         device=args.device,
+        space=tree.space,
     )
 
 
@@ -129,14 +135,7 @@ def run(args: argparse.Namespace) -> int:
     from naslid.io import read_json
 
     space = spaces.get(args.space).SPACE
-    config = EvolutionConfig(
-        population=args.population,
-        generations=args.generations,
-        budget=args.budget,
-        flops_max=args.flops_max,
-        params_max=args.params_max,
-        top_k=args.top,
-    )
+    config = EvolutionConfig(**{name: getattr(args, name) for name in _CONFIG}, top_k=args.top)
     if args.method == "evolution":
         check_budget(config)  # before the oracle or any supernet is loaded
 

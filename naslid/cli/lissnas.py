@@ -4,8 +4,18 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from naslid.spaces import SPACES
+
+_OPTIONS = {
+    "samples": "uniform labelled samples training the predictor",
+    "refit_labels": "members of each kept space labelled to refit the predictor",
+    "seed_pool": "archs scored by the predictor per seed search",
+    "top_seeds": "seeds per iteration",
+    "max_iterations": "iterations at most, at least 1",
+}
+"""The integer options that set the ``LissnasConfig`` field of their name (and its default)."""
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -39,44 +49,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default="accuracy",
         help="accuracy (default): table values must lie in [0, 100]; score: any finite value",
     )
-    p.add_argument(
-        "--samples",
-        type=int,
-        default=d.samples,
-        help=f"uniform labelled samples training the predictor (default {d.samples})",
-    )
-    p.add_argument(
-        "--refit-labels",
-        type=int,
-        default=None,
-        help="members of each kept space labelled to refit the predictor (default samples/10)",
-    )
-    p.add_argument(
-        "--seed-pool",
-        type=int,
-        default=d.seed_pool,
-        help=f"archs scored by the predictor per seed search (default {d.seed_pool})",
-    )
-    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    p.add_argument("--out", required=True, help="output directory")
-    p.add_argument(
-        "--top-seeds",
-        type=int,
-        default=d.top_seeds,
-        help=f"seeds per iteration (default {d.top_seeds})",
-    )
+    for name, what in _OPTIONS.items():
+        default = getattr(d, name)
+        p.add_argument(
+            f"--{name.replace('_', '-')}",
+            type=int,
+            default=default,
+            help=f"{what} (default {'samples/10' if default is None else default})",
+        )
     p.add_argument(
         "--seed-rule",
         choices=SEED_RULES,
         default=d.seed_rule,
         help="predicted (the paper) or ensemble_lcb (bootstrap-ensemble mean minus its spread)",
     )
-    p.add_argument(
-        "--max-iterations",
-        type=int,
-        default=d.max_iterations,
-        help=f"at least 1 (default {d.max_iterations})",
-    )
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--out", required=True, help="output directory")
     p.add_argument(
         "--isomorphism",
         default=None,
@@ -98,36 +86,24 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def _lissnas(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from naslid import lissnas
-    from naslid.benchmarks import check_covers
+    from naslid import lissnas, plots
+    from naslid.scorer import load_scorer
     from naslid.spaces import get
 
     space = get(args.space).SPACE
     cost_dataset = args.cost_dataset or lissnas.cost_dataset_for(space, args.labels)
     cfg = lissnas.LissnasConfig(
-        samples=args.samples,
-        refit_labels=args.refit_labels,
-        seed_pool=args.seed_pool,
-        top_seeds=args.top_seeds,
-        seed_rule=args.seed_rule,
-        max_iterations=args.max_iterations,
-        isomorphism=args.isomorphism,
+        **{name: getattr(args, name) for name in (*_OPTIONS, "seed_rule", "isomorphism")},
         cost_dataset=cost_dataset,
         baselines=not args.no_baselines,
-    ).check()
-    rule = cfg.rule(space)
-    if args.samples > space.num_classes(rule):
-        raise ValueError(
-            f"samples: {args.samples} exceeds the {space.num_classes(rule)} distinct archs of "
-            f"space {space.name} (isomorphism {rule!r})"
-        )
-    labeller = lissnas.load_labeller(args.labels, args.labels_kind)
-    if hasattr(labeller, "table"):
-        check_covers(labeller.table, space)
-    if args.seed_pool > space.num_classes(rule):
+    )
+    labeller = load_scorer(args.labels, args.labels_kind)
+    cfg = lissnas.check_inputs(space, labeller, cfg)
+    classes = space.num_classes(cfg.rule(space))
+    if args.seed_pool > classes:
         print(
             f"naslid lissnas: warning: --seed-pool {args.seed_pool} exceeds the space's "
-            f"{space.num_classes(rule)} classes: every class is scored",
+            f"{classes} classes: every class is scored",
             file=sys.stderr,
         )
     with tqdm(total=cfg.max_iterations, desc="lissnas", unit="it") as bar:
@@ -138,6 +114,13 @@ def _lissnas(args: argparse.Namespace) -> int:
 
         run = lissnas.run(space, labeller, cfg, seed=args.seed, progress=progress)
     paths = lissnas.write_outputs(run, args.out)
+    figures = lissnas.figure_data(run)
+    out = Path(args.out)
+    edf, flops = figures["edf"], figures["flops"]
+    paths["edf_png"] = str(plots.error_edf(edf["accuracy"], out / "edf.png", title=edf["title"]))
+    paths["flops_png"] = str(
+        plots.flops_vs_accuracy(flops["points"], out / "flops_accuracy.png", title=flops["title"])
+    )
     s = run.stats
     si = ", ".join(f"{k} {v['shrink_index']:.3f}" for k, v in s["shrink_indices"].items())
     print(

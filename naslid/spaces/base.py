@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -171,3 +171,9 @@ class SlotSpace:
 
     def params(self, arch: Arch) -> float:  # pragma: no cover - abstract
         raise NotImplementedError
+
+    # ------------------------------------------------------------- ownership
+    def owner(self, masks: Mapping[str, Mask], arch: Arch) -> str | None:
+        """The key of the first of ``masks`` (in their order) that holds ``arch``; None if none
+        does (the leaf of a partition that owns an arch: its masks are disjoint)."""
+        return next((key for key, mask in masks.items() if self.contains(mask, arch)), None)
