@@ -7,13 +7,13 @@ weight decay, gradient-norm clipping; bf16 autocast and channels_last on a GPU, 
 the CPU. Sub-supernets are fine-tuned the same way inside their smaller mask, starting from
 their parent's weights (:func:`inherit`, :func:`finetune`).
 
-Checkpoints go through a :mod:`naslid.store` (a directory, or MinIO for pods that may be
-pre-empted): after every epoch ``ckpt/epoch-NNNN.pt`` (model, optimiser, scheduler, every
-RNG state: python, numpy, torch, CUDA, the data shuffling/augmentation generator, the path
-sampler; the epoch and history) and then the pointer ``ckpt/latest.json``; the last
-``keep_checkpoints`` are kept. ``train(..., resume=True)`` continues from the newest valid
-checkpoint and ends with the same weights, bit for bit on the CPU, as a run never stopped.
-A truncated or corrupt checkpoint is refused by its checksum before anything is loaded.
+Checkpoints (:mod:`naslid.checkpoints`, a directory or MinIO for pods that may be
+pre-empted) after every epoch hold the model, optimiser, scheduler, every RNG state (python,
+numpy, torch, CUDA, the data shuffling/augmentation generator, the path sampler), the epoch
+and history; the last ``keep_checkpoints`` are kept. ``train(..., resume=True)`` continues
+from the newest valid checkpoint and ends with the same weights, bit for bit on the CPU, as a
+run never stopped. A truncated or corrupt checkpoint is refused by its checksum before
+anything is loaded.
 """
 
 from __future__ import annotations
@@ -21,10 +21,8 @@ from __future__ import annotations
 import contextlib
 import copy
 import dataclasses
-import json
 import math
 import random
-import re
 import time
 import warnings
 from collections.abc import Callable, Sequence
@@ -38,29 +36,30 @@ from torch import nn
 
 from naslid import __version__
 from naslid.batchnorm import batch_statistics
+from naslid.checkpoints import (
+    as_store,
+    check_resumable,
+    check_shapes,
+    checkpoint_keys,
+    latest_checkpoint,
+    write_checkpoint,
+)
 from naslid.data import BatchIterator, ImageData
 from naslid.io import (
-    CorruptFileError,
     check_meta,
     load_torch,
     read_json,
     save_torch,
     seal_meta,
-    torch_from_bytes,
-    torch_to_bytes,
     verify_meta,
     write_json,
 )
 from naslid.lock import check_held, hold_store, release_store
 from naslid.spaces.base import Arch, Mask
-from naslid.store import Store, open_store
+from naslid.store import Store
 
-CKPT_FORMAT = "naslid-train-checkpoint/1"
-CKPT_DIR = "ckpt"
-LATEST_KEY = f"{CKPT_DIR}/latest.json"
 MODEL_FILE = "supernet.pt"
 META_FILE = "meta.json"
-_CKPT_RE = re.compile(rf"^{CKPT_DIR}/epoch-(\d+)\.pt$")
 
 
 class DivergedError(ValueError):
@@ -184,10 +183,6 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise ValueError("device: cuda requested but no GPU is visible (use --device auto or cpu)")
     return dev
-
-
-def checkpoint_key(epoch: int) -> str:
-    return f"{CKPT_DIR}/epoch-{epoch:04d}.pt"
 
 
 def _space(net: nn.Module):
@@ -347,67 +342,6 @@ def _set_rng_state(
     paths.bit_generator.state = state["paths"]
 
 
-# ------------------------------------------------------------------------------ checkpoints
-def _as_store(store: Store | str | Path) -> Store:
-    return open_store(store) if isinstance(store, str | Path) else store
-
-
-def load_checkpoint(store: Store | str | Path, key: str) -> dict:
-    """The checkpoint at ``key``; truncated/corrupt/foreign files raise CorruptFileError."""
-    store = _as_store(store)
-    obj = torch_from_bytes(store.get_bytes(key), f"{store.uri}/{key}")
-    if not isinstance(obj, dict) or obj.get("format") != CKPT_FORMAT:
-        raise CorruptFileError(f"{store.uri}/{key}: not a naslid training checkpoint")
-    return obj
-
-
-def checkpoint_keys(store: Store) -> list[str]:
-    """Epoch checkpoint keys, newest first."""
-    keys = [k for k in store.list(f"{CKPT_DIR}/") if _CKPT_RE.match(k)]
-    return sorted(keys, key=lambda k: int(_CKPT_RE.match(k).group(1)), reverse=True)
-
-
-def latest_checkpoint(store: Store | str | Path) -> tuple[str, dict] | None:
-    """The newest checkpoint that loads cleanly: the pointer's target first, then older ones.
-
-    Damaged ones are skipped with a warning naming them; if checkpoints exist but none is
-    valid, CorruptFileError (a run must not restart from scratch silently).
-    """
-    store = _as_store(store)
-    candidates = checkpoint_keys(store)
-    if store.exists(LATEST_KEY):
-        try:
-            pointed = json.loads(store.get_bytes(LATEST_KEY))["key"]
-            candidates = [pointed] + [k for k in candidates if k != pointed]
-        except (ValueError, KeyError, TypeError):
-            warnings.warn(
-                f"{store.uri}/{LATEST_KEY}: unreadable pointer; scanning checkpoints", stacklevel=2
-            )
-    errors = []
-    for key in candidates:
-        try:
-            return key, load_checkpoint(store, key)
-        except (CorruptFileError, FileNotFoundError) as exc:
-            errors.append(str(exc))
-            warnings.warn(f"{exc}; trying an older checkpoint", stacklevel=2)
-    if errors:
-        raise CorruptFileError(f"{store.uri}: no valid checkpoint ({'; '.join(errors)})")
-    return None
-
-
-def _write_checkpoint(store: Store, ckpt: dict, keep: int) -> str:
-    epoch = ckpt["epoch"]
-    key = checkpoint_key(epoch)
-    store.put_bytes(key, torch_to_bytes(ckpt))
-    pointer = {"key": key, "epoch": epoch, "format": CKPT_FORMAT, "time": time.time()}
-    store.put_bytes(LATEST_KEY, (json.dumps(pointer, indent=2) + "\n").encode())
-    for old in checkpoint_keys(store):
-        n = int(_CKPT_RE.match(old).group(1))
-        if n > epoch or n <= epoch - keep:  # older than the kept ones, or left by an abandoned run
-            store.delete(old)
-    return key
-
-
 def _check_resumable(
     ckpt: dict,
     key: str,
@@ -415,15 +349,9 @@ def _check_resumable(
     mask_json: list,
     net_config: dict | None,
     steps: int,
-    state_keys: dict,
+    state: dict,
 ) -> None:
-    for name in _RESUME_FIELDS:
-        old = ckpt["config"].get(name)
-        if old != getattr(config, name):
-            raise ValueError(
-                f"{key}: checkpoint was written with {name}={old!r}, this run has "
-                f"{name}={getattr(config, name)!r}"
-            )
+    check_resumable(ckpt["config"], {name: getattr(config, name) for name in _RESUME_FIELDS}, key)
     if ckpt["mask"] != mask_json:
         raise ValueError(
             f"{key}: checkpoint trained mask {ckpt['mask']}, this run asks for {mask_json}"
@@ -437,14 +365,7 @@ def _check_resumable(
             f"{key}: checkpoint had {ckpt['steps_per_epoch']} batches per epoch, this run has "
             f"{steps} (a different data set or size?)"
         )
-    saved = {k: tuple(v.shape) for k, v in ckpt["model"].items()}
-    if saved != state_keys:
-        missing = sorted(set(state_keys) - set(saved))[:3]
-        extra = sorted(set(saved) - set(state_keys))[:3]
-        raise ValueError(
-            f"{key}: checkpoint tensors do not match the network (missing {missing}, "
-            f"unexpected {extra}, or other shapes)"
-        )
+    check_shapes(ckpt["model"], state, key)
 
 
 # ------------------------------------------------------------------------------ training
@@ -494,7 +415,7 @@ def train(
     steps = len(batches)
     paths = np.random.default_rng([config.seed, 0x5A7])  # the path sampler's own stream
     optimizer, scheduler = build_optimizer(net, config, steps)
-    store = _as_store(store) if store is not None else None
+    store = as_store(store) if store is not None else None
 
     with contextlib.ExitStack() as held:
         if store is not None:
@@ -512,8 +433,7 @@ def train(
                 )
             if found is not None:
                 key, ckpt = found
-                state_shapes = {k: tuple(v.shape) for k, v in net.state_dict().items()}
-                _check_resumable(ckpt, key, config, mask_json, net_config, steps, state_shapes)
+                _check_resumable(ckpt, key, config, mask_json, net_config, steps, net.state_dict())
                 net.load_state_dict(ckpt["model"])
                 optimizer.load_state_dict(ckpt["optimizer"])
                 scheduler.load_state_dict(ckpt["scheduler"])
@@ -560,8 +480,6 @@ def train(
                 bar.set_description(f"{desc} {epoch}/{config.epochs}")
                 if store is not None:
                     ckpt = {
-                        "format": CKPT_FORMAT,
-                        "epoch": epoch,
                         "steps_per_epoch": steps,
                         "model": {k: v.detach().cpu() for k, v in net.state_dict().items()},
                         "optimizer": optimizer.state_dict(),
@@ -574,7 +492,7 @@ def train(
                         "naslid_version": __version__,
                     }
                     check_held(store)  # a lease lost to another writer: stop, do not overwrite
-                    last_key = _write_checkpoint(store, ckpt, config.keep_checkpoints)
+                    last_key = write_checkpoint(store, epoch, ckpt, config.keep_checkpoints)
                 if on_epoch_end is not None:
                     on_epoch_end(epoch, stats)
         return TrainResult(config.epochs, start, history, last_key)

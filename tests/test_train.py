@@ -9,6 +9,7 @@ import warnings
 import pytest
 import torch
 
+from naslid.checkpoints import LATEST_KEY, checkpoint_key, load_checkpoint
 from naslid.cli import main
 from naslid.data import load
 from naslid.io import CorruptFileError
@@ -16,13 +17,10 @@ from naslid.spaces.nb201 import OPS, SPACE, Arch
 from naslid.store import open_store
 from naslid.supernets.nb201 import Supernet
 from naslid.train import (
-    LATEST_KEY,
     TrainConfig,
-    checkpoint_key,
     evaluate,
     finetune,
     inherit,
-    load_checkpoint,
     load_model,
     save_model,
     train,

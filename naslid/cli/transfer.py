@@ -8,21 +8,42 @@ import os
 
 from naslid.io import read_json
 from naslid.spaces import SPACES
+from naslid.transfer import TransferConfig
 
-_CONFIG_OPTIONS = (
-    "epochs",
-    "batch_size",
-    "lr",
-    "weight_decay",
-    "label_smoothing",
-    "dropout",
-    "warmup_epochs",
-    "ema_decay",
-    "image_size",
-    "width_mult",
-    "workers",
-    "seed",
-)
+_DEFAULTS = TransferConfig()
+
+# The TransferConfig fields that are options, with what they mean; each help ends with the
+# dataclass's default (ProxylessNAS's ImageNet recipe), and an unset option takes it.
+_CONFIG_OPTIONS = {
+    "epochs": "training epochs",
+    "batch_size": "global batch size, split over the processes",
+    "lr": "learning rate at batch 256, scaled linearly with the batch size",
+    "weight_decay": "weight decay (none on BatchNorm)",
+    "label_smoothing": "label smoothing of the loss",
+    "dropout": "dropout before the classifier (mobilenet only)",
+    "warmup_epochs": "epochs of linear warm-up before the cosine",
+    "ema_decay": "EMA decay of the weights per step (0: off)",
+    "image_size": "image side in pixels",
+    "width_mult": "width multiplier",
+    "workers": "data loader processes",
+    "seed": "random seed",
+}
+_FLAGS = {"ema_decay": ("--ema", "DECAY")}  # flag and metavar where not --NAME-WITH-DASHES
+_NO_DEFAULT = {"width_mult": "the supernet's, else 1"}  # what a None default means
+
+
+def _add_config_options(p: argparse.ArgumentParser) -> None:
+    for name, text in _CONFIG_OPTIONS.items():
+        default = getattr(_DEFAULTS, name)
+        flag, metavar = _FLAGS.get(name, (f"--{name.replace('_', '-')}", None))
+        shown = _NO_DEFAULT[name] if default is None else default
+        p.add_argument(
+            flag,
+            dest=name,
+            metavar=metavar,
+            type=float if default is None else type(default),
+            help=f"{text} (default {shown})",
+        )
 
 
 def _arch_from(path: str) -> str:
@@ -38,7 +59,7 @@ def _arch_from(path: str) -> str:
 
 
 def run_transfer(args: argparse.Namespace) -> int:
-    from naslid.transfer import TransferConfig, transfer
+    from naslid.transfer import transfer
 
     if (args.arch is None) == (args.arch_from is None):
         raise ValueError("arch: give exactly one of --arch and --arch-from")
@@ -114,27 +135,7 @@ def register(subparsers) -> None:
         "--checkpoint-dir",
         help="epoch checkpoints (directory or minio:// prefix; default OUT/checkpoints)",
     )
-    # unset options take naslid.transfer.TransferConfig's defaults (ProxylessNAS's ImageNet recipe)
-    p.add_argument("--epochs", type=int, help="default 300")
-    p.add_argument("--batch-size", type=int, help="global batch size (default 256)")
-    p.add_argument(
-        "--lr", type=float, help="learning rate at batch 256, scaled linearly (default 0.05)"
-    )
-    p.add_argument("--weight-decay", type=float, help="default 4e-5 (none on BatchNorm)")
-    p.add_argument("--label-smoothing", type=float, help="default 0.1")
-    p.add_argument("--dropout", type=float, help="before the classifier (default 0.1)")
-    p.add_argument("--warmup-epochs", type=int, help="linear warm-up before the cosine (default 0)")
-    p.add_argument(
-        "--ema",
-        dest="ema_decay",
-        type=float,
-        metavar="DECAY",
-        help="EMA decay per step (default 0: off)",
-    )
-    p.add_argument("--image-size", type=int, help="default 224")
-    p.add_argument("--width-mult", type=float, help="default: the supernet's, else 1.0")
-    p.add_argument("--workers", type=int, help="data loader processes (default 8)")
-    p.add_argument("--seed", type=int)
+    _add_config_options(p)
     p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
     p.add_argument("--no-amp", action="store_true", help="no bf16 autocast on GPU")
     p.add_argument("--compile", action="store_true", help="torch.compile the training model")
