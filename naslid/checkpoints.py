@@ -124,3 +124,19 @@ def check_shapes(saved: dict[str, torch.Tensor], own: dict[str, torch.Tensor], k
             f"{key}: checkpoint tensors do not match the network (missing {missing}, "
             f"unexpected {extra}, or other shapes)"
         )
+
+
+def training_state(net: torch.nn.Module, optimizer, scheduler) -> dict:
+    """What every loop checkpoints: the model (a CPU copy), the optimiser and the schedule."""
+    return {
+        "model": {k: v.detach().cpu() for k, v in net.state_dict().items()},
+        "optimizer": optimizer.state_dict(),
+        "scheduler": scheduler.state_dict(),
+    }
+
+
+def restore_training_state(state: dict, net: torch.nn.Module, optimizer, scheduler) -> None:
+    """Load a checkpoint's :func:`training_state` back (after :func:`check_shapes`)."""
+    net.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    scheduler.load_state_dict(state["scheduler"])

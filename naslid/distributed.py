@@ -1,5 +1,6 @@
-"""Several GPUs of one pod: ``torchrun`` starts one process per GPU and says which one it is
-(``WORLD_SIZE`` / ``RANK`` / ``LOCAL_RANK``); the transfer trains with DDP over them."""
+"""Where training runs: the device (:func:`resolve_device`), and several GPUs of one pod:
+``torchrun`` starts one process per GPU and says which one it is (``WORLD_SIZE`` / ``RANK`` /
+``LOCAL_RANK``); the transfer trains with DDP over them."""
 
 from __future__ import annotations
 
@@ -8,7 +9,17 @@ from dataclasses import dataclass, field
 
 import torch
 
-from naslid.train import resolve_device
+
+def resolve_device(device: str | torch.device = "auto") -> torch.device:
+    """``auto``: CUDA when a GPU is visible, else the CPU; ``cuda`` without a GPU is an error."""
+    if isinstance(device, torch.device):
+        return device
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dev = torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device: cuda requested but no GPU is visible (use --device auto or cpu)")
+    return dev
 
 
 @dataclass

@@ -42,49 +42,22 @@ from naslid.checkpoints import (
     check_shapes,
     checkpoint_keys,
     latest_checkpoint,
+    restore_training_state,
+    training_state,
     write_checkpoint,
 )
 from naslid.data import BatchIterator, ImageData
-from naslid.io import (
-    check_meta,
-    load_torch,
-    read_json,
-    save_torch,
-    seal_meta,
-    verify_meta,
-    write_json,
-)
+from naslid.distributed import resolve_device
+from naslid.divergence import DivergedError, check_finite
 from naslid.lock import check_held, hold_store, release_store
+from naslid.saved_model import (  # noqa: F401  load_model, save_model: callers import them from here
+    load_model,
+    net_mask,
+    save_model,
+    supernet_space,
+)
 from naslid.spaces.base import Arch, Mask
 from naslid.store import Store
-
-MODEL_FILE = "supernet.pt"
-META_FILE = "meta.json"
-
-
-class DivergedError(ValueError):
-    """Training produced a non-finite loss or non-finite weights."""
-
-
-def nonfinite_tensors(state: dict[str, torch.Tensor]) -> list[str]:
-    """Names of the floating-point tensors of ``state`` holding NaN or inf."""
-    floats = [(k, v) for k, v in state.items() if torch.is_tensor(v) and v.is_floating_point()]
-    if not floats:
-        return []
-    ok = torch.stack([torch.isfinite(v).all() for _, v in floats])
-    if bool(ok.all()):
-        return []
-    return [k for (k, _), good in zip(floats, ok.tolist()) if not good]
-
-
-def check_finite(state: dict[str, torch.Tensor], where: str) -> None:
-    bad = nonfinite_tensors(state)
-    if bad:
-        more = f" and {len(bad) - 3} more" if len(bad) > 3 else ""
-        raise DivergedError(
-            f"{where}: the weights are not finite (NaN/inf in {', '.join(bad[:3])}{more}); "
-            "lower the learning rate"
-        )
 
 
 @dataclass
@@ -171,29 +144,6 @@ class TrainResult:
         default_factory=list
     )  # per epoch: epoch, loss, accuracy, lr, seconds
     checkpoint: str | None = None  # key of the last checkpoint written
-
-
-def resolve_device(device: str | torch.device = "auto") -> torch.device:
-    """``auto``: CUDA when a GPU is visible, else the CPU; ``cuda`` without a GPU is an error."""
-    if isinstance(device, torch.device):
-        return device
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    dev = torch.device(device)
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device: cuda requested but no GPU is visible (use --device auto or cpu)")
-    return dev
-
-
-def _space(net: nn.Module):
-    space = getattr(net, "space", None)
-    if space is None:
-        raise ValueError("net: has no .space (a naslid supernet is expected)")
-    return space
-
-
-def _net_mask(net: nn.Module) -> Mask:
-    return getattr(net, "mask", None) or _space(net).full_mask()
 
 
 def check_inside(mask: Mask, outer: Mask, what: str = "mask") -> None:
@@ -391,9 +341,9 @@ def train(
     ``on_epoch_end(epoch, stats)`` is called after each epoch's checkpoint is written.
     """
     device = resolve_device(device)
-    space = _space(net)
-    mask = _net_mask(net) if mask is None else space.check_mask(mask)
-    check_inside(mask, _net_mask(net))
+    space = supernet_space(net)
+    mask = net_mask(net) if mask is None else space.check_mask(mask)
+    check_inside(mask, net_mask(net))
     mask_json = space.mask_to_json(mask)
     net_config = net.config() if hasattr(net, "config") else None
     cuda = device.type == "cuda"
@@ -434,9 +384,7 @@ def train(
             if found is not None:
                 key, ckpt = found
                 _check_resumable(ckpt, key, config, mask_json, net_config, steps, net.state_dict())
-                net.load_state_dict(ckpt["model"])
-                optimizer.load_state_dict(ckpt["optimizer"])
-                scheduler.load_state_dict(ckpt["scheduler"])
+                restore_training_state(ckpt, net, optimizer, scheduler)
                 _set_rng_state(ckpt["rng"], batches, paths, ckpt["epoch"])
                 start, history = ckpt["epoch"], list(ckpt["history"])
                 last_key = key
@@ -481,9 +429,7 @@ def train(
                 if store is not None:
                     ckpt = {
                         "steps_per_epoch": steps,
-                        "model": {k: v.detach().cpu() for k, v in net.state_dict().items()},
-                        "optimizer": optimizer.state_dict(),
-                        "scheduler": scheduler.state_dict(),
+                        **training_state(net, optimizer, scheduler),
                         "rng": _rng_state(batches, paths),
                         "config": config.to_json(),
                         "mask": mask_json,
@@ -551,9 +497,9 @@ def inherit(parent: nn.Module, mask: Mask) -> nn.Module:
     the parent's tensors, holding only the candidates its mask allows where the supernet can
     be restricted (``restrict``), else a full copy that is trained inside the mask.
     """
-    space = _space(parent)
+    space = supernet_space(parent)
     mask = space.check_mask(mask)
-    check_inside(mask, _net_mask(parent))
+    check_inside(mask, net_mask(parent))
     if hasattr(parent, "restrict"):
         return parent.restrict(mask)
     child = copy.deepcopy(parent)
@@ -576,57 +522,3 @@ def finetune(
     child = inherit(parent, mask)
     cfg = dataclasses.replace(config, epochs=epochs if epochs is not None else config.warmup_epochs)
     return child, train(child, data, cfg, mask, **kwargs)
-
-
-# ------------------------------------------------------------------------------ saved models
-def save_model(
-    net: nn.Module,
-    out_dir: str | Path,
-    *,
-    mask: Mask | None = None,
-    config: TrainConfig | None = None,
-    extra: dict | None = None,
-) -> Path:
-    """Write ``out_dir/supernet.pt`` (state dict, checksummed) and ``out_dir/meta.json``."""
-    out = Path(out_dir)
-    space = _space(net)
-    mask = _net_mask(net) if mask is None else mask
-    check_finite(net.state_dict(), f"{out / MODEL_FILE}: not saved")
-    save_torch(
-        {k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}, out / MODEL_FILE
-    )
-    meta = {
-        "kind": "supernet",
-        "space": space.name,
-        "supernet": net.config() if hasattr(net, "config") else None,
-        "mask": space.mask_to_json(mask),
-        "epochs": config.epochs if config else None,
-        "train_config": config.to_json() if config else None,
-        "naslid_version": __version__,
-        **(extra or {}),
-    }
-    write_json(out / META_FILE, seal_meta(meta, out))
-    return out / MODEL_FILE
-
-
-def load_model(
-    model_dir: str | Path, expected: dict | None = None, device: str | torch.device = "cpu"
-) -> tuple[nn.Module, dict]:
-    """Rebuild the supernet saved by :func:`save_model`; ``expected`` meta fields are checked."""
-    from naslid import supernets
-
-    model_dir = Path(model_dir)
-    meta = read_json(model_dir / META_FILE)
-    verify_meta(meta, model_dir, str(model_dir / META_FILE))
-    if expected:
-        check_meta(meta, expected, str(model_dir / META_FILE))
-    if not meta.get("supernet"):
-        raise ValueError(f"{model_dir / META_FILE}: no field 'supernet' (the network config)")
-    net = supernets.build(meta["supernet"])
-    state = load_torch(model_dir / MODEL_FILE)
-    own = {k: tuple(v.shape) for k, v in net.state_dict().items()}
-    if {k: tuple(v.shape) for k, v in state.items()} != own:
-        raise ValueError(f"{model_dir / MODEL_FILE}: tensors do not match the network in meta.json")
-    check_finite(state, f"{model_dir / MODEL_FILE}: refused")
-    net.load_state_dict(state)
-    return net.to(resolve_device(device)), meta

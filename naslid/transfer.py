@@ -51,7 +51,14 @@ from torch import Tensor, nn
 
 from naslid import __version__, supernets
 from naslid.batchnorm import batch_norm_layers
-from naslid.checkpoints import check_resumable, check_shapes, latest_checkpoint, write_checkpoint
+from naslid.checkpoints import (
+    check_resumable,
+    check_shapes,
+    latest_checkpoint,
+    restore_training_state,
+    training_state,
+    write_checkpoint,
+)
 from naslid.data import IMAGENET_MEAN, IMAGENET_STD
 from naslid.distributed import DistEnv, init_distributed
 from naslid.imagefolder import build_datasets, build_loaders, make_digits_imagefolder, resolve_data
@@ -116,7 +123,7 @@ class TransferConfig:
 
 def supernet_width(meta: dict) -> float | None:
     """The width multiplier of the network described by ``meta.json`` (None if unknown): a
-    supernet's (``naslid.train.save_model``: its ``config()`` under ``supernet``) or a
+    supernet's (``naslid.saved_model.save_model``: its ``config()`` under ``supernet``) or a
     transfer's (its ``TransferConfig`` under ``config``)."""
     net = meta.get("supernet") or {}
     if "space" in net:
@@ -138,7 +145,7 @@ def init_from_supernet(net: nn.Module, space: str, checkpoint: str | os.PathLike
 
     ``checkpoint`` is a ``.pt`` state dict (naslid format, optionally under ``"model"`` or
     ``"state_dict"``) with a ``meta.json`` beside it whose ``space`` must be ``space``, as
-    ``naslid.train.save_model`` writes them (``supernet.pt`` + ``meta.json``). The
+    ``naslid.saved_model.save_model`` writes them (``supernet.pt`` + ``meta.json``). The
     classifier is skipped when the class count differs, and so are the space's
     ``NOT_TRANSFERRED`` modules (NB201's CIFAR stem); a non-affine
     supernet BatchNorm leaves the standalone one at weight 1 / bias 0, the same function.
@@ -246,9 +253,7 @@ def _resume(store: Store, run_meta: dict, net, optimizer, scheduler, ema, env: D
     where = f"{store.uri}/{key}"
     check_resumable(state["meta"], run_meta, where)
     check_shapes(state["model"], net.state_dict(), where)
-    net.load_state_dict(state["model"])
-    optimizer.load_state_dict(state["optimizer"])
-    scheduler.load_state_dict(state["scheduler"])
+    restore_training_state(state, net, optimizer, scheduler)
     if ema is not None:
         ema.load_state_dict(state["ema"])
     return int(state["epoch"]), list(state["history"])
@@ -372,9 +377,7 @@ def transfer(
         )
         if env.main:
             state = {
-                "model": net.state_dict(),
-                "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(),
+                **training_state(net, optimizer, scheduler),
                 "ema": ema.state_dict() if ema is not None else None,
                 "history": history,
                 "meta": run_meta,

@@ -13,6 +13,7 @@ from naslid.checkpoints import LATEST_KEY, checkpoint_key, load_checkpoint
 from naslid.cli import main
 from naslid.data import load
 from naslid.io import CorruptFileError
+from naslid.saved_model import load_model, save_model
 from naslid.spaces.nb201 import OPS, SPACE, Arch
 from naslid.store import open_store
 from naslid.supernets.nb201 import Supernet
@@ -21,8 +22,6 @@ from naslid.train import (
     evaluate,
     finetune,
     inherit,
-    load_model,
-    save_model,
     train,
 )
 
@@ -324,7 +323,7 @@ def test_cli_pretrain_and_resume(tmp_path, capsys):
 def test_diverging_training_stops_with_epoch_and_step_and_writes_no_checkpoint(data, tmp_path):
     import dataclasses
 
-    from naslid.train import DivergedError
+    from naslid.divergence import DivergedError
 
     cfg = dataclasses.replace(CFG, lr=1e6, grad_clip=0.0)  # a finite loss, then huge weights
     with pytest.raises(
@@ -342,8 +341,8 @@ def test_diverging_training_stops_with_epoch_and_step_and_writes_no_checkpoint(d
 
 
 def test_non_finite_weights_are_never_saved_or_loaded(tmp_path):
+    from naslid.divergence import DivergedError
     from naslid.io import save_torch
-    from naslid.train import DivergedError
 
     net = fresh()
     with torch.no_grad():

@@ -172,8 +172,8 @@ def test_a_file_that_is_no_image_is_one_line_naming_it(digits, tmp_path, capsys)
 
 # ------------------------------------------------------------------- supernet
 def _save_supernet(net, folder: Path) -> Path:
-    """As the pretrain / finetune steps leave it (naslid.train.save_model)."""
-    from naslid.train import save_model
+    """As the pretrain / finetune steps leave it (naslid.saved_model.save_model)."""
+    from naslid.saved_model import save_model
 
     return save_model(net, folder)
 
