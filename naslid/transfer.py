@@ -67,12 +67,21 @@ from naslid.program import count_flops, count_params, export_program
 from naslid.spaces import get as get_space
 from naslid.store import Store, open_store
 
-__all__ = [
+__all__ = [  # with the data and export functions that callers take from here
     "TransferConfig",
+    "build_optimizer",
+    "cosine_lr_factor",
+    "evaluate",
     "export_program",
+    "init_from_supernet",
     "load_weights",
     "make_digits_imagefolder",
+    "param_groups",
+    "read_supernet_meta",
     "resolve_data",
+    "supernet_width",
+    "topk_correct",
+    "train_epoch",
     "transfer",
 ]
 
