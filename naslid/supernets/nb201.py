@@ -194,9 +194,9 @@ def imagenet_network(
 ) -> Supernet:
     """The standalone network of ``arch`` for 224x224 input (NAS-LID section 4, Table 4).
 
-    The NAS-Bench-201 network (C = 16 x width, the paper's N) has only a stride-1 3x3 stem for 32x32
-    inputs, and NAS-Bench-201 defines no 224x224 variant (its ImageNet16-120 set is 16x16).
-    Its stem is replaced by DARTS's ImageNet stem (Liu et al. 2019, ``NetworkImageNet``), so
+    The NAS-Bench-201 network (C = 16 x width, the paper's N) has only a stride-1 3x3 stem
+    for 32x32 inputs, and NAS-Bench-201 defines no 224x224 variant (its ImageNet16-120 set
+    is 16x16). Its stem is replaced by DARTS's ImageNet stem (Liu et al. 2019, ``NetworkImageNet``), so
     the three cell stages run at 28, 14 and 7 pixels, as mobile networks do. The network has
     no dropout: ``dropout`` is accepted for the common signature and ignored.
     """
