@@ -38,6 +38,7 @@ def config_values(args: argparse.Namespace, helps: Mapping[str, str]) -> dict:
 
 
 def signature_defaults(fn: Callable) -> SimpleNamespace:
-    """The keyword defaults of ``fn``, as attributes (the ``defaults`` of :func:`add_config_options`)."""
+    """The keyword defaults of ``fn`` as attributes: the ``defaults`` of
+    :func:`add_config_options` for a function's arguments."""
     params = inspect.signature(fn).parameters.values()
     return SimpleNamespace(**{p.name: p.default for p in params if p.default is not p.empty})

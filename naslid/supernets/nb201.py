@@ -196,9 +196,10 @@ def imagenet_network(
 
     The NAS-Bench-201 network (C = 16 x width, the paper's N) has only a stride-1 3x3 stem
     for 32x32 inputs, and NAS-Bench-201 defines no 224x224 variant (its ImageNet16-120 set
-    is 16x16). Its stem is replaced by DARTS's ImageNet stem (Liu et al. 2019, ``NetworkImageNet``), so
-    the three cell stages run at 28, 14 and 7 pixels, as mobile networks do. The network has
-    no dropout: ``dropout`` is accepted for the common signature and ignored.
+    is 16x16). Its stem is replaced by DARTS's ImageNet stem (Liu et al. 2019,
+    ``NetworkImageNet``), so the three cell stages run at 28, 14 and 7 pixels, as mobile
+    networks do. The network has no dropout: ``dropout`` is accepted for the common signature
+    and ignored.
     """
     C = imagenet_channels(width_mult)
     net = Supernet(C=C, num_classes=num_classes, mask=SPACE.arch_mask(arch), affine=True)
