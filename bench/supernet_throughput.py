@@ -28,10 +28,11 @@ import torch
 
 from naslid import __version__
 from naslid.data import BatchIterator, ImageData, load
+from naslid.distributed import resolve_device
 from naslid.io import write_json
 from naslid.spaces.nb201 import SPACE, Arch
 from naslid.supernets.nb201 import Supernet
-from naslid.train import TrainConfig, build_optimizer, resolve_device, train_epoch
+from naslid.train import TrainConfig, build_optimizer, train_epoch
 
 BEST = Arch.from_str(
     "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_1x1~2|"

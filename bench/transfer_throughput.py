@@ -36,8 +36,9 @@ import torch
 from torch import nn
 
 from naslid.io import write_json
+from naslid.program import count_flops
 from naslid.spaces import get as get_space
-from naslid.transfer import build_network, count_flops
+from naslid.supernets import imagenet_network
 
 RESULTS = Path(__file__).resolve().parent / "results" / "transfer_throughput.json"
 NAS_LID_PROXYLESS_V1 = (
@@ -138,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         arch, origin = NAS_LID_PROXYLESS_V1, "NAS-LID public code, scripts/proxylessv1/arch.json"
     get_space(space).from_str(arch)  # validates
-    found = build_network(space, arch, 1000, width, dropout=0.1)
+    found = imagenet_network(space, arch, 1000, width, dropout=0.1)
     found_macs = count_flops(found, 224)
     nets = {"found": found.to(device), "mobilenet_v2": mbv2.to(device)}
     if device.type == "cuda":

@@ -7,13 +7,13 @@ weight decay, gradient-norm clipping; bf16 autocast and channels_last on a GPU, 
 the CPU. Sub-supernets are fine-tuned the same way inside their smaller mask, starting from
 their parent's weights (:func:`inherit`, :func:`finetune`).
 
-Checkpoints go through a :mod:`naslid.store` (a directory, or MinIO for pods that may be
-pre-empted): after every epoch ``ckpt/epoch-NNNN.pt`` (model, optimiser, scheduler, every
-RNG state: python, numpy, torch, CUDA, the data shuffling/augmentation generator, the path
-sampler; the epoch and history) and then the pointer ``ckpt/latest.json``; the last
-``keep_checkpoints`` are kept. ``train(..., resume=True)`` continues from the newest valid
-checkpoint and ends with the same weights, bit for bit on the CPU, as a run never stopped.
-A truncated or corrupt checkpoint is refused by its checksum before anything is loaded.
+Checkpoints (:mod:`naslid.checkpoints`, a directory or MinIO for pods that may be
+pre-empted) after every epoch hold the model, optimiser, scheduler, every RNG state (python,
+numpy, torch, CUDA, the data shuffling/augmentation generator, the path sampler), the epoch
+and history; the last ``keep_checkpoints`` are kept. ``train(..., resume=True)`` continues
+from the newest valid checkpoint and ends with the same weights, bit for bit on the CPU, as a
+run never stopped. A truncated or corrupt checkpoint is refused by its checksum before
+anything is loaded.
 """
 
 from __future__ import annotations
@@ -21,10 +21,8 @@ from __future__ import annotations
 import contextlib
 import copy
 import dataclasses
-import json
 import math
 import random
-import re
 import time
 import warnings
 from collections.abc import Callable, Sequence
@@ -38,54 +36,25 @@ from torch import nn
 
 from naslid import __version__
 from naslid.batchnorm import batch_statistics
-from naslid.data import BatchIterator, ImageData
-from naslid.io import (
-    CorruptFileError,
-    check_meta,
-    load_torch,
-    read_json,
-    save_torch,
-    seal_meta,
-    torch_from_bytes,
-    torch_to_bytes,
-    verify_meta,
-    write_json,
+from naslid.checkpoints import (
+    as_store,
+    check_resumable,
+    check_shapes,
+    checkpoint_keys,
+    latest_checkpoint,
+    restore_training_state,
+    training_state,
+    write_checkpoint,
 )
+from naslid.data import BatchIterator, ImageData
+from naslid.distributed import resolve_device
+from naslid.divergence import DivergedError, check_finite
 from naslid.lock import check_held, hold_store, release_store
+from naslid.saved_model import load_model as load_model  # re-exported for callers
+from naslid.saved_model import net_mask, supernet_space
+from naslid.saved_model import save_model as save_model  # re-exported for callers
 from naslid.spaces.base import Arch, Mask
-from naslid.store import Store, open_store
-
-CKPT_FORMAT = "naslid-train-checkpoint/1"
-CKPT_DIR = "ckpt"
-LATEST_KEY = f"{CKPT_DIR}/latest.json"
-MODEL_FILE = "supernet.pt"
-META_FILE = "meta.json"
-_CKPT_RE = re.compile(rf"^{CKPT_DIR}/epoch-(\d+)\.pt$")
-
-
-class DivergedError(ValueError):
-    """Training produced a non-finite loss or non-finite weights."""
-
-
-def nonfinite_tensors(state: dict[str, torch.Tensor]) -> list[str]:
-    """Names of the floating-point tensors of ``state`` holding NaN or inf."""
-    floats = [(k, v) for k, v in state.items() if torch.is_tensor(v) and v.is_floating_point()]
-    if not floats:
-        return []
-    ok = torch.stack([torch.isfinite(v).all() for _, v in floats])
-    if bool(ok.all()):
-        return []
-    return [k for (k, _), good in zip(floats, ok.tolist()) if not good]
-
-
-def check_finite(state: dict[str, torch.Tensor], where: str) -> None:
-    bad = nonfinite_tensors(state)
-    if bad:
-        more = f" and {len(bad) - 3} more" if len(bad) > 3 else ""
-        raise DivergedError(
-            f"{where}: the weights are not finite (NaN/inf in {', '.join(bad[:3])}{more}); "
-            "lower the learning rate"
-        )
+from naslid.store import Store
 
 
 @dataclass
@@ -172,33 +141,6 @@ class TrainResult:
         default_factory=list
     )  # per epoch: epoch, loss, accuracy, lr, seconds
     checkpoint: str | None = None  # key of the last checkpoint written
-
-
-def resolve_device(device: str | torch.device = "auto") -> torch.device:
-    """``auto``: CUDA when a GPU is visible, else the CPU; ``cuda`` without a GPU is an error."""
-    if isinstance(device, torch.device):
-        return device
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    dev = torch.device(device)
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device: cuda requested but no GPU is visible (use --device auto or cpu)")
-    return dev
-
-
-def checkpoint_key(epoch: int) -> str:
-    return f"{CKPT_DIR}/epoch-{epoch:04d}.pt"
-
-
-def _space(net: nn.Module):
-    space = getattr(net, "space", None)
-    if space is None:
-        raise ValueError("net: has no .space (a naslid supernet is expected)")
-    return space
-
-
-def _net_mask(net: nn.Module) -> Mask:
-    return getattr(net, "mask", None) or _space(net).full_mask()
 
 
 def check_inside(mask: Mask, outer: Mask, what: str = "mask") -> None:
@@ -347,67 +289,6 @@ def _set_rng_state(
     paths.bit_generator.state = state["paths"]
 
 
-# ------------------------------------------------------------------------------ checkpoints
-def _as_store(store: Store | str | Path) -> Store:
-    return open_store(store) if isinstance(store, str | Path) else store
-
-
-def load_checkpoint(store: Store | str | Path, key: str) -> dict:
-    """The checkpoint at ``key``; truncated/corrupt/foreign files raise CorruptFileError."""
-    store = _as_store(store)
-    obj = torch_from_bytes(store.get_bytes(key), f"{store.uri}/{key}")
-    if not isinstance(obj, dict) or obj.get("format") != CKPT_FORMAT:
-        raise CorruptFileError(f"{store.uri}/{key}: not a naslid training checkpoint")
-    return obj
-
-
-def checkpoint_keys(store: Store) -> list[str]:
-    """Epoch checkpoint keys, newest first."""
-    keys = [k for k in store.list(f"{CKPT_DIR}/") if _CKPT_RE.match(k)]
-    return sorted(keys, key=lambda k: int(_CKPT_RE.match(k).group(1)), reverse=True)
-
-
-def latest_checkpoint(store: Store | str | Path) -> tuple[str, dict] | None:
-    """The newest checkpoint that loads cleanly: the pointer's target first, then older ones.
-
-    Damaged ones are skipped with a warning naming them; if checkpoints exist but none is
-    valid, CorruptFileError (a run must not restart from scratch silently).
-    """
-    store = _as_store(store)
-    candidates = checkpoint_keys(store)
-    if store.exists(LATEST_KEY):
-        try:
-            pointed = json.loads(store.get_bytes(LATEST_KEY))["key"]
-            candidates = [pointed] + [k for k in candidates if k != pointed]
-        except (ValueError, KeyError, TypeError):
-            warnings.warn(
-                f"{store.uri}/{LATEST_KEY}: unreadable pointer; scanning checkpoints", stacklevel=2
-            )
-    errors = []
-    for key in candidates:
-        try:
-            return key, load_checkpoint(store, key)
-        except (CorruptFileError, FileNotFoundError) as exc:
-            errors.append(str(exc))
-            warnings.warn(f"{exc}; trying an older checkpoint", stacklevel=2)
-    if errors:
-        raise CorruptFileError(f"{store.uri}: no valid checkpoint ({'; '.join(errors)})")
-    return None
-
-
-def _write_checkpoint(store: Store, ckpt: dict, keep: int) -> str:
-    epoch = ckpt["epoch"]
-    key = checkpoint_key(epoch)
-    store.put_bytes(key, torch_to_bytes(ckpt))
-    pointer = {"key": key, "epoch": epoch, "format": CKPT_FORMAT, "time": time.time()}
-    store.put_bytes(LATEST_KEY, (json.dumps(pointer, indent=2) + "\n").encode())
-    for old in checkpoint_keys(store):
-        n = int(_CKPT_RE.match(old).group(1))
-        if n > epoch or n <= epoch - keep:  # older than the kept ones, or left by an abandoned run
-            store.delete(old)
-    return key
-
-
 def _check_resumable(
     ckpt: dict,
     key: str,
@@ -415,15 +296,9 @@ def _check_resumable(
     mask_json: list,
     net_config: dict | None,
     steps: int,
-    state_keys: dict,
+    state: dict,
 ) -> None:
-    for name in _RESUME_FIELDS:
-        old = ckpt["config"].get(name)
-        if old != getattr(config, name):
-            raise ValueError(
-                f"{key}: checkpoint was written with {name}={old!r}, this run has "
-                f"{name}={getattr(config, name)!r}"
-            )
+    check_resumable(ckpt["config"], {name: getattr(config, name) for name in _RESUME_FIELDS}, key)
     if ckpt["mask"] != mask_json:
         raise ValueError(
             f"{key}: checkpoint trained mask {ckpt['mask']}, this run asks for {mask_json}"
@@ -437,14 +312,7 @@ def _check_resumable(
             f"{key}: checkpoint had {ckpt['steps_per_epoch']} batches per epoch, this run has "
             f"{steps} (a different data set or size?)"
         )
-    saved = {k: tuple(v.shape) for k, v in ckpt["model"].items()}
-    if saved != state_keys:
-        missing = sorted(set(state_keys) - set(saved))[:3]
-        extra = sorted(set(saved) - set(state_keys))[:3]
-        raise ValueError(
-            f"{key}: checkpoint tensors do not match the network (missing {missing}, "
-            f"unexpected {extra}, or other shapes)"
-        )
+    check_shapes(ckpt["model"], state, key)
 
 
 # ------------------------------------------------------------------------------ training
@@ -470,9 +338,9 @@ def train(
     ``on_epoch_end(epoch, stats)`` is called after each epoch's checkpoint is written.
     """
     device = resolve_device(device)
-    space = _space(net)
-    mask = _net_mask(net) if mask is None else space.check_mask(mask)
-    check_inside(mask, _net_mask(net))
+    space = supernet_space(net)
+    mask = net_mask(net) if mask is None else space.check_mask(mask)
+    check_inside(mask, net_mask(net))
     mask_json = space.mask_to_json(mask)
     net_config = net.config() if hasattr(net, "config") else None
     cuda = device.type == "cuda"
@@ -494,7 +362,7 @@ def train(
     steps = len(batches)
     paths = np.random.default_rng([config.seed, 0x5A7])  # the path sampler's own stream
     optimizer, scheduler = build_optimizer(net, config, steps)
-    store = _as_store(store) if store is not None else None
+    store = as_store(store) if store is not None else None
 
     with contextlib.ExitStack() as held:
         if store is not None:
@@ -512,11 +380,8 @@ def train(
                 )
             if found is not None:
                 key, ckpt = found
-                state_shapes = {k: tuple(v.shape) for k, v in net.state_dict().items()}
-                _check_resumable(ckpt, key, config, mask_json, net_config, steps, state_shapes)
-                net.load_state_dict(ckpt["model"])
-                optimizer.load_state_dict(ckpt["optimizer"])
-                scheduler.load_state_dict(ckpt["scheduler"])
+                _check_resumable(ckpt, key, config, mask_json, net_config, steps, net.state_dict())
+                restore_training_state(ckpt, net, optimizer, scheduler)
                 _set_rng_state(ckpt["rng"], batches, paths, ckpt["epoch"])
                 start, history = ckpt["epoch"], list(ckpt["history"])
                 last_key = key
@@ -560,12 +425,8 @@ def train(
                 bar.set_description(f"{desc} {epoch}/{config.epochs}")
                 if store is not None:
                     ckpt = {
-                        "format": CKPT_FORMAT,
-                        "epoch": epoch,
                         "steps_per_epoch": steps,
-                        "model": {k: v.detach().cpu() for k, v in net.state_dict().items()},
-                        "optimizer": optimizer.state_dict(),
-                        "scheduler": scheduler.state_dict(),
+                        **training_state(net, optimizer, scheduler),
                         "rng": _rng_state(batches, paths),
                         "config": config.to_json(),
                         "mask": mask_json,
@@ -574,7 +435,7 @@ def train(
                         "naslid_version": __version__,
                     }
                     check_held(store)  # a lease lost to another writer: stop, do not overwrite
-                    last_key = _write_checkpoint(store, ckpt, config.keep_checkpoints)
+                    last_key = write_checkpoint(store, epoch, ckpt, config.keep_checkpoints)
                 if on_epoch_end is not None:
                     on_epoch_end(epoch, stats)
         return TrainResult(config.epochs, start, history, last_key)
@@ -633,9 +494,9 @@ def inherit(parent: nn.Module, mask: Mask) -> nn.Module:
     the parent's tensors, holding only the candidates its mask allows where the supernet can
     be restricted (``restrict``), else a full copy that is trained inside the mask.
     """
-    space = _space(parent)
+    space = supernet_space(parent)
     mask = space.check_mask(mask)
-    check_inside(mask, _net_mask(parent))
+    check_inside(mask, net_mask(parent))
     if hasattr(parent, "restrict"):
         return parent.restrict(mask)
     child = copy.deepcopy(parent)
@@ -658,57 +519,3 @@ def finetune(
     child = inherit(parent, mask)
     cfg = dataclasses.replace(config, epochs=epochs if epochs is not None else config.warmup_epochs)
     return child, train(child, data, cfg, mask, **kwargs)
-
-
-# ------------------------------------------------------------------------------ saved models
-def save_model(
-    net: nn.Module,
-    out_dir: str | Path,
-    *,
-    mask: Mask | None = None,
-    config: TrainConfig | None = None,
-    extra: dict | None = None,
-) -> Path:
-    """Write ``out_dir/supernet.pt`` (state dict, checksummed) and ``out_dir/meta.json``."""
-    out = Path(out_dir)
-    space = _space(net)
-    mask = _net_mask(net) if mask is None else mask
-    check_finite(net.state_dict(), f"{out / MODEL_FILE}: not saved")
-    save_torch(
-        {k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}, out / MODEL_FILE
-    )
-    meta = {
-        "kind": "supernet",
-        "space": space.name,
-        "supernet": net.config() if hasattr(net, "config") else None,
-        "mask": space.mask_to_json(mask),
-        "epochs": config.epochs if config else None,
-        "train_config": config.to_json() if config else None,
-        "naslid_version": __version__,
-        **(extra or {}),
-    }
-    write_json(out / META_FILE, seal_meta(meta, out))
-    return out / MODEL_FILE
-
-
-def load_model(
-    model_dir: str | Path, expected: dict | None = None, device: str | torch.device = "cpu"
-) -> tuple[nn.Module, dict]:
-    """Rebuild the supernet saved by :func:`save_model`; ``expected`` meta fields are checked."""
-    from naslid import supernets
-
-    model_dir = Path(model_dir)
-    meta = read_json(model_dir / META_FILE)
-    verify_meta(meta, model_dir, str(model_dir / META_FILE))
-    if expected:
-        check_meta(meta, expected, str(model_dir / META_FILE))
-    if not meta.get("supernet"):
-        raise ValueError(f"{model_dir / META_FILE}: no field 'supernet' (the network config)")
-    net = supernets.build(meta["supernet"])
-    state = load_torch(model_dir / MODEL_FILE)
-    own = {k: tuple(v.shape) for k, v in net.state_dict().items()}
-    if {k: tuple(v.shape) for k, v in state.items()} != own:
-        raise ValueError(f"{model_dir / MODEL_FILE}: tensors do not match the network in meta.json")
-    check_finite(state, f"{model_dir / MODEL_FILE}: refused")
-    net.load_state_dict(state)
-    return net.to(resolve_device(device)), meta

@@ -9,22 +9,19 @@ import warnings
 import pytest
 import torch
 
+from naslid.checkpoints import CKPT_DIR, LATEST_KEY, checkpoint_key, load_checkpoint
 from naslid.cli import main
 from naslid.data import load
 from naslid.io import CorruptFileError
+from naslid.saved_model import load_model, save_model
 from naslid.spaces.nb201 import OPS, SPACE, Arch
 from naslid.store import open_store
 from naslid.supernets.nb201 import Supernet
 from naslid.train import (
-    LATEST_KEY,
     TrainConfig,
-    checkpoint_key,
     evaluate,
     finetune,
     inherit,
-    load_checkpoint,
-    load_model,
-    save_model,
     train,
 )
 
@@ -74,8 +71,9 @@ def test_uninterrupted_run_keeps_last_two_checkpoints(uninterrupted):
     assert [h["epoch"] for h in result.history] == [1, 2, 3]
     assert result.history[-1]["lr"] == pytest.approx(CFG.lr_min)  # cosine reached its floor
     s = open_store(store)
-    assert s.list("ckpt/") == ["ckpt/epoch-0002.pt", "ckpt/epoch-0003.pt", "ckpt/latest.json"]
-    assert json.loads(s.get_bytes(LATEST_KEY))["key"] == checkpoint_key(3) == result.checkpoint
+    kept = [checkpoint_key(CFG.epochs - k) for k in reversed(range(CFG.keep_checkpoints))]
+    assert s.list(f"{CKPT_DIR}/") == [*kept, LATEST_KEY]
+    assert json.loads(s.get_bytes(LATEST_KEY))["key"] == kept[-1] == result.checkpoint
     assert same_weights(net, fresh()) is False  # it did train
 
 
@@ -107,11 +105,11 @@ def test_killed_after_epoch_2_and_resumed_ends_bit_exact(data, uninterrupted, tm
 def test_truncated_checkpoint_is_refused_and_the_previous_one_used(data, uninterrupted, tmp_path):
     ref, _, _ = uninterrupted
     run_killed_after(2, data, tmp_path)
-    path = tmp_path / "ckpt" / "epoch-0002.pt"
+    path = tmp_path / checkpoint_key(2)
     blob = path.read_bytes()
     path.write_bytes(blob[: len(blob) // 2])
     with pytest.raises(CorruptFileError, match="truncated"):
-        load_checkpoint(tmp_path, "ckpt/epoch-0002.pt")
+        load_checkpoint(tmp_path, checkpoint_key(2))
     resumed = fresh(seed=5)
     with pytest.warns(UserWarning, match="epoch-0002.pt: truncated"):
         result = train(
@@ -132,7 +130,7 @@ def test_no_valid_checkpoint_is_an_error_and_loads_nothing(data, tmp_path):
             device="cpu",
             on_epoch_end=kill_after(1),
         )
-    path = tmp_path / "ckpt" / "epoch-0001.pt"
+    path = tmp_path / checkpoint_key(1)
     path.write_bytes(path.read_bytes()[:-10])
     net, untouched = fresh(seed=7), fresh(seed=7)
     with warnings.catch_warnings():
@@ -315,7 +313,7 @@ def test_cli_pretrain_and_resume(tmp_path, capsys):
     assert main(argv) == 0
     printed = capsys.readouterr().out
     assert printed.count("valid accuracy") == 2
-    assert (out / "supernet.pt").is_file() and (out / "ckpt" / "epoch-0001.pt").is_file()
+    assert (out / "supernet.pt").is_file() and (out / checkpoint_key(1)).is_file()
     assert len(json.loads((out / "eval.json").read_text())["paths"]) == 2
     assert main(argv) == 1  # checkpoints exist and --resume was not given
     assert "already holds checkpoints" in capsys.readouterr().err
@@ -326,7 +324,7 @@ def test_cli_pretrain_and_resume(tmp_path, capsys):
 def test_diverging_training_stops_with_epoch_and_step_and_writes_no_checkpoint(data, tmp_path):
     import dataclasses
 
-    from naslid.train import DivergedError
+    from naslid.divergence import DivergedError
 
     cfg = dataclasses.replace(CFG, lr=1e6, grad_clip=0.0)  # a finite loss, then huge weights
     with pytest.raises(
@@ -344,8 +342,8 @@ def test_diverging_training_stops_with_epoch_and_step_and_writes_no_checkpoint(d
 
 
 def test_non_finite_weights_are_never_saved_or_loaded(tmp_path):
+    from naslid.divergence import DivergedError
     from naslid.io import save_torch
-    from naslid.train import DivergedError
 
     net = fresh()
     with torch.no_grad():

@@ -14,15 +14,18 @@ import pytest
 import torch
 from PIL import Image
 
+from naslid import supernets
+from naslid.checkpoints import LATEST_KEY, checkpoint_key
 from naslid.cli import main
 from naslid.io import CorruptFileError, load_torch, write_json
+from naslid.spaces import SPACES
+from naslid.spaces import get as get_space
 from naslid.spaces import mobilenet as M
 from naslid.spaces import nb201 as N
+from naslid.supernets import imagenet_network
 from naslid.supernets.mobilenet import Supernet
 from naslid.transfer import (
-    CHECKPOINT_KEY,
     TransferConfig,
-    build_network,
     cosine_lr_factor,
     count_flops,
     init_from_supernet,
@@ -113,7 +116,7 @@ def test_topk_correct():
 
 
 def test_no_weight_decay_on_batchnorm():
-    net = build_network("mobilenet", ARCH, 10, 0.25)
+    net = imagenet_network("mobilenet", ARCH, 10, 0.25)
     decay, rest = param_groups(net, 4e-5, True)
     bn = {
         id(p) for m in net.modules() if isinstance(m, torch.nn.BatchNorm2d) for p in m.parameters()
@@ -124,16 +127,30 @@ def test_no_weight_decay_on_batchnorm():
 
 def test_imagenet_networks():
     arch = M.from_str(ARCH)
-    mob = build_network("mobilenet", ARCH, 1000, 1.0, dropout=0.1)
+    mob = imagenet_network("mobilenet", ARCH, 1000, 1.0, dropout=0.1)
     assert mob.stem[0].stride == (2, 2) and mob.affine and mob.dropout.p == 0.1
     assert sum(p.numel() for p in mob.parameters()) == M.cost(arch)[1]  # ProxylessNAS ImageNet net
     cell = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_1x1~1|+|skip_connect~0|nor_conv_3x3~1|avg_pool_3x3~2|"
-    net = build_network("nb201", cell, 1000, 1.0).eval()
+    net = imagenet_network("nb201", cell, 1000, 1.0).eval()
     with torch.no_grad():
         logits, feats = net(torch.randn(1, 3, 224, 224), return_features=True)
     assert logits.shape == (1, 1000)
-    assert [f.shape[-1] for f in feats] == [28] * 5 + [14] * 6 + [7] * 6  # DARTS stem: 224 -> 28
+    cells = net.N  # a stage: N cells, then the next one's reduction block first
+    assert [f.shape[-1] for f in feats] == [28] * cells + [14] * (cells + 1) + [7] * (cells + 1)
     assert net.stem[0].stride == (2, 2) and len(net.stem) == 8
+
+
+@pytest.mark.parametrize("space", SPACES)
+def test_every_space_has_an_imagenet_network(space):
+    """The supernet interface the transfer uses, for every registered space."""
+    module = supernets.get(space)
+    arch = get_space(space).sample(np.random.default_rng(0), 1)[0]
+    net = supernets.imagenet_network(space, str(arch), 10, 0.25).eval()
+    with torch.no_grad():
+        assert net(torch.rand(2, 3, 32, 32)).shape == (2, 10)
+    assert module.supernet_width(module.Supernet().config()) == 1.0  # the supernet's default
+    assert isinstance(module.NOT_TRANSFERRED, tuple)
+    assert all(any(k.startswith(p) for k in net.state_dict()) for p in module.NOT_TRANSFERRED)
 
 
 def test_bad_inputs(digits, tmp_path):
@@ -172,8 +189,8 @@ def test_a_file_that_is_no_image_is_one_line_naming_it(digits, tmp_path, capsys)
 
 # ------------------------------------------------------------------- supernet
 def _save_supernet(net, folder: Path) -> Path:
-    """As the pretrain / finetune steps leave it (naslid.train.save_model)."""
-    from naslid.train import save_model
+    """As the pretrain / finetune steps leave it (naslid.saved_model.save_model)."""
+    from naslid.saved_model import save_model
 
     return save_model(net, folder)
 
@@ -188,7 +205,7 @@ def test_init_from_a_mobilenet_supernet_keeps_its_function(tmp_path):
         sup(torch.randn(8, 3, 32, 32))  # running statistics
     ckpt = _save_supernet(sup.eval(), tmp_path)
     assert supernet_width(read_supernet_meta(ckpt)) == 0.25  # transfer's default width
-    net = build_network("mobilenet", ARCH, 10, 0.25).eval()
+    net = imagenet_network("mobilenet", ARCH, 10, 0.25).eval()
     report = init_from_supernet(net, "mobilenet", ckpt)
     # only the affine parameters of the candidates' BatchNorms (index 1 in conv-BN-ReLU6) stay
     assert report["loaded"] > 100 and report["skipped"]
@@ -197,7 +214,7 @@ def test_init_from_a_mobilenet_supernet_keeps_its_function(tmp_path):
     with torch.no_grad():  # non-affine supernet BN == affine standalone BN at weight 1, bias 0
         torch.testing.assert_close(net(x), sup(x, arch))
     with pytest.raises(ValueError, match="'space'"):
-        init_from_supernet(build_network("nb201", str(N.Arch((3,) * 6)), 10), "nb201", ckpt)
+        init_from_supernet(imagenet_network("nb201", str(N.Arch((3,) * 6)), 10), "nb201", ckpt)
 
 
 def test_init_from_an_nb201_supernet_skips_the_stem(tmp_path):
@@ -207,7 +224,7 @@ def test_init_from_an_nb201_supernet_skips_the_stem(tmp_path):
     ckpt = _save_supernet(sup, tmp_path)
     assert supernet_width(read_supernet_meta(ckpt)) == 0.25  # C = 4
     cell = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_1x1~1|+|skip_connect~0|nor_conv_3x3~1|avg_pool_3x3~2|"
-    net = build_network("nb201", cell, 10, 0.25)
+    net = imagenet_network("nb201", cell, 10, 0.25)
     report = init_from_supernet(net, "nb201", ckpt)
     # the CIFAR stem, and the affine parameters of the edges' BatchNorms (index 2 in ReLU-conv-BN)
     assert all(
@@ -238,7 +255,7 @@ def test_smoke_run_reports_and_exports(smoke, digits):
     # the weights moved away from the initialisation, and reload through naslid
     net = load_weights(smoke)
     torch.manual_seed(123)
-    fresh = build_network("mobilenet", ARCH, 10, 0.25)
+    fresh = imagenet_network("mobilenet", ARCH, 10, 0.25)
     assert not torch.equal(net.classifier.weight, fresh.classifier.weight)
 
     # the program runs in plain PyTorch, never importing naslid, and reproduces the reported top-1
@@ -282,7 +299,7 @@ def test_resumed_run_equals_the_uninterrupted_one(smoke, digits, tmp_path):
     assert (
         first["finished"] is False
         and first["epoch"] == 1
-        and (tmp_path / "checkpoints" / CHECKPOINT_KEY).is_file()
+        and (tmp_path / "checkpoints" / checkpoint_key(1)).is_file()
     )
     assert not (tmp_path / "arch.json").exists()
     second = transfer("mobilenet", ARCH, digits, tmp_path, config, export=False, progress=False)
@@ -297,11 +314,15 @@ def test_resumed_run_equals_the_uninterrupted_one(smoke, digits, tmp_path):
 
 
 def test_truncated_or_foreign_checkpoint_is_refused(smoke, digits, tmp_path):
-    ckpt_dir = tmp_path / "ckpt"
-    ckpt_dir.mkdir()
-    data = (smoke / "checkpoints" / CHECKPOINT_KEY).read_bytes()
-    (ckpt_dir / CHECKPOINT_KEY).write_bytes(data[: len(data) // 2])
-    with pytest.raises(CorruptFileError, match="truncated"):
+    last = checkpoint_key(SMOKE["epochs"])
+    ckpt_dir = tmp_path / "checkpoints"
+    (ckpt_dir / last).parent.mkdir(parents=True)
+    data = (smoke / "checkpoints" / last).read_bytes()
+    (ckpt_dir / last).write_bytes(data[: len(data) // 2])
+    with (
+        pytest.warns(UserWarning, match="truncated"),
+        pytest.raises(CorruptFileError, match="no valid checkpoint"),
+    ):
         transfer(
             "mobilenet",
             ARCH,
@@ -311,8 +332,8 @@ def test_truncated_or_foreign_checkpoint_is_refused(smoke, digits, tmp_path):
             checkpoint_dir=ckpt_dir,
             progress=False,
         )
-    shutil.copy(smoke / "checkpoints" / CHECKPOINT_KEY, ckpt_dir / CHECKPOINT_KEY)
-    with pytest.raises(ValueError, match="'epochs'"):
+    shutil.copy(smoke / "checkpoints" / last, ckpt_dir / last)
+    with pytest.raises(ValueError, match="epochs=2.*epochs=3"):
         transfer(
             "mobilenet",
             ARCH,
@@ -332,7 +353,7 @@ def test_nb201_with_ema(digits, tmp_path):
     net = load_weights(tmp_path)
     assert count_flops(net, 32) / 1e6 == pytest.approx(result["flops_M"])
     assert sum(p.numel() for p in net.parameters()) / 1e6 == pytest.approx(result["params_M"])
-    state = load_torch(tmp_path / "checkpoints" / CHECKPOINT_KEY)
+    state = load_torch(tmp_path / "checkpoints" / checkpoint_key(config.epochs))
     ema = {k.removeprefix("module."): v for k, v in state["ema"].items() if k.startswith("module.")}
     for key, value in net.state_dict().items():  # the written network is the EMA's
         torch.testing.assert_close(value, ema[key])
@@ -374,8 +395,8 @@ def test_data_and_checkpoints_on_an_s3_server(tmp_path, monkeypatch, seaweedfs):
     )
     assert first == {"finished": False, "epoch": 1, "history": first["history"]}
     ckpts = open_store("minio://naslid/ckpt")
-    assert ckpts.list() == [CHECKPOINT_KEY]
+    assert ckpts.list() == [checkpoint_key(1), LATEST_KEY]
     from naslid.io import torch_from_bytes
 
-    state = torch_from_bytes(ckpts.get_bytes(CHECKPOINT_KEY))
+    state = torch_from_bytes(ckpts.get_bytes(checkpoint_key(1)))
     assert state["epoch"] == 1 and state["meta"]["arch"] == ARCH

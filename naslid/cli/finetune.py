@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 
+from naslid.cli._options import add_config_options, config_values
 from naslid.data import DATASETS
 from naslid.train import TrainConfig
 
 _DEFAULTS = TrainConfig()
+_CONFIG_OPTIONS = {"batch_size": "batch size", "lr": "learning rate", "seed": "random seed"}
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -29,10 +31,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--epochs",
         type=int,
         default=_DEFAULTS.warmup_epochs,
-        help=f"default {_DEFAULTS.warmup_epochs} (the warm-up of one split level)",
+        help="training epochs (default %(default)s: the warm-up of one split level)",
     )
-    p.add_argument("--batch-size", type=int, default=_DEFAULTS.batch_size)
-    p.add_argument("--lr", type=float, default=_DEFAULTS.lr)
+    add_config_options(p, _DEFAULTS, _CONFIG_OPTIONS)
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument(
         "--checkpoints", help="checkpoint store: folder or minio://BUCKET/PREFIX (default OUT)"
@@ -40,7 +41,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--resume", action="store_true", help="continue from the newest valid checkpoint"
     )
-    p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("--debug", action="store_true", help="show tracebacks")
@@ -62,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
         args.dataset, args.data_root, "train", limit=args.limit, seed=args.seed
     )
     torch.manual_seed(args.seed)
-    config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed)
+    config = TrainConfig(epochs=args.epochs, **config_values(args, _CONFIG_OPTIONS))
     store = open_store(args.checkpoints or args.out)
     print(
         f"finetune: node {node.id} ({tree.space.mask_size(node.mask)} archs) from {args.parent}, "

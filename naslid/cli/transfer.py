@@ -6,23 +6,34 @@ import argparse
 import json
 import os
 
+from naslid.cli._options import add_config_options, config_values, signature_defaults
 from naslid.io import read_json
 from naslid.spaces import SPACES
+from naslid.transfer import TransferConfig, make_digits_imagefolder
 
-_CONFIG_OPTIONS = (
-    "epochs",
-    "batch_size",
-    "lr",
-    "weight_decay",
-    "label_smoothing",
-    "dropout",
-    "warmup_epochs",
-    "ema_decay",
-    "image_size",
-    "width_mult",
-    "workers",
-    "seed",
-)
+# The TransferConfig fields that are options, and what they mean (ProxylessNAS's ImageNet
+# recipe by default).
+_CONFIG_OPTIONS = {
+    "epochs": "training epochs",
+    "batch_size": "global batch size, split over the processes",
+    "lr": "learning rate at batch 256, scaled linearly with the batch size",
+    "weight_decay": "weight decay, none on BatchNorm",
+    "label_smoothing": "label smoothing of the loss",
+    "dropout": "dropout before the classifier (mobilenet only)",
+    "warmup_epochs": "epochs of linear warm-up before the cosine",
+    "ema_decay": "EMA decay of the weights per step, 0 for none",
+    "image_size": "image side in pixels",
+    "width_mult": "width multiplier (default: the supernet's, else 1)",
+    "workers": "data loader processes",
+    "seed": "random seed",
+}
+# make_digits_imagefolder's arguments that are transfer-data's options
+_DIGITS_OPTIONS = {
+    "train_per_class": "training images per class",
+    "val_per_class": "validation images per class",
+    "size": "image side in pixels",
+    "seed": "random seed",
+}
 
 
 def _arch_from(path: str) -> str:
@@ -38,15 +49,14 @@ def _arch_from(path: str) -> str:
 
 
 def run_transfer(args: argparse.Namespace) -> int:
-    from naslid.transfer import TransferConfig, transfer
+    from naslid.transfer import transfer
 
     if (args.arch is None) == (args.arch_from is None):
         raise ValueError("arch: give exactly one of --arch and --arch-from")
     arch = args.arch if args.arch is not None else _arch_from(args.arch_from)
-    given = {
-        name: getattr(args, name) for name in _CONFIG_OPTIONS if getattr(args, name) is not None
-    }
-    config = TransferConfig(**given, amp=not args.no_amp, compile=args.compile)
+    config = TransferConfig(
+        **config_values(args, _CONFIG_OPTIONS), amp=not args.no_amp, compile=args.compile
+    )
     result = transfer(
         args.space,
         arch,
@@ -75,11 +85,7 @@ def run_transfer(args: argparse.Namespace) -> int:
 
 
 def run_transfer_data(args: argparse.Namespace) -> int:
-    from naslid.transfer import make_digits_imagefolder
-
-    root = make_digits_imagefolder(
-        args.out, args.train_per_class, args.val_per_class, args.size, args.seed
-    )
+    root = make_digits_imagefolder(args.out, **config_values(args, _DIGITS_OPTIONS))
     print(f"wrote a 10-class ImageNet-layout tree of digits to {root} (train/, val/)")
     return 0
 
@@ -114,27 +120,7 @@ def register(subparsers) -> None:
         "--checkpoint-dir",
         help="epoch checkpoints (directory or minio:// prefix; default OUT/checkpoints)",
     )
-    # unset options take naslid.transfer.TransferConfig's defaults (ProxylessNAS's ImageNet recipe)
-    p.add_argument("--epochs", type=int, help="default 300")
-    p.add_argument("--batch-size", type=int, help="global batch size (default 256)")
-    p.add_argument(
-        "--lr", type=float, help="learning rate at batch 256, scaled linearly (default 0.05)"
-    )
-    p.add_argument("--weight-decay", type=float, help="default 4e-5 (none on BatchNorm)")
-    p.add_argument("--label-smoothing", type=float, help="default 0.1")
-    p.add_argument("--dropout", type=float, help="before the classifier (default 0.1)")
-    p.add_argument("--warmup-epochs", type=int, help="linear warm-up before the cosine (default 0)")
-    p.add_argument(
-        "--ema",
-        dest="ema_decay",
-        type=float,
-        metavar="DECAY",
-        help="EMA decay per step (default 0: off)",
-    )
-    p.add_argument("--image-size", type=int, help="default 224")
-    p.add_argument("--width-mult", type=float, help="default: the supernet's, else 1.0")
-    p.add_argument("--workers", type=int, help="data loader processes (default 8)")
-    p.add_argument("--seed", type=int)
+    add_config_options(p, TransferConfig(), _CONFIG_OPTIONS, {"ema_decay": ("--ema", "DECAY")})
     p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
     p.add_argument("--no-amp", action="store_true", help="no bf16 autocast on GPU")
     p.add_argument("--compile", action="store_true", help="torch.compile the training model")
@@ -156,8 +142,5 @@ def register(subparsers) -> None:
         description="10 classes of upscaled 8x8 digits as RGB PNGs under OUT/train and OUT/val.",
     )
     d.add_argument("--out", required=True)
-    d.add_argument("--train-per-class", type=int, default=20)
-    d.add_argument("--val-per-class", type=int, default=5)
-    d.add_argument("--size", type=int, default=32, help="image side in pixels")
-    d.add_argument("--seed", type=int, default=0)
+    add_config_options(d, signature_defaults(make_digits_imagefolder), _DIGITS_OPTIONS)
     d.set_defaults(func=run_transfer_data)

@@ -20,3 +20,14 @@ def build(config: dict):
     if "space" not in config:
         raise ValueError("supernet config: no field 'space'")
     return get(config["space"]).build(config)
+
+
+def imagenet_network(
+    space: str, arch: str, num_classes: int, width_mult: float = 1.0, dropout: float = 0.0
+):
+    """The standalone network of ``arch`` (its text form) of ``space`` for ImageNet-sized input."""
+    from naslid.spaces import get as get_space
+
+    return get(space).imagenet_network(
+        get_space(space).from_str(arch), num_classes, width_mult, dropout
+    )

@@ -30,7 +30,7 @@ from collections.abc import Iterator, Sequence
 
 from torch import Tensor, nn
 
-from naslid.spaces.base import Mask
+from naslid.spaces.base import Arch, Mask
 from naslid.spaces.mobilenet import (
     OP_SPEC,
     SKIP,
@@ -184,3 +184,29 @@ class Supernet(MaskedSupernet):
 
 build = Supernet.from_config
 """A supernet from the ``config()`` of another (as stored in a checkpoint's meta)."""
+
+
+# --------------------------------------------------------------- at ImageNet input
+NOT_TRANSFERRED: tuple[str, ...] = ()
+"""Parameter prefixes that :func:`imagenet_network` does not share with a supernet: none,
+the supernet already has the ImageNet stem."""
+
+
+def supernet_width(config: dict) -> float | None:
+    """The width multiplier of a supernet ``config()``, None if it names none."""
+    return float(config["width_mult"]) if "width_mult" in config else None
+
+
+def imagenet_network(
+    arch: Arch, num_classes: int, width_mult: float = 1.0, dropout: float = 0.0
+) -> Supernet:
+    """The standalone ProxylessNAS network of ``arch`` with its own ImageNet stem (stride-2
+    first conv, 7x7 before pooling), affine BatchNorm, ``dropout`` before the classifier."""
+    return Supernet(
+        width_mult,
+        num_classes,
+        SPACE.arch_mask(arch),
+        affine=True,
+        stem="imagenet",
+        dropout=dropout,
+    )

@@ -22,7 +22,7 @@ from collections.abc import Iterator, Sequence
 import torch
 from torch import Tensor, nn
 
-from naslid.spaces.base import Mask
+from naslid.spaces.base import Arch, Mask
 from naslid.spaces.nb201 import EDGES, NUM_NODES, OPS, SPACE
 from naslid.supernets.base import MaskedSupernet
 
@@ -157,3 +157,51 @@ class Supernet(MaskedSupernet):
 
 build = Supernet.from_config
 """A supernet from the ``config()`` of another (as stored in a checkpoint's meta)."""
+
+
+# --------------------------------------------------------------- at ImageNet input
+NOT_TRANSFERRED = ("stem.",)
+"""Parameter prefixes that :func:`imagenet_network` does not share with a supernet: the
+ImageNet stem replaces the CIFAR one."""
+
+
+def imagenet_stem(C: int) -> nn.Sequential:
+    """DARTS's ImageNet stem (stem0 + stem1): three stride-2 3x3 convs, 224 -> 28."""
+    return nn.Sequential(
+        nn.Conv2d(3, C // 2, 3, 2, 1, bias=False),
+        nn.BatchNorm2d(C // 2),
+        nn.ReLU(inplace=True),
+        nn.Conv2d(C // 2, C, 3, 2, 1, bias=False),
+        nn.BatchNorm2d(C),
+        nn.ReLU(inplace=True),
+        nn.Conv2d(C, C, 3, 2, 1, bias=False),
+        nn.BatchNorm2d(C),
+    )
+
+
+def imagenet_channels(width_mult: float) -> int:
+    """C = 16 x width, even (the stem halves it), at least 2."""
+    return max(2, 2 * round(8 * width_mult))
+
+
+def supernet_width(config: dict) -> float | None:
+    """The width multiplier of a supernet ``config()`` (C / 16), None if it names no C."""
+    return float(config["C"]) / 16 if "C" in config else None
+
+
+def imagenet_network(
+    arch: Arch, num_classes: int, width_mult: float = 1.0, dropout: float = 0.0
+) -> Supernet:
+    """The standalone network of ``arch`` for 224x224 input (NAS-LID section 4, Table 4).
+
+    The NAS-Bench-201 network (C = 16 x width, the paper's N) has only a stride-1 3x3 stem
+    for 32x32 inputs, and NAS-Bench-201 defines no 224x224 variant (its ImageNet16-120 set
+    is 16x16). Its stem is replaced by DARTS's ImageNet stem (Liu et al. 2019,
+    ``NetworkImageNet``), so the three cell stages run at 28, 14 and 7 pixels, as mobile
+    networks do. The network has no dropout: ``dropout`` is accepted for the common signature
+    and ignored.
+    """
+    C = imagenet_channels(width_mult)
+    net = Supernet(C=C, num_classes=num_classes, mask=SPACE.arch_mask(arch), affine=True)
+    net.stem = imagenet_stem(C)
+    return net

@@ -1,0 +1,94 @@
+"""A trained (sub-)supernet on disk: ``supernet.pt`` (the state dict, naslid's checksummed
+format) and ``meta.json`` (space, network config, mask, training config; sealed), as the
+pretrain and finetune steps leave it and every later step reads it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import torch
+from torch import nn
+
+from naslid import __version__, supernets
+from naslid.checkpoints import check_shapes
+from naslid.distributed import resolve_device
+from naslid.divergence import check_finite
+from naslid.io import (
+    check_meta,
+    load_torch,
+    read_json,
+    save_torch,
+    seal_meta,
+    verify_meta,
+    write_json,
+)
+from naslid.spaces.base import Mask
+
+if TYPE_CHECKING:
+    from naslid.train import TrainConfig
+
+MODEL_FILE = "supernet.pt"
+META_FILE = "meta.json"
+
+
+def supernet_space(net: nn.Module):
+    """The search space of a naslid supernet (its ``.space``)."""
+    space = getattr(net, "space", None)
+    if space is None:
+        raise ValueError("net: has no .space (a naslid supernet is expected)")
+    return space
+
+
+def net_mask(net: nn.Module) -> Mask:
+    """The mask of the candidates ``net`` holds (every one without a mask)."""
+    return getattr(net, "mask", None) or supernet_space(net).full_mask()
+
+
+def save_model(
+    net: nn.Module,
+    out_dir: str | Path,
+    *,
+    mask: Mask | None = None,
+    config: TrainConfig | None = None,
+    extra: dict | None = None,
+) -> Path:
+    """Write ``out_dir/supernet.pt`` (state dict, checksummed) and ``out_dir/meta.json``."""
+    out = Path(out_dir)
+    space = supernet_space(net)
+    mask = net_mask(net) if mask is None else mask
+    check_finite(net.state_dict(), f"{out / MODEL_FILE}: not saved")
+    save_torch(
+        {k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}, out / MODEL_FILE
+    )
+    meta = {
+        "kind": "supernet",
+        "space": space.name,
+        "supernet": net.config() if hasattr(net, "config") else None,
+        "mask": space.mask_to_json(mask),
+        "epochs": config.epochs if config else None,
+        "train_config": config.to_json() if config else None,
+        "naslid_version": __version__,
+        **(extra or {}),
+    }
+    write_json(out / META_FILE, seal_meta(meta, out))
+    return out / MODEL_FILE
+
+
+def load_model(
+    model_dir: str | Path, expected: dict | None = None, device: str | torch.device = "cpu"
+) -> tuple[nn.Module, dict]:
+    """Rebuild the supernet saved by :func:`save_model`; ``expected`` meta fields are checked."""
+    model_dir = Path(model_dir)
+    meta = read_json(model_dir / META_FILE)
+    verify_meta(meta, model_dir, str(model_dir / META_FILE))
+    if expected:
+        check_meta(meta, expected, str(model_dir / META_FILE))
+    if not meta.get("supernet"):
+        raise ValueError(f"{model_dir / META_FILE}: no field 'supernet' (the network config)")
+    net = supernets.build(meta["supernet"])
+    state = load_torch(model_dir / MODEL_FILE)
+    check_shapes(state, net.state_dict(), f"{model_dir / MODEL_FILE} (network of meta.json)")
+    check_finite(state, f"{model_dir / MODEL_FILE}: refused")
+    net.load_state_dict(state)
+    return net.to(resolve_device(device)), meta
