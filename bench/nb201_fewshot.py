@@ -38,17 +38,19 @@ import torch
 from naslid import data as datasets
 from naslid import split
 from naslid.benchmarks import DEFAULT_NB201_CSV, load_table
+from naslid.distributed import resolve_device
 from naslid.evaluate import rank_correlation
 from naslid.evolution import EvolutionConfig, evolve
 from naslid.gradmatch import GradMatchConfig
 from naslid.lid import LIDConfig, sample_batches
+from naslid.saved_model import load_model, save_model
 from naslid.scoring import ProxyEvaluator, ScoringConfig
 from naslid.spaces import nb201
 from naslid.split import PartitionTree, build_tree
 from naslid.steps import resize_images
 from naslid.store import open_store
 from naslid.supernets.nb201 import Supernet
-from naslid.train import TrainConfig, finetune, load_model, resolve_device, save_model, train
+from naslid.train import TrainConfig, finetune, train
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -153,7 +155,7 @@ def score_and_search(criterion, args, leaves, train_data, valid, table, probe, d
     if path.is_file():
         return json.loads(path.read_text())
     scoring = ScoringConfig(seed=args.seed, bn_batches=args.bn_batches, val_limit=args.val_limit)
-    evaluator = ProxyEvaluator(leaves, train_data, valid, scoring, device=device)
+    evaluator = ProxyEvaluator(leaves, train_data, valid, scoring, device=device, space=nb201.SPACE)
     t = time.perf_counter()
     scores = dict(zip(map(str, probe), map(float, evaluator(probe))))
     ranking = rank_correlation(scores, table, sample=args.sample, rng=args.seed)

@@ -9,7 +9,7 @@ Kinds (``meta.json["artifact"]``):
 
 - ``naslid.data``: ``train.pt`` / ``valid.pt`` (uint8 images, labels, classes, mean, std).
 - ``naslid.partition``: the sub-supernets after a round: ``leaves/<node>/`` (``supernet.pt`` +
-  ``meta.json`` of :func:`naslid.train.save_model`) and, from round 1 on, ``tree.json``.
+  ``meta.json`` of :func:`naslid.saved_model.save_model`) and, from round 1 on, ``tree.json``.
 - ``naslid.node_profile``: ``profile.json``, one sub-supernet's per-edge similarities.
 - ``naslid.split``: ``tree.json`` after a round's splits and ``decisions.json``.
 - ``naslid.subsupernet``: one fine-tuned child (``save_model`` layout).
@@ -220,7 +220,7 @@ def check_partition(directory: PathLike, meta: dict) -> None:
     leaves = meta.get("leaves")
     if not isinstance(leaves, dict) or not leaves:
         raise ValueError(f"{source}: field 'leaves' must be an object of masks")
-    masks = {node: space.mask_from_json(m) for node, m in leaves.items()}
+    masks = leaf_masks(meta)
     tree_path = directory / "tree.json"
     if tree_path.is_file():
         tree = split.PartitionTree.load(tree_path)
@@ -263,13 +263,15 @@ def check_partition(directory: PathLike, meta: dict) -> None:
             )
 
 
+def leaf_masks(meta: dict) -> dict[str, Any]:
+    """Node id -> mask of every sub-supernet of a partition (or split), in node order."""
+    space = space_of(meta)
+    return {node: space.mask_from_json(mask) for node, mask in sorted(meta["leaves"].items())}
+
+
 def leaves(partition: PathLike, meta: dict) -> list[tuple[Any, Path]]:
     """(mask, model dir) of every sub-supernet of a partition, in node order."""
-    space = space_of(meta)
-    return [
-        (space.mask_from_json(mask), Path(partition) / "leaves" / node)
-        for node, mask in sorted(meta["leaves"].items())
-    ]
+    return [(mask, Path(partition) / "leaves" / node) for node, mask in leaf_masks(meta).items()]
 
 
 # --------------------------------------------------------------------------- naslid.data

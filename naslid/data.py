@@ -181,11 +181,19 @@ def load(
     return _load_imagefolder(_root(name, root), split, limit, size, workers)
 
 
+DATA_ENV = "NASLID_DATA"
+
+
+def data_home() -> Path:
+    """The folder holding the data sets: ``$NASLID_DATA`` (on a cluster the dataset volume),
+    else ``~/.cache/naslid/data``."""
+    return Path(os.environ.get(DATA_ENV, "~/.cache/naslid/data")).expanduser()
+
+
 def _root(name: str, root: str | os.PathLike | None) -> Path:
     if root is not None:
         return Path(root).expanduser()
-    base = name.split("-")[0]
-    return Path(os.environ.get("NASLID_DATA", "~/.cache/naslid/data")).expanduser() / base
+    return data_home() / name.split("-")[0]
 
 
 def limit_per_class(labels: np.ndarray, limit: int | None) -> np.ndarray:

@@ -108,7 +108,7 @@ def ddp_environment(nproc: int, environ: dict | None = None) -> dict:
 def run_distributed(name: str, kwargs: dict, run_id: str = "", nproc: int | None = None) -> Any:
     """Step ``name`` (imagenet-transfer, the one ``distributed`` step) with ``kwargs``: in this
     process for one GPU (or the CPU), else under ``torchrun --standalone --nproc_per_node=N``
-    (DDP, one process per GPU; naslid.transfer reads WORLD_SIZE / RANK / LOCAL_RANK).
+    (DDP, one process per GPU; naslid.distributed reads WORLD_SIZE / RANK / LOCAL_RANK).
     Returns rank 0's result."""
     import subprocess
     import sys

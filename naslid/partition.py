@@ -141,7 +141,7 @@ class PartitionTree:
         """The leaf whose mask holds ``arch`` (the leaves' masks are disjoint)."""
         if not self.space.contains(self.nodes[self.root].mask, arch):
             raise ValueError(f"arch: {arch} lies outside the tree's root mask")
-        return next(n for n in self.leaves() if self.space.contains(n.mask, arch))
+        return self.nodes[self.space.owner({n.id: n.mask for n in self.leaves()}, arch)]
 
     def candidates(self, node_id: str) -> list[int]:
         """The edges of a node that were never partitioned: its allowed set still equals the

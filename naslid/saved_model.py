@@ -11,18 +11,11 @@ import torch
 from torch import nn
 
 from naslid import __version__, supernets
+from naslid.artifacts import load_meta, write_meta
 from naslid.checkpoints import check_shapes
 from naslid.distributed import resolve_device
 from naslid.divergence import check_finite
-from naslid.io import (
-    check_meta,
-    load_torch,
-    read_json,
-    save_torch,
-    seal_meta,
-    verify_meta,
-    write_json,
-)
+from naslid.io import load_torch, save_torch
 from naslid.spaces.base import Mask
 
 if TYPE_CHECKING:
@@ -71,7 +64,7 @@ def save_model(
         "naslid_version": __version__,
         **(extra or {}),
     }
-    write_json(out / META_FILE, seal_meta(meta, out))
+    write_meta(out, meta)
     return out / MODEL_FILE
 
 
@@ -80,10 +73,7 @@ def load_model(
 ) -> tuple[nn.Module, dict]:
     """Rebuild the supernet saved by :func:`save_model`; ``expected`` meta fields are checked."""
     model_dir = Path(model_dir)
-    meta = read_json(model_dir / META_FILE)
-    verify_meta(meta, model_dir, str(model_dir / META_FILE))
-    if expected:
-        check_meta(meta, expected, str(model_dir / META_FILE))
+    meta = load_meta(model_dir, expected)
     if not meta.get("supernet"):
         raise ValueError(f"{model_dir / META_FILE}: no field 'supernet' (the network config)")
     net = supernets.build(meta["supernet"])

@@ -22,8 +22,10 @@ from torch import nn
 
 from naslid.batchnorm import batch_norm_layers
 from naslid.data import BatchIterator, ImageData
+from naslid.distributed import resolve_device
+from naslid.divergence import DivergedError, check_finite
+from naslid.saved_model import load_model
 from naslid.spaces.base import Arch, Mask, SlotSpace
-from naslid.train import DivergedError, check_finite, load_model, resolve_device
 
 
 @dataclass(frozen=True)
@@ -95,7 +97,7 @@ class ProxyEvaluator:
     """``evaluator(archs) -> scores``: inherited-weight accuracy in the owning sub-supernet.
 
     ``leaves`` are ``(mask, model_dir)`` pairs (the leaves of the partition tree; one pair with
-    the full mask for plain one-shot NAS), ``model_dir`` as written by ``train.save_model``.
+    the full mask for plain one-shot NAS), ``model_dir`` as written by :func:`naslid.saved_model.save_model`.
     The masks must be disjoint; an arch no mask holds is an error naming it. ``space`` places an
     arch in its leaf (:meth:`SlotSpace.owner`); without it, the slot-space rule (an arch lies in
     a mask that allows each of its options).

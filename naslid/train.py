@@ -50,9 +50,7 @@ from naslid.data import BatchIterator, ImageData
 from naslid.distributed import resolve_device
 from naslid.divergence import DivergedError, check_finite
 from naslid.lock import check_held, hold_store, release_store
-from naslid.saved_model import load_model as load_model  # re-exported for callers
 from naslid.saved_model import net_mask, supernet_space
-from naslid.saved_model import save_model as save_model  # re-exported for callers
 from naslid.spaces.base import Arch, Mask
 from naslid.store import Store
 

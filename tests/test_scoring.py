@@ -7,11 +7,11 @@ import pytest
 import torch
 
 from naslid.data import synthetic
+from naslid.saved_model import save_model
 from naslid.scorer import Scorer
 from naslid.scoring import ProxyEvaluator, ScoringConfig, path_accuracy, recalibrate_bn
 from naslid.spaces import nb201
 from naslid.supernets.nb201 import Supernet
-from naslid.train import save_model
 
 ARCHS = nb201.sample(np.random.default_rng(1), 6)
 
@@ -59,7 +59,7 @@ def test_scoring_groups_by_owner_loads_each_leaf_once_and_changes_nothing(tmp_pa
     masks = [((0, 1),) + ((0, 1, 2, 3, 4),) * 5, ((2, 3, 4),) + ((0, 1, 2, 3, 4),) * 5]
     for i, mask in enumerate(masks):
         save_model(_net(10 + i).restrict(mask), tmp_path / f"leaf{i}", mask=mask)
-    from naslid.train import load_model
+    from naslid.saved_model import load_model
 
     loads: list[str] = []
 
@@ -138,7 +138,7 @@ def test_recalibration_repairs_mixed_running_statistics(tmp_path, data):
 def test_non_finite_weights_or_inputs_are_refused_not_scored(tmp_path, data):
     import dataclasses
 
-    from naslid.train import DivergedError
+    from naslid.divergence import DivergedError
 
     train, val = data
     save_model(_net(2), tmp_path / "root")

@@ -374,7 +374,7 @@ def test_random_criterion_and_lid_criterion_build_trees():
 
 def test_cli_profile_then_merge_and_in_process_split(tmp_path, capsys):
     from naslid.cli import main
-    from naslid.train import save_model
+    from naslid.saved_model import save_model
 
     torch.manual_seed(0)
     save_model(Supernet(C=4, N=1, num_classes=10), tmp_path / "model")

@@ -90,7 +90,7 @@ def test_data_artifact(chain):
 
 
 def test_pretrain_writes_round0_partition(chain):
-    from naslid.train import load_model
+    from naslid.saved_model import load_model
 
     meta = artifacts.read_meta(chain["p0"], artifacts.PARTITION, {"round": 0})
     assert meta["leaves"] == {"r": SPACE.mask_to_json(SPACE.full_mask())}

@@ -34,10 +34,10 @@ _RANGES: dict[str, tuple[float, float | None]] = {
     "rounds": (0, None),
     "sample": (1, None),
     "budget": (1, None),
-    "population": (1, None),
+    "population": (2, None),  # EvolutionConfig: a population of one has no parents to cross
     "generations": (1, None),
     "top": (1, None),
-    "samples": (1, None),
+    "samples": (10, None),  # LissnasConfig: fewer labels than this fit no predictor
     "max_iterations": (1, None),
     "train_per_class": (1, None),
     "val_per_class": (1, None),

@@ -51,9 +51,10 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from naslid import data as datasets
+    from naslid.saved_model import load_model, save_model
     from naslid.split import PartitionTree
     from naslid.store import open_store
-    from naslid.train import finetune, load_model, save_model
+    from naslid.train import finetune
 
     tree = PartitionTree.load(args.tree)
     node = tree.node(args.node)

@@ -72,9 +72,11 @@ def run(args: argparse.Namespace) -> int:
 
     from naslid import data as datasets
     from naslid import supernets
+    from naslid.distributed import resolve_device
     from naslid.io import write_json
+    from naslid.saved_model import save_model
     from naslid.store import open_store
-    from naslid.train import evaluate, resolve_device, save_model, train
+    from naslid.train import evaluate, train
 
     device = resolve_device(args.device)
     train_data = datasets.load(

@@ -145,7 +145,7 @@ def _configs(args: argparse.Namespace) -> MeasureConfigs:
 
 
 def _load_model(args: argparse.Namespace):
-    from naslid.train import load_model
+    from naslid.saved_model import load_model
 
     if not args.model:
         raise ValueError("model: --model is required (a folder written by `naslid pretrain`)")

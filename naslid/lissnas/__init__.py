@@ -73,7 +73,6 @@ from naslid.lissnas.stats import (
     shrink_probability,
     space_stats,
 )
-from naslid.scorer import TableScorer as table_labeller
 
 __all__ = [
     "EDF_SPACES", "FLOPS_SPACES", "NEIGHBOUR_MODES", "SEED_RULES",
@@ -84,6 +83,6 @@ __all__ = [
     "flops_coverage", "infer_cost_dataset", "is_rising", "iterate",
     "naive_top_fraction", "neighbourhood", "operation_pruning_to_size", "operation_ranking", "run",
     "sample_ball", "sample_distinct", "shrink", "shrink_index", "shrink_indices",
-    "shrink_probability", "space_frame", "space_stats", "table_labeller", "top_seeds",
+    "shrink_probability", "space_frame", "space_stats", "top_seeds",
     "write_outputs",
 ]  # fmt: skip

@@ -48,7 +48,7 @@ def apply_thread_limit(environ: dict | None = None) -> None:
 
 def step_device():
     """The device a step's networks run on (CUDA when there is one)."""
-    from naslid.train import resolve_device
+    from naslid.distributed import resolve_device
 
     return resolve_device("auto")
 

@@ -4,7 +4,6 @@ transfer of the best architecture to ImageNet, and the run's report."""
 from __future__ import annotations
 
 import contextlib
-import os
 import tempfile
 from collections.abc import Callable
 from dataclasses import replace
@@ -19,6 +18,7 @@ from naslid.artifacts import (
     TRANSFER,
     PathLike,
     artifact_meta,
+    leaf_masks,
     leaves,
     load_data,
     read_meta,
@@ -39,6 +39,7 @@ def _proxy(data: PathLike, partition: PathLike, pmeta: dict, cfg):
         load_data(data, "valid"),
         replace(cfg.scoring, seed=cfg.seed),
         device=step_device(),
+        space=space_of(pmeta),
     )
 
 
@@ -82,8 +83,9 @@ def lissnas_shrink(
         labeller = _proxy(data, partition, pmeta, cfg)
     else:
         from naslid.benchmarks import load_table
+        from naslid.scorer import TableScorer
 
-        labeller = lissnas.table_labeller(load_table(cfg.labels))
+        labeller = TableScorer(load_table(cfg.labels))
     lcfg = cfg.lissnas
     if lcfg.cost_dataset is None and cfg.labels != "proxy":
         lcfg = replace(lcfg, cost_dataset=lissnas.cost_dataset_for(space, cfg.labels))
@@ -186,14 +188,7 @@ def evolutionary_search(
     )
     best = result.best
     arch = sp.from_str(best["arch"])
-    owner = next(
-        (
-            node
-            for mask, node in zip(pmeta["leaves"].values(), pmeta["leaves"])
-            if sp.contains(sp.mask_from_json(mask), arch)
-        ),
-        None,
-    )
+    owner = sp.owner(leaf_masks(pmeta), arch)
     meta = artifact_meta(
         SEARCH,
         space=sp.name,
@@ -244,7 +239,7 @@ def imagenet_transfer(
 ) -> dict:
     """Train the best architecture of the search on ImageNet-format data (an ImageFolder tree,
     a minio:// prefix of one, or, for the smoke profile, a tiny tree of the bundled digits)."""
-    from naslid import config, store, transfer
+    from naslid import config, data, store, transfer
 
     cfg = resolve(profile, transfer_uri=transfer_uri, transfer_epochs=epochs, seed=seed)
     smeta = read_meta(search, SEARCH)
@@ -265,7 +260,7 @@ def imagenet_transfer(
                     root, stack.enter_context(tempfile.TemporaryDirectory(prefix="naslid-in-"))
                 )
         else:
-            root = Path(os.environ.get("NASLID_DATA", "data")) / "imagenet"
+            root = data.data_home() / "imagenet"
         ckpt = stack.enter_context(checkpoints(checkpoint_uri, out))
         log(f"imagenet-transfer: {best['arch']} on {root}, {tcfg.epochs} epochs")
         result = transfer.transfer(

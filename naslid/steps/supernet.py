@@ -78,7 +78,8 @@ def pretrain_supernet(
     import numpy as np
 
     from naslid import supernets
-    from naslid.train import evaluate, save_model, train
+    from naslid.saved_model import save_model
+    from naslid.train import evaluate, train
 
     cfg = resolve(profile, epochs=epochs, seed=seed)
     dmeta = read_meta(data, DATA)
@@ -161,7 +162,7 @@ def profile_lid(
     """Measure the per-edge similarity of one sub-supernet's candidate operations: layer-wise
     LID vectors (NAS-LID), gradient cosine (GM-NAS) or a random bipartition."""
     from naslid import lid, split
-    from naslid.train import load_model
+    from naslid.saved_model import load_model
 
     cfg = resolve(profile, criterion=criterion, seed=seed)
     pmeta = read_meta(partition, PARTITION)
@@ -329,7 +330,8 @@ def finetune_subsupernet(
     (NAS-LID section 3.4). ``epochs`` -1: the profile's ``train.warmup_epochs``, plus
     ``train.finetune_epochs`` when this split is the last of ``rounds`` (the final
     sub-supernets are fine-tuned longer, as in the public NAS-LID configuration)."""
-    from naslid.train import finetune, load_model, save_model
+    from naslid.saved_model import load_model, save_model
+    from naslid.train import finetune
 
     cfg = resolve(profile, seed=seed)
     smeta = read_meta(split, SPLIT)
