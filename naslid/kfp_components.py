@@ -176,6 +176,11 @@ def _parameters(step: steps.Step) -> list[str]:
     return [CHECKPOINT_ROOT if p == CHECKPOINT_PARAM else p for p in step.params]
 
 
+def component_arguments(step: steps.Step) -> list[str]:
+    """The arguments a task of ``step`` is given: its input artifacts and its parameters."""
+    return [*step.inputs, *_parameters(step)]
+
+
 def _output_type(out: steps.Out) -> str:
     return KFP_TYPES[out.kind] if out.kind else FILE_TYPES[Path(out.file).suffix]
 

@@ -33,6 +33,7 @@ pipelines/naslid.yaml (and components/<step>.yaml, each step alone).
 """
 
 # No ``from __future__ import annotations`` here: KFP reads the real annotation objects.
+import functools
 import re
 import sys
 from dataclasses import dataclass, field, fields
@@ -53,6 +54,8 @@ from naslid.node_ids import node_ids  # noqa: E402
 PIPELINE_NAME = "naslid"
 DEFAULT_YAML = Path(__file__).resolve().with_name("naslid.yaml")
 
+POOL_PARAMETERS = ("gpu_node_selector", "gpu_tolerations")
+"""The pipeline parameters that say where the GPU steps run (Kubernetes JSON)."""
 GPU_STEPS = steps.names(gpu=True)
 """Steps that run a network: scheduled on the GPU node pool."""
 DATA_STEPS = steps.names(reads_data=True)
@@ -205,8 +208,27 @@ def build(settings: Settings | None = None):
             task.set_retry(s.retries, s.backoff, s.backoff_factor, s.backoff_max)
         return task
 
-    def step(name: str, pool: dict | None = None, **kwargs):
-        return configure(c[name](**kwargs), name, pool)
+    def step(name: str, scope: dict, **wiring):
+        """Task of step ``name`` in a (nested) pipeline whose parameters are ``scope``: each
+        of the step's component arguments is ``wiring[arg]`` when given, else the pipeline
+        parameter of the same name (the step registry says which arguments a step takes); an
+        optional input is only ever wired by hand."""
+        spec = steps.STEPS[name]
+        args = kfp_components.component_arguments(spec)
+        unknown = sorted(set(wiring) - set(args))
+        if unknown:
+            raise ValueError(f"{name}: no component argument {', '.join(unknown)}")
+        optional = {k for k, i in spec.inputs.items() if i.optional}
+        taken = {a: wiring[a] if a in wiring else scope[a] for a in args if a not in optional}
+        taken.update({a: wiring[a] for a in optional if a in wiring})
+        pool = {k: scope[k] for k in POOL_PARAMETERS} if s.gpus(name) else None
+        return configure(c[name](**taken), name, pool)
+
+    def block(pipeline, scope: dict, **wiring):
+        """A nested pipeline's task: each input ``wiring[name]`` or the enclosing pipeline's
+        parameter of that name."""
+        names = pipeline.component_spec.inputs or {}
+        return pipeline(**{n: wiring[n] if n in wiring else scope[n] for n in names})
 
     def make_round(r: int):
         @dsl.pipeline(
@@ -225,41 +247,22 @@ def build(settings: Settings | None = None):
             gpu_node_selector: dict,
             gpu_tolerations: list,
         ) -> Model:
-            pool = {"gpu_node_selector": gpu_node_selector, "gpu_tolerations": gpu_tolerations}
+            scope = dict(locals())
             # Unnamed: a loop's display name must stay its key for Collected (see check_ir).
             with dsl.ParallelFor(items=node_ids(r - 1), parallelism=s.parallelism) as node:
-                prof = step(
-                    "profile-lid",
-                    pool,
-                    data=data,
-                    partition=partition,
-                    node=node,
-                    criterion=criterion,
-                    profile=profile,
-                    seed=seed,
-                )
-            split = step(
-                "split-round",
-                partition=partition,
-                profiles=dsl.Collected(prof.outputs["node_profile"]),
-                criterion=criterion,
-            )
+                prof = step("profile-lid", scope, node=node)
+            split = step("split-round", scope, profiles=dsl.Collected(prof.outputs["node_profile"]))
             with dsl.ParallelFor(items=node_ids(r), parallelism=s.parallelism) as child:
                 tuned = step(
                     "finetune-subsupernet",
-                    pool,
-                    data=data,
-                    partition=partition,
+                    scope,
                     split=split.outputs["split"],
                     node=child,
-                    profile=profile,
                     epochs=finetune_epochs,
-                    rounds=rounds,
-                    seed=seed,
-                    checkpoint_root=checkpoint_root,
                 )
             gathered = step(
                 "gather-subsupernets",
+                scope,
                 split=split.outputs["split"],
                 subsupernets=dsl.Collected(tuned.outputs["subsupernet"]),
             )
@@ -286,48 +289,16 @@ def build(settings: Settings | None = None):
         gpu_node_selector: dict,
         gpu_tolerations: list,
     ):
-        pool = {"gpu_node_selector": gpu_node_selector, "gpu_tolerations": gpu_tolerations}
-        shrunk = step(
-            "lissnas-shrink",
-            pool,
-            data=data,
-            partition=partition,
-            profile=profile,
-            shrink=shrink,
-            labels=labels,
-            seed=seed,
-        )
-        found = step(
-            "evolutionary-search",
-            pool,
-            data=data,
-            partition=partition,
-            space=shrunk.outputs["space"],
-            profile=profile,
-            search_budget=search_budget,
-            seed=seed,
-        )
-        common = dict(
-            data=data,
-            supernet=supernet,
-            partition=partition,
-            space=shrunk.outputs["space"],
-            search=found.outputs["search"],
-        )
+        scope = dict(locals())
+        shrunk = step("lissnas-shrink", scope)
+        space = shrunk.outputs["space"]
+        found = step("evolutionary-search", scope, space=space)
+        search = found.outputs["search"]
         with dsl.If(transfer == True, name="transfer-on"):  # noqa: E712 - a pipeline condition
-            moved = step(
-                "imagenet-transfer",
-                pool,
-                search=found.outputs["search"],
-                profile=profile,
-                transfer_uri=transfer_uri,
-                epochs=transfer_epochs,
-                seed=seed,
-                checkpoint_root=checkpoint_root,
-            )
-            step("report", transfer=moved.outputs["model"], **common)
+            moved = step("imagenet-transfer", scope, search=search, epochs=transfer_epochs)
+            step("report", scope, space=space, search=search, transfer=moved.outputs["model"])
         with dsl.Else(name="transfer-off"):
-            step("report", **common)
+            step("report", scope, space=space, search=search)
 
     round_blocks = {
         r: make_round(r) for r in range(1, s.max_rounds + 1)
@@ -359,71 +330,28 @@ def build(settings: Settings | None = None):
         """profile: smoke | cifar10 | cifar10-lissnas; -1 / '' = the profile's setting (shrink:
         '' | true | false). rounds <= max_rounds.
         gpu_node_selector / gpu_tolerations: where the GPU steps run (Kubernetes JSON)."""
-        pool = {"gpu_node_selector": gpu_node_selector, "gpu_tolerations": gpu_tolerations}
-        checked = step(
-            "validate-params",
-            profile=profile,
-            rounds=rounds,
-            max_rounds=s.max_rounds,
-            criterion=criterion,
-            dataset=dataset,
-            labels=labels,
-            search_budget=search_budget,
-            epochs=epochs,
-            finetune_epochs=finetune_epochs,
-            transfer_epochs=transfer_epochs,
-            shrink=shrink,
-        )
-        data = step(
-            "prepare-data", profile=profile, dataset=dataset, dataset_uri=dataset_uri, seed=seed
-        )
+        scope = dict(locals())
+        checked = step("validate-params", scope, max_rounds=s.max_rounds)
+        data = step("prepare-data", scope)
         data.after(checked)
         data = data.outputs["data"]
-        pretrained = step(
-            "pretrain-supernet",
-            pool,
-            data=data,
-            profile=profile,
-            epochs=epochs,
-            seed=seed,
-            checkpoint_root=checkpoint_root,
-        )
-        supernet = pretrained.outputs["supernet"]
-        search_args = dict(
-            data=data,
-            supernet=supernet,
-            profile=profile,
-            shrink=shrink,
-            labels=labels,
-            search_budget=search_budget,
-            transfer=transfer,
-            transfer_uri=transfer_uri,
-            transfer_epochs=transfer_epochs,
-            seed=seed,
-            checkpoint_root=checkpoint_root,
-            **pool,
-        )
+        supernet = step("pretrain-supernet", scope, data=data).outputs["supernet"]
 
         def after_round(r: int, partition) -> None:
             """Rounds r.. (r is the next one): stop here, or run round r and go on."""
+            search = functools.partial(
+                block, search_block, scope, data=data, supernet=supernet, partition=partition
+            )
             if r > s.max_rounds:
-                search_block(partition=partition, **search_args)
+                search()
                 return
             with dsl.If(checked.output < r, name=f"stop-before-round-{r}"):
-                search_block(partition=partition, **search_args)
+                search()
             with dsl.Else(name=f"round-{r}"):
-                nxt = round_blocks[r](
-                    data=data,
-                    partition=partition,
-                    profile=profile,
-                    criterion=criterion,
-                    finetune_epochs=finetune_epochs,
-                    rounds=checked.output,
-                    seed=seed,
-                    checkpoint_root=checkpoint_root,
-                    **pool,
-                ).output
-                after_round(r + 1, nxt)
+                nxt = block(
+                    round_blocks[r], scope, data=data, partition=partition, rounds=checked.output
+                )
+                after_round(r + 1, nxt.output)
 
         after_round(1, supernet)
 

@@ -344,7 +344,9 @@ def test_select_inputs_finds_the_latest_round(chain):
     chosen = rerun.select_inputs(rerun.STEPS["evolutionary-search"], found)
     assert chosen == {"data": chain["data"], "partition": chain["p1"], "space": chain["space"]}
     report = rerun.select_inputs(rerun.STEPS["report"], found)
-    assert report["supernet"] == chain["p0"] and "transfer" not in report  # optional, absent
+    assert report["supernet"] == chain["p0"] and report["transfer"] == chain["transfer"]
+    untransferred = [a for a in found if a[1]["artifact"] != artifacts.TRANSFER]
+    assert "transfer" not in rerun.select_inputs(rerun.STEPS["report"], untransferred)  # optional
     gather = rerun.select_inputs(rerun.STEPS["gather-subsupernets"], found)
     assert gather["subsupernets"] == [chain["r0"], chain["r1"]]  # not the copies inside p1/leaves
     ft = rerun.select_inputs(rerun.STEPS["finetune-subsupernet"], found)
