@@ -31,8 +31,12 @@ def _required(command: str, tmp_path) -> list[str]:
         (["transfer", "--image-size", "16"], "--image-size: must be >= 32, got 16"),
         (["transfer", "--dropout", "1.5"], "--dropout: must be between 0 and 0.999, got 1.5"),
         (
-            ["evolve", "--oracle", "table:t.csv:acc", "--population", "0"],
-            "--population: must be >= 1, got 0",
+            ["evolve", "--oracle", "table:t.csv:acc", "--population", "1"],
+            "--population: must be >= 2, got 1",  # as EvolutionConfig says
+        ),
+        (
+            ["lissnas", "--labels", "table:t.csv:acc", "--samples", "9"],
+            "--samples: must be >= 10, got 9",
         ),
     ],
 )

@@ -27,12 +27,22 @@ def _modules() -> dict[str, Path]:
 
 
 def import_graph() -> nx.DiGraph:
-    """naslid module -> the naslid modules it imports, at any depth of its code."""
+    """naslid module -> the naslid modules it imports, at any depth of its code (lazy imports
+    inside functions too; type-checking-only imports not)."""
     modules = _modules()
     graph = nx.DiGraph()
     graph.add_nodes_from(modules)
     for name, path in modules.items():
-        for node in ast.walk(ast.parse(path.read_text())):
+        tree = ast.parse(path.read_text())
+        typing_only = {  # `if TYPE_CHECKING:` imports never run
+            id(n)
+            for block in ast.walk(tree)
+            if isinstance(block, ast.If) and "TYPE_CHECKING" in ast.unparse(block.test)
+            for n in ast.walk(block)
+        }
+        for node in ast.walk(tree):
+            if id(node) in typing_only:
+                continue
             if isinstance(node, ast.Import):
                 targets = [a.name for a in node.names]
             elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
