@@ -12,9 +12,10 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from naslid import plots, steps
+from naslid import steps
 from naslid.io import read_json, write_json
-from naslid.report import Document, build_report, generation_stats, load_run, step_timings
+from naslid.report import Document, build_report, generation_stats, load_run, plots, step_timings
+from naslid.spaces import mobilenet, nb201
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -110,6 +111,11 @@ def assert_self_contained(page: Path) -> _Refs:
     return parser
 
 
+def slug(figure: str) -> str:
+    """A figure file's name without its number and suffix (``03_partition_scores.png``)."""
+    return Path(figure).stem.split("_", 1)[1]
+
+
 def md_links(md: str) -> list[str]:
     import re
 
@@ -145,9 +151,19 @@ def test_full_report_has_every_section_and_real_figures(run, shrunk, tmp_path):
     ]
     figures = sorted((out / "figures").iterdir())
     assert [p.name for p in figures] == sorted(result["figures"])
-    # training, tree, partition scores, 1 split view, criteria, evolution x2, EDF, FLOPs,
-    # ranking, transfer
-    assert len(figures) == 11
+    assert [slug(p) for p in result["figures"]] == [
+        "supernet_training",
+        "partition_tree",
+        "partition_scores",
+        "split_r",  # one split view per split node: the root
+        "criteria_r",
+        "evolution",
+        "flops_vs_score",
+        "lissnas_edf",
+        "lissnas_flops",
+        "ranking",
+        "transfer",
+    ]
     for p in figures:
         assert_real_png(p)
 
@@ -163,7 +179,7 @@ def test_full_report_has_every_section_and_real_figures(run, shrunk, tmp_path):
     assert escaped in md and best["arch"] in (out / "report.html").read_text()
     # the split decision of the root, as the split step recorded it
     decision = read_json(run["split"] / "decisions.json")[0]
-    row = f"| r | 15,625 | e{decision['edge']} "
+    row = f"| r | {nb201.SPACE.mask_size():,} | {nb201.SPACE.slot_label(decision['edge'])} |"
     assert row in md
     assert f"{decision['scores'][str(decision['edge'])]:.3g}" in md
     # both criteria of the root, side by side
@@ -175,7 +191,7 @@ def test_full_report_has_every_section_and_real_figures(run, shrunk, tmp_path):
     truth = table.loc[hist["arch"], "c10_test_acc_200"].to_numpy()
     tau = stats.kendalltau(hist["score"], truth).statistic
     rho = stats.spearmanr(hist["score"], truth).statistic
-    assert f"| all | 6 | {tau:.3f} | {rho:.3f} |" in md
+    assert f"| all | {len(hist)} | {tau:.3f} | {rho:.3f} |" in md
     # the best arch's benchmark accuracy in the summary
     acc = table.loc[best["arch"], "c10_test_acc_200"]
     assert f"| benchmark accuracy (c10_test_acc_200, %) | {acc:.2f} (rank " in md
@@ -223,7 +239,12 @@ def test_plain_one_shot_run_leaves_the_sections_out(run, tmp_path):
     md = (tmp_path / "r.md").read_text()
     assert md_links(md) == [] and "*Figure (in the HTML report):" in md
     page = assert_self_contained(tmp_path / "r.html")
-    assert page.images == len(result["figures"]) == 3
+    assert page.images == len(result["figures"])
+    assert [slug(p) for p in result["figures"]] == [
+        "supernet_training",
+        "evolution",
+        "flops_vs_score",
+    ]
     assert "splitting: none (rounds=0" in md
 
 
@@ -285,12 +306,16 @@ def test_step_times_come_from_seconds_and_timings_fields(run, tmp_path):
     assert rows[("pretrain-supernet", "")]["seconds"] == pytest.approx(pre["seconds"])
     assert pre["seconds"] >= sum(h["seconds"] for h in pre["history"])
     assert ("pretrain-supernet", "epochs only") not in rows
+    # without a step order: the order the artifacts were created, the DAG's in this run
     order = [s for s, _ in rows]
     assert (
         order.index("pretrain-supernet")
         < order.index("profile-lid")
         < order.index("evolutionary-search")
     )
+    given = ["evolutionary-search", "profile-lid", "pretrain-supernet"]
+    order = [r["step"] for r in step_timings(loaded, given)]
+    assert order.index(given[0]) < order.index(given[1]) < order.index(given[2])
 
 
 def test_cli_finds_the_artifacts_of_a_run(run, tmp_path, capsys):
@@ -373,6 +398,14 @@ def test_lissnas_figures_are_redrawn_when_the_artifact_has_none(run, shrunk, tmp
     )
     assert result["errors"] == []
     drawn = [f for f in result["figures"] if "lissnas" in f]
-    assert len(drawn) == 2
+    assert [slug(f) for f in drawn] == ["lissnas_edf", "lissnas_flops"]
     for name in drawn:
         assert_real_png(tmp_path / "figures" / name)
+
+
+def test_spaces_name_their_slots_and_shorten_their_ops():
+    assert nb201.SPACE.slot_label(3) == "e3 (0→3)"
+    assert nb201.SPACE.short_op("nor_conv_3x3") == "conv3x3"
+    assert nb201.SPACE.short_op("none") == "none"
+    assert mobilenet.SPACE.slot_label(7) == "layer 7"
+    assert mobilenet.SPACE.short_op(mobilenet.SKIP) == mobilenet.SKIP

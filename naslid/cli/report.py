@@ -39,6 +39,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from naslid import rerun, steps
+    from naslid.kfp_components import FUNCTIONS
     from naslid.report import build_report
 
     if args.table:  # the column and file are checked before any work
@@ -65,6 +66,7 @@ def run(args: argparse.Namespace) -> int:
         profiles=profiles,
         table=args.table,
         figures_dir=None if args.no_figure_files else out / "figures",
+        step_order=list(FUNCTIONS),
         progress=True,
     )
     for line in result["errors"]:

@@ -171,3 +171,11 @@ class SlotSpace:
 
     def params(self, arch: Arch) -> float:  # pragma: no cover - abstract
         raise NotImplementedError
+
+    def slot_label(self, slot: int) -> str:
+        """A slot's name in tables and figures (``slot 3`` unless a space says so)."""
+        return f"slot {slot}"
+
+    def short_op(self, name: str) -> str:
+        """An option's name for crowded labels (the name itself unless a space says so)."""
+        return name
