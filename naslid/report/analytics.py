@@ -47,7 +47,8 @@ def leaf_of(run: RunArtifacts, arch_str: str) -> str | None:
 def step_timings(run: RunArtifacts, step_order: Sequence[str] = ()) -> list[dict]:
     """Time (and peak memory) per step, from what the artifacts record, in ``step_order``
     (the pipeline's steps; a step not in it comes last) or, without it, in the order the
-    artifacts that record the times were created.
+    artifacts that record the times were created, the parts an artifact records (its
+    ``timings``, its leaves' epochs) before its own time.
 
     Read: a ``seconds`` / ``peak_memory_MB`` field of each artifact's ``meta.json``; a
     ``timings`` list in any of them (``{"step", "node"?, "round"?, "criterion"?, "seconds",
@@ -56,15 +57,21 @@ def step_timings(run: RunArtifacts, step_order: Sequence[str] = ()) -> list[dict
     fine-tuning), marked "epochs only".
     """
     rows: list[dict] = []
-    created: dict[tuple[str, str], float] = {}
+    created: dict[tuple[str, str], tuple[float, bool]] = {}
 
     def add(
-        meta: dict, step: str, detail: str, seconds: Any, memory: Any = None, source: str = ""
+        meta: dict,
+        step: str,
+        detail: str,
+        seconds: Any,
+        memory: Any = None,
+        source: str = "",
+        part: bool = False,
     ) -> None:
         key = (step, detail)
         if key in created or seconds is None:
             return
-        created[key] = float(meta.get("created", math.inf))
+        created[key] = (float(meta.get("created", math.inf)), not part)
         rows.append(
             {
                 "step": step,
@@ -104,6 +111,7 @@ def step_timings(run: RunArtifacts, step_order: Sequence[str] = ()) -> list[dict
                 t.get("seconds"),
                 t.get("peak_memory_MB"),
                 "timings",
+                part=True,
             )
         if meta.get("seconds") is not None:
             add(meta, step, "", meta["seconds"], meta.get("peak_memory_MB"), "meta.json")
@@ -134,16 +142,16 @@ def step_timings(run: RunArtifacts, step_order: Sequence[str] = ()) -> list[dict
             path = run.partition_dir / "leaves" / node / "meta.json"
             if not path.is_file():
                 continue
-            leaf = read_json(path)
-            hist = leaf.get("history") or []
+            hist = read_json(path).get("history") or []
             if hist and all("seconds" in h for h in hist):
                 add(
-                    leaf,
+                    run.partition,
                     "finetune-subsupernet",
                     f"{node}, round {run.partition['round']}, epochs only",
                     sum(h["seconds"] for h in hist),
                     None,
                     "history",
+                    part=True,
                 )
     if not step_order:
         return sorted(rows, key=lambda r: (created[r["step"], r["detail"]], r["detail"]))
