@@ -24,44 +24,28 @@ def build_report(
     html_out: PathLike,
     markdown_out: PathLike,
     *,
-    data: PathLike,
-    supernet: PathLike,
-    partition: PathLike,
-    space: PathLike,
-    search: PathLike,
-    transfer: PathLike | None = None,
-    profiles: Sequence[PathLike] = (),
-    table: str | None = None,
     figures_dir: PathLike | None = None,
     config: ReportConfig | None = None,
     step_order: Sequence[str] = (),
     progress: bool = False,
+    **artifacts: PathLike | Sequence[PathLike] | None,
 ) -> dict:
     """Write the run's report as one self-contained HTML page and as Markdown.
 
-    ``profiles``: extra ``naslid.node_profile`` artifacts (other criteria, timings);
-    ``table``: a benchmark table ``table:CSV:COLUMN`` (default: the one the run named, if
-    any); ``figures_dir``: also keep the figures there as PNG files, linked from the Markdown
-    by relative path (default: figures only inside the HTML); ``step_order``: the pipeline's
-    steps in DAG order, the order of the time table (default: the order the artifacts were
-    created). A section that cannot be drawn
-    is replaced by one line saying why, and listed under ``errors``.
+    ``artifacts``: the run's artifacts and table, as :func:`~naslid.report.load.load_run`
+    takes them (``data``, ``supernet``, ``partition``, ``space``, ``search``, optional
+    ``transfer``, ``profiles`` and ``table``); ``figures_dir``: also keep the figures there as
+    PNG files, linked from the Markdown by relative path (default: figures only inside the
+    HTML); ``step_order``: the pipeline's steps in DAG order, the order of the time table
+    (default: the order the artifacts were created). A section that cannot be drawn is
+    replaced by one line saying why, and listed under ``errors``.
 
     Returns ``best_arch``, ``markdown``, ``html`` (the paths), ``figures`` (PNG file names),
     ``sections`` (titles present), ``absent`` (sections left out and why) and ``errors``.
     """
     cfg = config or ReportConfig()
     t0 = time.perf_counter()
-    run = load_run(
-        data=data,
-        supernet=supernet,
-        partition=partition,
-        space=space,
-        search=search,
-        transfer=transfer,
-        profiles=profiles,
-        table=table,
-    )
+    run = load_run(**artifacts)
     html_out, markdown_out = Path(html_out), Path(markdown_out)
     with tempfile.TemporaryDirectory(prefix="naslid-report-") as tmp:
         figdir = Path(figures_dir) if figures_dir is not None else Path(tmp)

@@ -84,7 +84,11 @@ def load_run(
     profiles: Sequence[PathLike] = (),
     table: str | None = None,
 ) -> RunArtifacts:
-    """Read and check the artifacts (each by its ``meta.json`` kind)."""
+    """Read and check the artifacts (each by its ``meta.json`` kind).
+
+    ``profiles``: extra ``naslid.node_profile`` artifacts (other criteria, timings);
+    ``table``: a benchmark table ``table:CSV:COLUMN`` (default: the one the run named, if
+    any)."""
     from naslid import spaces
     from naslid.split import NodeProfile
 
