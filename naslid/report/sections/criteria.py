@@ -57,7 +57,7 @@ def criterion_results(run: RunArtifacts) -> dict[tuple[str, int], dict[str, dict
 
 
 def draw(ctx: SectionContext) -> None:
-
+    """Draw this section into ``ctx.doc`` from ``ctx.run``."""
     run, doc = ctx.run, ctx.doc
     results = criterion_results(run)
     if not results:

@@ -10,7 +10,7 @@ from naslid.report.format import sig
 
 
 def draw(ctx: SectionContext) -> None:
-
+    """Draw this section into ``ctx.doc`` from ``ctx.run``."""
     run, doc = ctx.run, ctx.doc
     nodes = [
         (nid, n)

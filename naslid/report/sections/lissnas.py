@@ -10,7 +10,7 @@ from naslid.report.format import fixed, sig
 
 
 def draw(ctx: SectionContext) -> None:
-
+    """Draw this section into ``ctx.doc`` from ``ctx.run``."""
     run, doc = ctx.run, ctx.doc
     if not run.space_meta.get("shrink") or not run.stats:
         ctx.absent.append("LISSNAS (shrinkage off)")

@@ -10,7 +10,7 @@ from naslid.report.format import fixed
 
 
 def draw(ctx: SectionContext) -> None:
-
+    """Draw this section into ``ctx.doc`` from ``ctx.run``."""
     run, doc = ctx.run, ctx.doc
     h = run.history
     doc.heading(2, "Evolutionary search", "search")

@@ -11,6 +11,7 @@ from naslid.report.format import duration, fixed
 
 
 def draw(ctx: SectionContext) -> None:
+    """Draw this section into ``ctx.doc`` from ``ctx.run``."""
     run, doc = ctx.run, ctx.doc
     d, sn, b = run.data, run.supernet.get("supernet", {}), run.best
     rounds = int(run.partition.get("round", 0))

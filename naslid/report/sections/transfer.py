@@ -9,7 +9,7 @@ from naslid.report.format import fixed
 
 
 def draw(ctx: SectionContext) -> None:
-
+    """Draw this section into ``ctx.doc`` from ``ctx.run``."""
     run, doc = ctx.run, ctx.doc
     if run.transfer_dir is None:
         ctx.absent.append("transfer (off)")

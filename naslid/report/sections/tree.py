@@ -9,7 +9,7 @@ from naslid.report.format import arch_count, sig
 
 
 def draw(ctx: SectionContext) -> None:
-
+    """Draw this section into ``ctx.doc`` from ``ctx.run``."""
     run, doc = ctx.run, ctx.doc
     if not run.tree:
         ctx.absent.append("partition tree (rounds=0)")
