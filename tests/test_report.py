@@ -70,6 +70,24 @@ def shrunk(run, nb201_csv, tmp_path_factory):
     return {"space": root / "space", "search": root / "search", "table": table}
 
 
+def artifacts(run, **given) -> dict:
+    """The tiny run's artifacts as the report takes them, any of them replaced by ``given``."""
+    chain = {
+        "data": run["data"],
+        "supernet": run["p0"],
+        "partition": run["p1"],
+        "space": run["space"],
+        "search": run["search"],
+    }
+    return {**chain, **given}
+
+
+def report(run, out: Path, **given) -> dict:
+    """The report of the tiny run (artifacts and other arguments replaced by ``given``) as
+    ``out/r.html`` and ``out/r.md``."""
+    return build_report(out / "r.html", out / "r.md", **artifacts(run, **given))
+
+
 # ----------------------------------------------------------------------------- checks
 def assert_real_png(path: Path) -> None:
     """A PNG that reads back, of non-trivial size, with more than a handful of colours."""
@@ -125,12 +143,9 @@ def md_links(md: str) -> list[str]:
 # ----------------------------------------------------------------------------- the report
 def test_full_report_has_every_section_and_real_figures(run, shrunk, tmp_path):
     out = tmp_path / "report"
-    result = build_report(
-        out / "report.html",
-        out / "report.md",
-        data=run["data"],
-        supernet=run["p0"],
-        partition=run["p1"],
+    result = report(
+        run,
+        out,
         space=shrunk["space"],
         search=shrunk["search"],
         transfer=run["transfer"],
@@ -167,16 +182,16 @@ def test_full_report_has_every_section_and_real_figures(run, shrunk, tmp_path):
     for p in figures:
         assert_real_png(p)
 
-    page = assert_self_contained(out / "report.html")
+    page = assert_self_contained(out / "r.html")
     assert page.images == len(figures)
-    md = (out / "report.md").read_text()
+    md = (out / "r.md").read_text()
     links = md_links(md)
     assert len(links) == len(figures)
     assert all((out / link).is_file() and not link.startswith("/") for link in links)
 
     best = read_json(shrunk["search"] / "best.json")
     escaped = best["arch"].replace("|", "\\|")
-    assert escaped in md and best["arch"] in (out / "report.html").read_text()
+    assert escaped in md and best["arch"] in (out / "r.html").read_text()
     # the split decision of the root, as the split step recorded it
     decision = read_json(run["split"] / "decisions.json")[0]
     row = f"| r | {nb201.SPACE.mask_size():,} | {nb201.SPACE.slot_label(decision['edge'])} |"
@@ -211,14 +226,8 @@ def test_plain_one_shot_run_leaves_the_sections_out(run, tmp_path):
     steps.evolutionary_search(
         run["data"], run["p0"], root / "space", root / "search", profile="smoke", search_budget=4
     )
-    result = build_report(
-        tmp_path / "r.html",
-        tmp_path / "r.md",
-        data=run["data"],
-        supernet=run["p0"],
-        partition=run["p0"],
-        space=root / "space",
-        search=root / "search",
+    result = report(
+        run, tmp_path, partition=run["p0"], space=root / "space", search=root / "search"
     )
     assert result["errors"] == []
     assert result["sections"] == [
@@ -255,15 +264,7 @@ def test_a_broken_artifact_costs_one_section_not_the_report(run, tmp_path):
     tree["nodes"]["r"]["groups"] = [["no_such_op"], ["skip_connect"]]
     write_json(partition / "tree.json", tree)
     reseal(partition)  # a bug that wrote a bad tree, not a file damaged afterwards
-    result = build_report(
-        tmp_path / "r.html",
-        tmp_path / "r.md",
-        data=run["data"],
-        supernet=run["p0"],
-        partition=partition,
-        space=run["space"],
-        search=run["search"],
-    )
+    result = report(run, tmp_path, partition=partition)
     assert any(e.startswith("LID profiles: ValueError") for e in result["errors"])
     assert "Evolutionary search" in result["sections"]
     assert "This section could not be drawn" in (tmp_path / "r.md").read_text()
@@ -285,14 +286,7 @@ def test_step_times_come_from_seconds_and_timings_fields(run, tmp_path):
     ]
     write_json(partition / "meta.json", {**read_json(partition / "meta.json"), "timings": timings})
     reseal(partition)
-    loaded = load_run(
-        data=run["data"],
-        supernet=run["p0"],
-        partition=partition,
-        space=run["space"],
-        search=search,
-        profiles=[run["prof"]],
-    )
+    loaded = load_run(**artifacts(run, partition=partition, search=search, profiles=[run["prof"]]))
     rows = {(r["step"], r["detail"]): r for r in step_timings(loaded)}
     assert rows[("evolutionary-search", "")]["seconds"] == 12.5
     assert rows[("evolutionary-search", "")]["peak_memory_MB"] == 812.0
@@ -386,15 +380,8 @@ def test_lissnas_figures_are_redrawn_when_the_artifact_has_none(run, shrunk, tmp
     (space / "edf.png").unlink()
     (space / "flops_accuracy.png").unlink()
     reseal(space)  # an artifact written without figures, not one damaged afterwards
-    result = build_report(
-        tmp_path / "r.html",
-        tmp_path / "r.md",
-        data=run["data"],
-        supernet=run["p0"],
-        partition=run["p1"],
-        space=space,
-        search=shrunk["search"],
-        figures_dir=tmp_path / "figures",
+    result = report(
+        run, tmp_path, space=space, search=shrunk["search"], figures_dir=tmp_path / "figures"
     )
     assert result["errors"] == []
     drawn = [f for f in result["figures"] if "lissnas" in f]
