@@ -47,7 +47,7 @@ from naslid.saved_model import load_model, save_model
 from naslid.scoring import ProxyEvaluator, ScoringConfig
 from naslid.spaces import nb201
 from naslid.split import PartitionTree, build_tree
-from naslid.steps import resize_images
+from naslid.steps.prepare import resize
 from naslid.store import open_store
 from naslid.supernets.nb201 import Supernet
 from naslid.train import TrainConfig, finetune, train
@@ -236,8 +236,8 @@ def main() -> None:
         valid = datasets.load("cifar10-valid", args.packed, "valid", limit=args.limit)
     if args.image_size:
         train_data, valid = (
-            resize_images(train_data, args.image_size),
-            resize_images(valid, args.image_size),
+            resize(train_data, args.image_size),
+            resize(valid, args.image_size),
         )
     Path(args.work).mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()

@@ -27,7 +27,7 @@ from naslid import config, split
 from naslid import data as datasets
 from naslid.lid import sample_batches
 from naslid.split import decide_split
-from naslid.steps import resize_images
+from naslid.steps.prepare import resize
 from naslid.supernets.nb201 import Supernet
 from naslid.train import train
 
@@ -78,7 +78,7 @@ def main() -> None:
     args = p.parse_args()
     torch.set_num_threads(1)
     prof = config.get("smoke")
-    train_data = resize_images(datasets.load(prof.dataset, split="train"), prof.image_size)
+    train_data = resize(datasets.load(prof.dataset, split="train"), prof.image_size)
     rows = []
     t0 = time.perf_counter()
     for seed in args.seeds:

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from naslid import lissnas as L
-from naslid import plots
+from naslid.report import plots
 from naslid.scorer import CountingScorer, Scorer, TableScorer, load_scorer
 from naslid.spaces import nb201
 from naslid.spaces.base import Arch, SlotSpace

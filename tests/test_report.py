@@ -12,9 +12,10 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from naslid import plots, steps
+from naslid import steps
 from naslid.io import read_json, write_json
-from naslid.report import Document, build_report, generation_stats, load_run, step_timings
+from naslid.report import Document, build_report, generation_stats, load_run, plots, step_timings
+from naslid.spaces import mobilenet, nb201
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -69,6 +70,24 @@ def shrunk(run, nb201_csv, tmp_path_factory):
     return {"space": root / "space", "search": root / "search", "table": table}
 
 
+def artifacts(run, **given) -> dict:
+    """The tiny run's artifacts as the report takes them, any of them replaced by ``given``."""
+    chain = {
+        "data": run["data"],
+        "supernet": run["p0"],
+        "partition": run["p1"],
+        "space": run["space"],
+        "search": run["search"],
+    }
+    return {**chain, **given}
+
+
+def report(run, out: Path, **given) -> dict:
+    """The report of the tiny run (artifacts and other arguments replaced by ``given``) as
+    ``out/r.html`` and ``out/r.md``."""
+    return build_report(out / "r.html", out / "r.md", **artifacts(run, **given))
+
+
 # ----------------------------------------------------------------------------- checks
 def assert_real_png(path: Path) -> None:
     """A PNG that reads back, of non-trivial size, with more than a handful of colours."""
@@ -110,6 +129,11 @@ def assert_self_contained(page: Path) -> _Refs:
     return parser
 
 
+def slug(figure: str) -> str:
+    """A figure file's name without its number and suffix (``03_partition_scores.png``)."""
+    return Path(figure).stem.split("_", 1)[1]
+
+
 def md_links(md: str) -> list[str]:
     import re
 
@@ -119,12 +143,9 @@ def md_links(md: str) -> list[str]:
 # ----------------------------------------------------------------------------- the report
 def test_full_report_has_every_section_and_real_figures(run, shrunk, tmp_path):
     out = tmp_path / "report"
-    result = build_report(
-        out / "report.html",
-        out / "report.md",
-        data=run["data"],
-        supernet=run["p0"],
-        partition=run["p1"],
+    result = report(
+        run,
+        out,
         space=shrunk["space"],
         search=shrunk["search"],
         transfer=run["transfer"],
@@ -145,25 +166,35 @@ def test_full_report_has_every_section_and_real_figures(run, shrunk, tmp_path):
     ]
     figures = sorted((out / "figures").iterdir())
     assert [p.name for p in figures] == sorted(result["figures"])
-    # training, tree, partition scores, 1 split view, criteria, evolution x2, EDF, FLOPs,
-    # ranking, transfer
-    assert len(figures) == 11
+    assert [slug(p) for p in result["figures"]] == [
+        "supernet_training",
+        "partition_tree",
+        "partition_scores",
+        "split_r",  # one split view per split node: the root
+        "criteria_r",
+        "evolution",
+        "flops_vs_score",
+        "lissnas_edf",
+        "lissnas_flops",
+        "ranking",
+        "transfer",
+    ]
     for p in figures:
         assert_real_png(p)
 
-    page = assert_self_contained(out / "report.html")
+    page = assert_self_contained(out / "r.html")
     assert page.images == len(figures)
-    md = (out / "report.md").read_text()
+    md = (out / "r.md").read_text()
     links = md_links(md)
     assert len(links) == len(figures)
     assert all((out / link).is_file() and not link.startswith("/") for link in links)
 
     best = read_json(shrunk["search"] / "best.json")
     escaped = best["arch"].replace("|", "\\|")
-    assert escaped in md and best["arch"] in (out / "report.html").read_text()
+    assert escaped in md and best["arch"] in (out / "r.html").read_text()
     # the split decision of the root, as the split step recorded it
     decision = read_json(run["split"] / "decisions.json")[0]
-    row = f"| r | 15,625 | e{decision['edge']} "
+    row = f"| r | {nb201.SPACE.mask_size():,} | {nb201.SPACE.slot_label(decision['edge'])} |"
     assert row in md
     assert f"{decision['scores'][str(decision['edge'])]:.3g}" in md
     # both criteria of the root, side by side
@@ -175,7 +206,7 @@ def test_full_report_has_every_section_and_real_figures(run, shrunk, tmp_path):
     truth = table.loc[hist["arch"], "c10_test_acc_200"].to_numpy()
     tau = stats.kendalltau(hist["score"], truth).statistic
     rho = stats.spearmanr(hist["score"], truth).statistic
-    assert f"| all | 6 | {tau:.3f} | {rho:.3f} |" in md
+    assert f"| all | {len(hist)} | {tau:.3f} | {rho:.3f} |" in md
     # the best arch's benchmark accuracy in the summary
     acc = table.loc[best["arch"], "c10_test_acc_200"]
     assert f"| benchmark accuracy (c10_test_acc_200, %) | {acc:.2f} (rank " in md
@@ -195,14 +226,8 @@ def test_plain_one_shot_run_leaves_the_sections_out(run, tmp_path):
     steps.evolutionary_search(
         run["data"], run["p0"], root / "space", root / "search", profile="smoke", search_budget=4
     )
-    result = build_report(
-        tmp_path / "r.html",
-        tmp_path / "r.md",
-        data=run["data"],
-        supernet=run["p0"],
-        partition=run["p0"],
-        space=root / "space",
-        search=root / "search",
+    result = report(
+        run, tmp_path, partition=run["p0"], space=root / "space", search=root / "search"
     )
     assert result["errors"] == []
     assert result["sections"] == [
@@ -223,7 +248,12 @@ def test_plain_one_shot_run_leaves_the_sections_out(run, tmp_path):
     md = (tmp_path / "r.md").read_text()
     assert md_links(md) == [] and "*Figure (in the HTML report):" in md
     page = assert_self_contained(tmp_path / "r.html")
-    assert page.images == len(result["figures"]) == 3
+    assert page.images == len(result["figures"])
+    assert [slug(p) for p in result["figures"]] == [
+        "supernet_training",
+        "evolution",
+        "flops_vs_score",
+    ]
     assert "splitting: none (rounds=0" in md
 
 
@@ -234,15 +264,7 @@ def test_a_broken_artifact_costs_one_section_not_the_report(run, tmp_path):
     tree["nodes"]["r"]["groups"] = [["no_such_op"], ["skip_connect"]]
     write_json(partition / "tree.json", tree)
     reseal(partition)  # a bug that wrote a bad tree, not a file damaged afterwards
-    result = build_report(
-        tmp_path / "r.html",
-        tmp_path / "r.md",
-        data=run["data"],
-        supernet=run["p0"],
-        partition=partition,
-        space=run["space"],
-        search=run["search"],
-    )
+    result = report(run, tmp_path, partition=partition)
     assert any(e.startswith("LID profiles: ValueError") for e in result["errors"])
     assert "Evolutionary search" in result["sections"]
     assert "This section could not be drawn" in (tmp_path / "r.md").read_text()
@@ -264,14 +286,7 @@ def test_step_times_come_from_seconds_and_timings_fields(run, tmp_path):
     ]
     write_json(partition / "meta.json", {**read_json(partition / "meta.json"), "timings": timings})
     reseal(partition)
-    loaded = load_run(
-        data=run["data"],
-        supernet=run["p0"],
-        partition=partition,
-        space=run["space"],
-        search=search,
-        profiles=[run["prof"]],
-    )
+    loaded = load_run(**artifacts(run, partition=partition, search=search, profiles=[run["prof"]]))
     rows = {(r["step"], r["detail"]): r for r in step_timings(loaded)}
     assert rows[("evolutionary-search", "")]["seconds"] == 12.5
     assert rows[("evolutionary-search", "")]["peak_memory_MB"] == 812.0
@@ -285,12 +300,16 @@ def test_step_times_come_from_seconds_and_timings_fields(run, tmp_path):
     assert rows[("pretrain-supernet", "")]["seconds"] == pytest.approx(pre["seconds"])
     assert pre["seconds"] >= sum(h["seconds"] for h in pre["history"])
     assert ("pretrain-supernet", "epochs only") not in rows
+    # without a step order: the order the artifacts were created, the DAG's in this run
     order = [s for s, _ in rows]
     assert (
         order.index("pretrain-supernet")
         < order.index("profile-lid")
         < order.index("evolutionary-search")
     )
+    given = ["evolutionary-search", "profile-lid", "pretrain-supernet"]
+    order = [r["step"] for r in step_timings(loaded, given)]
+    assert order.index(given[0]) < order.index(given[1]) < order.index(given[2])
 
 
 def test_cli_finds_the_artifacts_of_a_run(run, tmp_path, capsys):
@@ -361,18 +380,19 @@ def test_lissnas_figures_are_redrawn_when_the_artifact_has_none(run, shrunk, tmp
     (space / "edf.png").unlink()
     (space / "flops_accuracy.png").unlink()
     reseal(space)  # an artifact written without figures, not one damaged afterwards
-    result = build_report(
-        tmp_path / "r.html",
-        tmp_path / "r.md",
-        data=run["data"],
-        supernet=run["p0"],
-        partition=run["p1"],
-        space=space,
-        search=shrunk["search"],
-        figures_dir=tmp_path / "figures",
+    result = report(
+        run, tmp_path, space=space, search=shrunk["search"], figures_dir=tmp_path / "figures"
     )
     assert result["errors"] == []
     drawn = [f for f in result["figures"] if "lissnas" in f]
-    assert len(drawn) == 2
+    assert [slug(f) for f in drawn] == ["lissnas_edf", "lissnas_flops"]
     for name in drawn:
         assert_real_png(tmp_path / "figures" / name)
+
+
+def test_spaces_name_their_slots_and_shorten_their_ops():
+    assert nb201.SPACE.slot_label(3) == "e3 (0→3)"
+    assert nb201.SPACE.short_op("nor_conv_3x3") == "conv3x3"
+    assert nb201.SPACE.short_op("none") == "none"
+    assert mobilenet.SPACE.slot_label(7) == "layer 7"
+    assert mobilenet.SPACE.short_op(mobilenet.SKIP) == mobilenet.SKIP

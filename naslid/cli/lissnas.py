@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 from naslid.spaces import SPACES
 
@@ -86,7 +85,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def _lissnas(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from naslid import lissnas, plots
+    from naslid import lissnas
+    from naslid.report import plots
     from naslid.scorer import load_scorer
     from naslid.spaces import get
 
@@ -114,13 +114,7 @@ def _lissnas(args: argparse.Namespace) -> int:
 
         run = lissnas.run(space, labeller, cfg, seed=args.seed, progress=progress)
     paths = lissnas.write_outputs(run, args.out)
-    figures = lissnas.figure_data(run)
-    out = Path(args.out)
-    edf, flops = figures["edf"], figures["flops"]
-    paths["edf_png"] = str(plots.error_edf(edf["accuracy"], out / "edf.png", title=edf["title"]))
-    paths["flops_png"] = str(
-        plots.flops_vs_accuracy(flops["points"], out / "flops_accuracy.png", title=flops["title"])
-    )
+    paths.update(plots.lissnas_figures(lissnas.figure_data(run), args.out))
     s = run.stats
     si = ", ".join(f"{k} {v['shrink_index']:.3f}" for k, v in s["shrink_indices"].items())
     print(

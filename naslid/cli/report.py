@@ -40,6 +40,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from naslid import rerun, steps
     from naslid.report import build_report
+    from naslid.steps import STEPS
 
     if args.table:  # the column and file are checked before any work
         from naslid.benchmarks import load_table
@@ -65,6 +66,7 @@ def run(args: argparse.Namespace) -> int:
         profiles=profiles,
         table=args.table,
         figures_dir=None if args.no_figure_files else out / "figures",
+        step_order=list(STEPS),
         progress=True,
     )
     for line in result["errors"]:

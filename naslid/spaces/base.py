@@ -177,3 +177,12 @@ class SlotSpace:
         """The key of the first of ``masks`` (in their order) that holds ``arch``; None if none
         does (the leaf of a partition that owns an arch: its masks are disjoint)."""
         return next((key for key, mask in masks.items() if self.contains(mask, arch)), None)
+
+    # ------------------------------------------------------------- labels
+    def slot_label(self, slot: int) -> str:
+        """A slot's name in tables and figures (``slot 3`` unless a space says so)."""
+        return f"slot {slot}"
+
+    def short_op(self, name: str) -> str:
+        """An option's name for crowded labels (the name itself unless a space says so)."""
+        return name

@@ -240,6 +240,10 @@ class _MobileSpace(SlotSpace):
     def params(self, arch: Arch) -> float:
         return params(arch)
 
+    def slot_label(self, slot: int) -> str:
+        """``layer 7``: the slot's index among the searched layers."""
+        return f"layer {slot}"
+
 
 SPACE = _MobileSpace(NAME, SLOT_OPTIONS, Arch)
 

@@ -270,6 +270,22 @@ class _NB201Space(SlotSpace):
     def is_connected(self, arch: Arch) -> bool:
         return _functional_key(arch) != "0"
 
+    SHORT_OPS = {
+        "skip_connect": "skip",
+        "nor_conv_1x1": "conv1x1",
+        "nor_conv_3x3": "conv3x3",
+        "avg_pool_3x3": "pool3x3",
+    }
+    """Short names of the operations for crowded labels; ``none`` is short already."""
+
+    def slot_label(self, slot: int) -> str:
+        """``e3 (0→3)``: the edge's index and the nodes it joins (from → to)."""
+        to, src = EDGES[slot]
+        return f"e{slot} ({src}→{to})"
+
+    def short_op(self, name: str) -> str:
+        return self.SHORT_OPS.get(name, name)
+
 
 SPACE = _NB201Space(NAME, [OPS] * len(EDGES), Arch)
 

@@ -26,7 +26,7 @@ from naslid.artifacts import (
     write_meta,
 )
 from naslid.io import read_json, write_json
-from naslid.steps.registry import HOUR, In, Out, step
+from naslid.steps.registry import HOUR, STEPS, In, Out, step
 from naslid.steps.runtime import checkpoints, log, resolve, step_device
 
 
@@ -66,6 +66,7 @@ def lissnas_shrink(
     ``shrink`` off (``""``: the profile's setting -- off for NAS-LID's own ``cifar10``), the
     artifact only says so and the search keeps the whole space."""
     from naslid import lissnas
+    from naslid.report import plots
 
     cfg = resolve(profile, labels=labels, seed=seed, shrink=shrink)
     pmeta = read_meta(partition, PARTITION)
@@ -91,6 +92,7 @@ def lissnas_shrink(
         lcfg = replace(lcfg, cost_dataset=lissnas.cost_dataset_for(space, cfg.labels))
     run = lissnas.run(space, labeller, lcfg, seed)
     lissnas.write_outputs(run, out)
+    plots.lissnas_figures(lissnas.figure_data(run), out)
     keys = (
         "size",
         "original_size",
@@ -333,5 +335,5 @@ def report(
         space=space,
         search=search,
         transfer=transfer,
-        # TODO(merge) step_order=tuple(STEPS),
+        step_order=tuple(STEPS),
     )
