@@ -60,7 +60,7 @@ def import_graph() -> nx.DiGraph:
 
 def test_the_import_graph_finds_real_imports():
     graph = import_graph()
-    assert graph.has_edge("naslid.report", "naslid.artifacts")
+    assert graph.has_edge("naslid.report.load", "naslid.artifacts")
     assert graph.has_edge("naslid.kfp_components", "naslid.steps")
 
 

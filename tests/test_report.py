@@ -28,34 +28,10 @@ def reseal(artifact):
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory):
-    """One round of LID splitting (plus a random-criterion profile of the root), shrinkage
-    off, a 6-arch search and a 1-epoch transfer, all on the smoke profile (about 10 s)."""
-    root = tmp_path_factory.mktemp("run")
-    d = {
-        n: root / n
-        for n in ("data", "p0", "prof", "prof_random", "split", "r0", "r1", "p1", "space")
-    }
-    d.update(search=root / "search", transfer=root / "transfer")
-    steps.prepare_data(d["data"], profile="smoke")
-    steps.pretrain_supernet(d["data"], d["p0"], profile="smoke", epochs=1)
-    steps.profile_lid(d["data"], d["p0"], d["prof"], node="r", criterion="lid", profile="smoke")
-    steps.profile_lid(
-        d["data"], d["p0"], d["prof_random"], node="r", criterion="random", profile="smoke"
-    )
-    steps.split_round(d["p0"], [d["prof"]], d["split"], criterion="lid")
-    for node in ("r0", "r1"):
-        steps.finetune_subsupernet(
-            d["data"], d["p0"], d["split"], d[node], node=node, profile="smoke", epochs=1
-        )
-    steps.gather_subsupernets(d["split"], [d["r0"], d["r1"]], d["p1"])
-    steps.lissnas_shrink(d["data"], d["p1"], d["space"], profile="smoke", shrink=False)
-    steps.evolutionary_search(
-        d["data"], d["p1"], d["space"], d["search"], profile="smoke", search_budget=6
-    )
-    steps.imagenet_transfer(d["search"], d["transfer"], profile="smoke")
-    d["root"] = root
-    return d
+def run(smoke_chain):
+    """The session's smoke run (conftest.smoke_chain): one round of LID splitting (plus a
+    random-criterion profile of the root), shrinkage off, a 6-arch search, a transfer."""
+    return smoke_chain
 
 
 @pytest.fixture(scope="module")

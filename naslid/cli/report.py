@@ -38,7 +38,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from naslid import rerun, steps
+    from naslid import rerun
+    from naslid.artifacts import NODE_PROFILE
     from naslid.report import build_report
     from naslid.steps import STEPS
 
@@ -49,15 +50,13 @@ def run(args: argparse.Namespace) -> int:
     root = Path(args.run)
     if not root.is_dir():
         raise FileNotFoundError(f"--run: no such directory {root}")
-    artifacts = rerun.find_artifacts(root)
-    if not artifacts:
+    found = rerun.find_artifacts(root)
+    if not found:
         raise FileNotFoundError(
             f"--run: no artifact (meta.json with an 'artifact' field) under {root}"
         )
-    inputs = rerun.select_inputs(rerun.STEPS["report"], artifacts)
-    profiles = (
-        [] if args.no_profiles else [d for d, m in artifacts if m["artifact"] == steps.NODE_PROFILE]
-    )
+    inputs = rerun.select_inputs(STEPS["report"], found)
+    profiles = [] if args.no_profiles else [d for d, m in found if m["artifact"] == NODE_PROFILE]
     out = Path(args.out)
     result = build_report(
         out / "report.html",

@@ -20,10 +20,9 @@ def draw(ctx: SectionContext) -> None:
     if not nodes:
         return
     criterion = run.tree.get("criterion")
-    doc.heading(
-        2, "LID profiles and similarity" if criterion == "lid" else "Similarity per split", "lid"
-    )
-    if criterion == "lid":
+    has_lid = any(n.get("lid") for _, n in nodes)  # the criterion measured LID vectors
+    doc.heading(2, "LID profiles and similarity" if has_lid else "Similarity per split", "lid")
+    if has_lid:
         doc.para(
             "For the edge each node was split on: the local intrinsic dimension (LID) of every "
             "layer's output when only that operation is enabled on the edge, against relative "
