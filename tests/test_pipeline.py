@@ -14,7 +14,9 @@ from kfp.pipeline_spec import pipeline_spec_pb2
 
 from naslid import artifacts, kfp_components, kfp_local
 from naslid.cli import main
+from naslid.cli import compile as cli_compile
 from naslid.cli import pipeline as cli
+from naslid.cli import submit as cli_submit
 
 COMMITTED = cli.DEFAULT_YAML
 GPU = {
@@ -388,7 +390,7 @@ def test_compile_settings_reach_the_yaml(pipeline_module, tmp_path):
         timeouts=timeouts,
         image_pull_secrets=("regcred",),
     )
-    assert cli.compile_settings(args, pipeline_module.Settings) == settings
+    assert cli_compile.compile_settings(args, pipeline_module.Settings) == settings
     path = pipeline_module.compile_pipeline(tmp_path / "p.yaml", settings)
     spec, platform = list(yaml.safe_load_all(path.read_text()))
     executors = _executors(spec)
@@ -579,10 +581,10 @@ def test_submit_refuses_the_placeholder_and_mutable_tags(fake_kfp, capsys):
     assert not FakeClient.instances  # refused before any request
     ok = ["submit", "--host", "h", "--image", "reg.example/naslid:0.1.0", "--allow-mutable-image"]
     assert main(ok) == 0
-    assert cli.image_is_immutable("r.example:5000/ml/naslid@sha256:" + "f" * 64)
-    assert cli.image_is_immutable("r.example:5000/naslid:git-0123abc")
-    assert not cli.image_is_immutable("r.example:5000/naslid")  # the port is not a tag
-    assert not cli.image_is_immutable("r.example/naslid:v1.2.3")
+    assert cli_submit.image_is_immutable("r.example:5000/ml/naslid@sha256:" + "f" * 64)
+    assert cli_submit.image_is_immutable("r.example:5000/naslid:git-0123abc")
+    assert not cli_submit.image_is_immutable("r.example:5000/naslid")  # the port is not a tag
+    assert not cli_submit.image_is_immutable("r.example/naslid:v1.2.3")
 
 
 def test_submit_refuses_an_old_or_unknown_backend(fake_kfp, capsys):
@@ -600,7 +602,7 @@ def test_submit_refuses_an_old_or_unknown_backend(fake_kfp, capsys):
     assert main(["submit", "--host", "h", "--image", DIGEST, "--skip-version-check"]) == 0
     FakeClient.backend = "v2.14.0"
     assert main(["submit", "--host", "h", "--image", DIGEST]) == 0
-    assert cli.parse_version("2.16.1-rc.0") == (2, 16, 1) and cli.parse_version("x") is None
+    assert cli_submit.parse_version("2.16.1-rc.0") == (2, 16, 1) and cli_submit.parse_version("x") is None
 
 
 def test_backend_version_from_a_real_healthz_endpoint():
@@ -631,7 +633,7 @@ def test_backend_version_from_a_real_healthz_endpoint():
     try:
         host = f"http://127.0.0.1:{server.server_address[1]}"
         client = kfp.Client(host=host, existing_token="secret-token")
-        assert cli.check_backend(client, host) == "2.14.3"
+        assert cli_submit.check_backend(client, host) == "2.14.3"
     finally:
         server.shutdown()
         thread.join()
