@@ -12,7 +12,10 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "naslid"
 MAX_LINES = 500
-LARGER: dict[str, tuple[int, str]] = {}
+LARGER: dict[str, tuple[int, str]] = {
+    "naslid.train": (530, "the resumable single-path training loop and its resume checks"),
+    "naslid.kfp_local": (520, "one local run of the compiled pipeline: its watcher and signals"),
+}
 """Modules allowed above MAX_LINES, each with the one concept that needs the room."""
 
 
