@@ -1,9 +1,10 @@
 """Run profiles: every setting of one pipeline run, composed of the modules' own configs.
 
-A :class:`Profile` holds the pipeline-level choices (data set, supernet width, rounds of
-splitting, criterion, shrinkage, search budget, transfer) and one config dataclass per
-module (training, LID, gradient matching, split, LISSNAS, scoring, evolution, transfer).
-The papers' defaults live once, in those module dataclasses; :data:`PROFILES` builds every
+A :class:`Profile` holds the pipeline-level choices (data set, space and its supernet's
+options, rounds of splitting, criterion, shrinkage, search budget, transfer) and one config
+dataclass per module (training, LID, gradient matching, split, LISSNAS, scoring, evolution,
+transfer). The papers' defaults live once, in those module dataclasses (the supernet's in
+its space's ``naslid.supernets`` module); :data:`PROFILES` builds every
 profile with ``dataclasses.replace`` over them and never retypes a default:
 
 - ``cifar10``: NAS-LID's NAS-Bench-201 protocol on CIFAR-10 (NAS-Bench-201's train/valid
