@@ -99,17 +99,22 @@ def run(args: argparse.Namespace) -> int:
     from naslid.train import evaluate, resolve_device, save_model, train
 
     device = resolve_device(args.device)
+    train_data = datasets.load(
+        args.dataset,
+        args.data_root,
+        "train",
+        download=args.download,
+        limit=args.limit,
+        seed=args.seed,
+    )
     eval_split = "valid" if "valid" in datasets.DATASETS[args.dataset] else "test"
-    train_data, eval_data = (
-        datasets.load(
-            args.dataset,
-            args.data_root,
-            split,
-            download=args.download,
-            limit=args.limit,
-            seed=args.seed,
-        )
-        for split in ("train", eval_split)
+    eval_data = datasets.load(
+        args.dataset,
+        args.data_root,
+        eval_split,
+        download=args.download,
+        limit=args.limit,
+        seed=args.seed,
     )
     random.seed(args.seed)
     np.random.seed(args.seed)
