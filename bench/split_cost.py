@@ -37,6 +37,7 @@ from naslid import data as datasets  # noqa: E402
 from naslid.gradmatch import GradMatchConfig  # noqa: E402
 from naslid.io import write_json  # noqa: E402
 from naslid.lid import LIDConfig, profiling_indices, sample_batches  # noqa: E402
+from naslid.spaces import nb201  # noqa: E402
 from naslid.split import MeasureConfigs, decide_split, similarity_for_node  # noqa: E402
 from naslid.split import criterion as split_criterion  # noqa: E402
 from naslid.supernets.nb201 import Supernet  # noqa: E402
@@ -121,8 +122,8 @@ def main(argv: list[str] | None = None) -> int:
         type=Path,
         help="packed CIFAR-10 train.npz (or its folder); default synthetic data",
     )
-    p.add_argument("--C", type=int, default=16)
-    p.add_argument("--N", type=int, default=5)
+    p.add_argument("--C", type=int, default=nb201.CHANNELS)
+    p.add_argument("--N", type=int, default=nb201.CELLS_PER_STAGE)
     p.add_argument("--k", type=int, default=LIDConfig.k)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument(

@@ -23,21 +23,21 @@ from pathlib import Path
 
 import torch
 
-from naslid import config, split
+from naslid import config, split, supernets
 from naslid import data as datasets
 from naslid.lid import sample_batches
 from naslid.split import decide_split
 from naslid.steps.prepare import resize
-from naslid.supernets.nb201 import Supernet
+from naslid.supernets.base import MaskedSupernet
 from naslid.train import train
 
 GOAL = 0.9
 
 
-def smoke_supernet(seed: int, train_data) -> Supernet:
+def smoke_supernet(seed: int, train_data) -> MaskedSupernet:
     prof = config.get("smoke")
     torch.manual_seed(seed)
-    net = Supernet(C=prof.C, N=prof.N, num_classes=train_data.num_classes)
+    net = supernets.from_profile(prof, train_data.num_classes)
     train(net, train_data, replace(prof.train, seed=seed), device="cpu", progress=False)
     return net
 

@@ -1,9 +1,10 @@
 """Run profiles: every setting of one pipeline run, composed of the modules' own configs.
 
-A :class:`Profile` holds the pipeline-level choices (data set, supernet width, rounds of
-splitting, criterion, shrinkage, search budget, transfer) and one config dataclass per
-module (training, LID, gradient matching, split, LISSNAS, scoring, evolution, transfer).
-The papers' defaults live once, in those module dataclasses; :data:`PROFILES` builds every
+A :class:`Profile` holds the pipeline-level choices (data set, space and its supernet's
+options, rounds of splitting, criterion, shrinkage, search budget, transfer) and one config
+dataclass per module (training, LID, gradient matching, split, LISSNAS, scoring, evolution,
+transfer). The papers' defaults live once, in those module dataclasses (the supernet's in
+its space's ``naslid.supernets`` module); :data:`PROFILES` builds every
 profile with ``dataclasses.replace`` over them and never retypes a default:
 
 - ``cifar10``: NAS-LID's NAS-Bench-201 protocol on CIFAR-10 (NAS-Bench-201's train/valid
@@ -27,12 +28,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from naslid import supernets
 from naslid.evolution import EvolutionConfig
 from naslid.gradmatch import GradMatchConfig
 from naslid.lid import LIDConfig
 from naslid.lissnas import LissnasConfig
 from naslid.scoring import ScoringConfig
 from naslid.split import CRITERIA, DEFAULT_CRITERION, SplitConfig
+from naslid.supernets.base import SupernetOptions
 from naslid.train import TrainConfig
 from naslid.transfer import TransferConfig
 
@@ -60,9 +63,9 @@ class Profile:
     """Side the search images are resized to (bilinear, antialiased); None = as loaded."""
     # -- supernet (naslid.supernets)
     space: str = "nb201"
-    C: int = 16
-    N: int = 5
-    """NAS-Bench-201's network: 16 channels in the first stage, 5 cells per stage."""
+    supernet: Mapping[str, Any] = field(default_factory=dict)
+    """The space's supernet options that differ from the paper's (its module's ``Options``:
+    NB201's ``C`` and ``N``), e.g. ``{"C": 8, "N": 1}``; {} = NAS-Bench-201's network."""
     # -- splitting (NAS-LID)
     rounds: int = 4
     """Rounds of splitting, 2**rounds sub-supernets, each round on a never-partitioned edge:
@@ -98,6 +101,7 @@ class Profile:
     transfer_config: TransferConfig = field(default_factory=TransferConfig)
 
     def __post_init__(self) -> None:
+        supernets.options(self.space, self.supernet)  # refuses an unknown space or option
         if self.criterion not in CRITERIA:
             raise ValueError(
                 f"criterion: expected one of {', '.join(CRITERIA)}, got {self.criterion!r}"
@@ -111,6 +115,11 @@ class Profile:
         if self.search_budget is not None and self.search_budget < 1:
             raise ValueError(f"search_budget: must be >= 1, got {self.search_budget}")
 
+    @property
+    def supernet_options(self) -> SupernetOptions:
+        """The supernet options of the profile's space, its defaults filled in."""
+        return supernets.options(self.space, self.supernet)
+
     def to_json(self) -> dict:
         return dataclasses.asdict(self)
 
@@ -121,8 +130,7 @@ def _smoke() -> Profile:
         base,
         dataset="digits",
         image_size=16,  # the digits are 8x8 scans; 16 px keeps the 3 stages meaningful at 1/4 the cost
-        C=8,
-        N=1,
+        supernet={"C": 8, "N": 1},
         rounds=2,
         shrink=True,  # the smoke run exercises every stage of the DAG
         search_budget=24,

@@ -3,7 +3,10 @@
 The LID profiling, the split, the evolution and LISSNAS only use ``module.SPACE`` and the
 supernet's ``forward(x, choice, return_features)``, ``iter_features``,
 ``candidate_parameters``, ``shared_parameters``, ``restrict``, ``export``, ``config`` and
-``naslid.supernets.build``; this suite checks that contract on both spaces with tiny networks.
+``naslid.supernets.build``, and the pipeline builds a supernet from a profile's options
+(``naslid.supernets.from_profile``). This suite checks that contract on every space of
+``naslid.spaces.SPACES``: a new space passes it by adding its modules to ``naslid/spaces/``
+and ``naslid/supernets/`` only.
 """
 
 from __future__ import annotations
@@ -14,38 +17,15 @@ import numpy as np
 import pytest
 import torch
 
-from naslid import spaces, supernets
+from naslid import config, spaces, supernets
+from naslid.spaces.base import MODULE_API
 
-# Per space: a tiny supernet, its input size, and op pairs (cheaper, dearer) whose swap must
-# raise FLOPs and parameters.
-CASES = {
-    "nb201": {
-        "net": lambda: supernets.get("nb201").Supernet(C=4, N=1, num_classes=10),
-        "hw": 16,
-        "dearer": [
-            ("none", "nor_conv_1x1"),
-            ("skip_connect", "nor_conv_1x1"),
-            ("nor_conv_1x1", "nor_conv_3x3"),
-        ],
-    },
-    "mobilenet": {
-        "net": lambda: supernets.get("mobilenet").Supernet(
-            width_mult=0.25, num_classes=10, stem="cifar"
-        ),
-        "hw": 16,
-        "dearer": [
-            ("skip", "mb3k3"),
-            ("mb3k3", "mb6k3"),
-            ("mb3k3", "mb3k5"),
-            ("mb3k5", "mb3k7"),
-            ("mb6k5", "mb6k7"),
-        ],
-    },
-}
-NAMES = list(CASES)
+HW = 16
+"""Input side: small enough to be cheap, large enough for every space's strides."""
+CLASSES = 10
 
 
-@pytest.fixture(params=NAMES, scope="module")
+@pytest.fixture(params=spaces.SPACES, scope="module")
 def name(request) -> str:
     return request.param
 
@@ -57,20 +37,20 @@ def space(name):
 
 @pytest.fixture(scope="module")
 def net(name, one_thread):
+    """The space's supernet at the paper's options: the network its cost model describes."""
     torch.manual_seed(0)
-    net = CASES[name]["net"]()
+    net = supernets.from_options(name, {}, CLASSES)
     # non-trivial BatchNorm running statistics, so eval-mode comparisons mean something
     net.train()
     with torch.no_grad():
         for _ in range(2):
-            net(torch.randn(4, 3, CASES[name]["hw"], CASES[name]["hw"]))
+            net(torch.randn(4, 3, HW, HW))
     return net.eval()
 
 
 @pytest.fixture
-def x(name) -> torch.Tensor:
-    hw = CASES[name]["hw"]
-    return torch.randn(2, 3, hw, hw, generator=torch.Generator().manual_seed(1))
+def x() -> torch.Tensor:
+    return torch.randn(2, 3, HW, HW, generator=torch.Generator().manual_seed(1))
 
 
 def random_mask(space, rng: np.random.Generator):
@@ -85,24 +65,13 @@ def random_mask(space, rng: np.random.Generator):
 # ------------------------------------------------------------------- space
 def test_module_level_api(name, space):
     mod = spaces.get(name)
-    for fn in (
-        "sample",
-        "neighbours",
-        "edit_distance",
-        "flops",
-        "params",
-        "encode",
-        "canonical",
-        "all_archs",
-        "from_str",
-        "full_mask",
-        "contains",
-        "mask_size",
-    ):
+    for fn in MODULE_API + ("flops", "params"):
         assert callable(getattr(mod, fn)), fn
     assert mod.SPACE.name == name
     a = mod.sample(np.random.default_rng(0), 1)[0]
     assert mod.flops(a) == space.flops(a) and mod.params(a) == space.params(a)
+    with pytest.raises(AttributeError, match="no attribute"):
+        mod.no_such_function  # noqa: B018
 
 
 def test_string_round_trip(space):
@@ -185,21 +154,30 @@ def test_encoding_is_one_hot(space):
     assert np.array_equal(space.encode(archs[0]), enc[0])
 
 
-def test_flops_and_params_positive_and_monotone(name, space):
+def _weights(net: torch.nn.Module) -> int:
+    return sum(p.numel() for p in net.parameters())
+
+
+def test_costs_follow_the_networks_weights(space, net):
+    """The cost model describes the supernet's standalone networks: a one-slot change moves
+    ``params`` by their parameter difference (with affine BatchNorm, as the cost models count),
+    and an option with more weights costs more FLOPs (one with as many, as many)."""
+    affine = {**net.config(), "affine": True}
+
+    def standalone(arch):
+        mask = space.mask_to_json(space.arch_mask(arch))
+        return type(net).from_config({**affine, "mask": mask})
+
     rng = np.random.default_rng(7)
-    checked = 0
-    for a in space.sample(rng, 20):
+    for a in space.sample(rng, 3):
         assert space.flops(a) > 0 and space.params(a) > 0
-        for slot, opts in enumerate(space.slot_options):
-            for cheap, dear in CASES[name]["dearer"]:
-                if cheap in opts and dear in opts and opts[a.ops[slot]] == cheap:
-                    ops = list(a.ops)
-                    ops[slot] = opts.index(dear)
-                    b = space.make(ops)
-                    assert space.flops(b) > space.flops(a), (str(a), slot, dear)
-                    assert space.params(b) > space.params(a), (str(a), slot, dear)
-                    checked += 1
-    assert checked > 10
+        base = _weights(standalone(a))
+        near = space.neighbours(a, 1)
+        for i in rng.choice(len(near), size=6, replace=False):
+            b = near[i]
+            more = _weights(standalone(b)) - base
+            assert round((space.params(b) - space.params(a)) * 1e6) == more, (str(a), str(b))
+            assert np.sign(space.flops(b) - space.flops(a)) == np.sign(more), (str(a), str(b))
 
 
 # ----------------------------------------------------------------- supernet
@@ -208,11 +186,11 @@ def test_forward_with_arch_and_mask(name, space, net, x):
     a = space.sample(rng, 1)[0]
     with torch.no_grad():
         by_arch = net(x, a)
-        assert by_arch.shape == (2, 10) and torch.isfinite(by_arch).all()
+        assert by_arch.shape == (2, CLASSES) and torch.isfinite(by_arch).all()
         torch.testing.assert_close(net(x, space.arch_mask(a)), by_arch)  # one-op mask == path
         mask = random_mask(space, rng)
         by_mask = net(x, mask)
-        assert by_mask.shape == (2, 10) and torch.isfinite(by_mask).all()
+        assert by_mask.shape == (2, CLASSES) and torch.isfinite(by_mask).all()
         assert not torch.allclose(by_mask, net(x))  # the mask changes the computation
 
 
@@ -276,3 +254,14 @@ def test_config_rebuilds_the_same_network(net):
         k: v.shape for k, v in sub.state_dict().items()
     }
     assert rebuilt.config() == net.config()
+
+
+def test_from_profile_and_options(name, net):
+    """A profile of the space builds its supernet; its options are the module's ``Options``."""
+    built = supernets.from_profile(config.Profile(name="conformance", space=name), CLASSES)
+    assert built.config() == net.config()
+    assert net.options == supernets.options(name, {}) == supernets.get(name).Options()
+    with pytest.raises(ValueError, match="no option 'no_such_option'"):
+        config.Profile(name="conformance", space=name, supernet={"no_such_option": 1})
+    with pytest.raises(ValueError, match="no field 'no_such_field'"):
+        supernets.build({**net.config(), "no_such_field": 1})

@@ -33,7 +33,7 @@ def test_layout_matches_proxylessnas():
     assert [i for i, f in enumerate(M.FIRST_OF_STAGE) if f] == [0, 4, 8, 12, 16, 20]
     assert [len(o) for o in M.SPACE.slot_options].count(6) == 6
     assert [len(o) for o in M.SPACE.slot_options].count(7) == 15
-    assert M.space_size() == 6**6 * 7**15 == M.SPACE.mask_size()
+    assert M.SPACE.mask_size() == 6**6 * 7**15  # six first-of-stage layers have no skip
     assert M.SPACE.encode(MIN_ARCH).shape == (6 * 6 + 15 * 7,)
     plan = M.layer_plan()
     assert [p.c_out for p in plan] == [24] * 4 + [40] * 4 + [80] * 4 + [96] * 4 + [192] * 4 + [320]
@@ -188,7 +188,7 @@ def test_feature_shapes_and_stems():
     net = Supernet(0.25, 10, stem="cifar").eval()
     with torch.no_grad():
         logits, feats = net(torch.randn(1, 3, 32, 32), MAX_ARCH, return_features=True)
-    assert len(feats) == 22 and logits.shape == (1, 10)
+    assert len(feats) == 1 + M.NUM_LAYERS == net.num_layers and logits.shape == (1, 10)
     assert [f.shape[-1] for f in feats] == [32] + [32] * 4 + [16] * 4 + [8] * 4 + [8] * 4 + [
         4
     ] * 4 + [4]

@@ -13,8 +13,8 @@ from kfp.kubernetes import kubernetes_executor_config_pb2 as k8s_pb2
 from kfp.pipeline_spec import pipeline_spec_pb2
 
 from naslid import artifacts, kfp_components, kfp_local
-from naslid.cli import main
 from naslid.cli import compile as cli_compile
+from naslid.cli import main
 from naslid.cli import pipeline as cli
 from naslid.cli import submit as cli_submit
 
@@ -602,7 +602,10 @@ def test_submit_refuses_an_old_or_unknown_backend(fake_kfp, capsys):
     assert main(["submit", "--host", "h", "--image", DIGEST, "--skip-version-check"]) == 0
     FakeClient.backend = "v2.14.0"
     assert main(["submit", "--host", "h", "--image", DIGEST]) == 0
-    assert cli_submit.parse_version("2.16.1-rc.0") == (2, 16, 1) and cli_submit.parse_version("x") is None
+    assert (
+        cli_submit.parse_version("2.16.1-rc.0") == (2, 16, 1)
+        and cli_submit.parse_version("x") is None
+    )
 
 
 def test_backend_version_from_a_real_healthz_endpoint():

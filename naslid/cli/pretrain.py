@@ -3,12 +3,36 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 
+from naslid import supernets
 from naslid.data import DATASETS
 from naslid.spaces import SPACES
 from naslid.train import TrainConfig
 
 _DEFAULTS = TrainConfig()
+
+
+def _option_flags(p: argparse.ArgumentParser) -> None:
+    """One flag per supernet option of every space (``--C``, ``--width-mult``), from the
+    spaces' ``Options``; unset, the option keeps its default."""
+    seen: set[str] = set()
+    for space in SPACES:
+        for f in dataclasses.fields(supernets.get(space).Options):
+            if f.name in seen:
+                continue
+            seen.add(f.name)
+            p.add_argument(
+                f"--{f.name.replace('_', '-')}",
+                type=type(f.default),
+                help=f"{f.metadata['help']} ({space}; default {f.default})",
+            )
+
+
+def _options(args: argparse.Namespace) -> dict:
+    """The supernet options of ``args.space`` given on the command line."""
+    names = [f.name for f in dataclasses.fields(supernets.get(args.space).Options)]
+    return {n: getattr(args, n) for n in names if getattr(args, n) is not None}
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -52,8 +76,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--resume", action="store_true", help="continue from the newest valid checkpoint"
     )
-    p.add_argument("--C", type=int, default=16, help="channels of the first stage (default 16)")
-    p.add_argument("--N", type=int, default=5, help="cells per stage (default 5)")
+    _option_flags(p)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     p.add_argument(
@@ -99,11 +122,7 @@ def run(args: argparse.Namespace) -> int:
     random.seed(args.seed)
     np.random.seed(args.seed)
     torch.manual_seed(args.seed)
-    module = supernets.get(args.space)
-    if args.space == "nb201":
-        net = module.Supernet(C=args.C, N=args.N, num_classes=train_data.num_classes)
-    else:
-        net = module.Supernet(num_classes=train_data.num_classes)
+    net = supernets.from_options(args.space, _options(args), train_data.num_classes)
     config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed)
     store = open_store(args.checkpoints or args.out)
     print(

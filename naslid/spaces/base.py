@@ -11,13 +11,44 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 Mask = tuple[tuple[int, ...], ...]
 """Per slot, the sorted option indices still allowed."""
+
+MODULE_API: tuple[str, ...] = (
+    "full_mask",
+    "mask_size",
+    "contains",
+    "all_archs",
+    "sample",
+    "edit_distance",
+    "neighbours",
+    "encode",
+    "from_str",
+    "canonical",
+    "class_members",
+    "num_classes",
+    "is_connected",
+)
+"""The :class:`SlotSpace` methods every space module also offers as module-level functions
+(``nb201.sample(rng, n)`` is ``nb201.SPACE.sample(rng, n)``)."""
+
+
+def module_api(space: SlotSpace, module: str) -> Callable[[str], Any]:
+    """The ``__getattr__`` (PEP 562) of the space module ``module``, whose :data:`MODULE_API`
+    names are ``space``'s methods: ``__getattr__ = module_api(SPACE, __name__)``."""
+
+    def __getattr__(name: str) -> Any:
+        if name in MODULE_API:
+            return getattr(space, name)
+        raise AttributeError(f"module {module!r} has no attribute {name!r}")
+
+    return __getattr__
 
 
 @dataclass(frozen=True, order=True)
@@ -101,7 +132,7 @@ class SlotSpace:
             yield self.arch_type(tuple(ops))
 
     def sample(self, rng: np.random.Generator, n: int, mask: Mask | None = None) -> list[Arch]:
-        """``n`` independent uniform draws from the archs inside ``mask``."""
+        """``n`` independent uniform draws (with replacement) from the archs inside ``mask``."""
         mask = self.full_mask() if mask is None else mask
         cols = [np.asarray(allowed)[rng.integers(0, len(allowed), size=n)] for allowed in mask]
         return [self.arch_type(tuple(int(c[i]) for c in cols)) for i in range(n)]

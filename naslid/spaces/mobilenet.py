@@ -49,13 +49,10 @@ and sampling, so only the ProxylessNAS space (where skip is a per-layer choice) 
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
-import numpy as np
-
 from naslid.spaces.base import Arch as _BaseArch
-from naslid.spaces.base import Mask, SlotSpace
+from naslid.spaces.base import SlotSpace, module_api
 
 NAME = "mobilenet"
 MB_OPS: tuple[str, ...] = ("mb3k3", "mb6k3", "mb3k5", "mb6k5", "mb3k7", "mb6k7")
@@ -247,26 +244,5 @@ class _MobileSpace(SlotSpace):
 
 SPACE = _MobileSpace(NAME, SLOT_OPTIONS, Arch)
 
-# Module-level API (DESIGN.md): the same names in every space module.
-full_mask = SPACE.full_mask
-mask_size = SPACE.mask_size
-contains = SPACE.contains
-all_archs = SPACE.all_archs
-edit_distance = SPACE.edit_distance
-neighbours = SPACE.neighbours
-encode = SPACE.encode
-canonical = SPACE.canonical
-
-
-def sample(rng: np.random.Generator, n: int, mask: Mask | None = None) -> list[Arch]:
-    """``n`` independent uniform draws (with replacement) from the archs inside ``mask``."""
-    return SPACE.sample(rng, n, mask)
-
-
-def from_str(text: str) -> Arch:
-    return Arch.from_str(text)
-
-
-def space_size() -> int:
-    """6^6 * 7^15 architectures (six first-of-stage layers have no skip)."""
-    return math.prod(len(o) for o in SLOT_OPTIONS)
+__getattr__ = module_api(SPACE, __name__)
+"""The module-level functions, the same in every space module (``base.MODULE_API``)."""

@@ -23,7 +23,7 @@ import re
 import numpy as np
 
 from naslid.spaces.base import Arch as _BaseArch
-from naslid.spaces.base import Mask, SlotSpace
+from naslid.spaces.base import SlotSpace, module_api
 
 NAME = "nb201"
 OPS: tuple[str, ...] = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
@@ -79,7 +79,9 @@ class Arch(_BaseArch):
 
 
 # --------------------------------------------------------------- cost model
-_C, _N = 16, 5
+CHANNELS, CELLS_PER_STAGE = 16, 5
+"""NAS-Bench-201's network (Dong & Yang 2020): 16 channels in the first stage,
+5 cells per stage; the API's costs are this network's, and it is the supernet's default."""
 DATASETS: dict[str, tuple[int, int]] = {
     "cifar10": (32, 10),
     "cifar100": (32, 100),
@@ -133,10 +135,10 @@ def _op_cost(op: str, C: int, N: int, hw: int) -> tuple[int, int]:
 @functools.cache
 def _cost_tables(dataset: str) -> tuple[int, int, np.ndarray, np.ndarray]:
     hw, classes = _dataset(dataset)
-    costs = [_op_cost(op, _C, _N, hw) for op in OPS]
+    costs = [_op_cost(op, CHANNELS, CELLS_PER_STAGE, hw) for op in OPS]
     return (
-        _fixed_flops(_C, hw, classes),
-        _fixed_params(_C, classes),
+        _fixed_flops(CHANNELS, hw, classes),
+        _fixed_params(CHANNELS, classes),
         np.array([c[0] for c in costs], dtype=np.int64),
         np.array([c[1] for c in costs], dtype=np.int64),
     )
@@ -263,11 +265,13 @@ class _NB201Space(SlotSpace):
             return (self.arch_type(tuple(arch.ops)),)
         return _classes(rule)[1][self.canonical(arch, rule)]
 
-    def num_classes(self, rule: str = "standard") -> int:
+    def num_classes(self, rule: str | None = None) -> int:
         """Classes in the whole space: 6,466 (standard), 4,930 (functional), 15,625 (none)."""
-        return 15_625 if rule == "none" else len(_classes(rule)[1])
+        rule = rule or self.isomorphisms[0]
+        return self.mask_size() if rule == "none" else len(_classes(rule)[1])
 
     def is_connected(self, arch: Arch) -> bool:
+        """Whether some input-to-output path avoids ``none`` (341 of 15,625 cells have none)."""
         return _functional_key(arch) != "0"
 
     SHORT_OPS = {
@@ -289,30 +293,5 @@ class _NB201Space(SlotSpace):
 
 SPACE = _NB201Space(NAME, [OPS] * len(EDGES), Arch)
 
-# Module-level API (DESIGN.md): the same names in every space module.
-full_mask = SPACE.full_mask
-mask_size = SPACE.mask_size
-contains = SPACE.contains
-all_archs = SPACE.all_archs
-edit_distance = SPACE.edit_distance
-neighbours = SPACE.neighbours
-encode = SPACE.encode
-canonical = SPACE.canonical
-
-
-def sample(rng: np.random.Generator, n: int, mask: Mask | None = None) -> list[Arch]:
-    """``n`` independent uniform draws (with replacement) from the cells inside ``mask``."""
-    return SPACE.sample(rng, n, mask)
-
-
-def from_str(text: str) -> Arch:
-    return Arch.from_str(text)
-
-
-def is_connected(arch: Arch) -> bool:
-    """Whether some input-to-output path avoids ``none`` (341 of 15,625 cells have none)."""
-    return SPACE.is_connected(arch)
-
-
-class_members = SPACE.class_members
-num_classes = SPACE.num_classes
+__getattr__ = module_api(SPACE, __name__)
+"""The module-level functions, the same in every space module (``base.MODULE_API``)."""

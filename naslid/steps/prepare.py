@@ -68,7 +68,7 @@ def validate_params(
             "(recompile with naslid compile --max-rounds)"
         )
     log(
-        f"profile {cfg.name}: {cfg.dataset}, {cfg.space} C={cfg.C} N={cfg.N}, {cfg.rounds} rounds of "
+        f"profile {cfg.name}: {cfg.dataset}, {cfg.space} {cfg.supernet_options}, {cfg.rounds} rounds of "
         f"{cfg.criterion} splitting, shrink={cfg.shrink}, transfer={cfg.transfer}"
     )
     return cfg.rounds

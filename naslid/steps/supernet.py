@@ -86,11 +86,7 @@ def pretrain_supernet(
     out = Path(out)
     train_data, valid = load_data(data, "train"), load_data(data, "valid")
     seed_all(seed)
-    module = supernets.get(cfg.space)
-    if cfg.space == "nb201":
-        net = module.Supernet(C=cfg.C, N=cfg.N, num_classes=dmeta["num_classes"])
-    else:
-        net = module.Supernet(num_classes=dmeta["num_classes"])
+    net = supernets.from_profile(cfg, dmeta["num_classes"])
     tcfg = replace(cfg.train, seed=seed)
     device = step_device()
     with checkpoints(checkpoint_uri, out) as store:

@@ -2,7 +2,8 @@
 
 A space's supernet subclasses :class:`MaskedSupernet` and provides its blocks
 (``_blocks``: each layer's output in turn for a selection), its head (``_logits``), the
-candidate modules of a slot (``candidates``), its ``config()`` and ``from_config``. The mask
+candidate modules of a slot (``candidates``) and its :class:`SupernetOptions` (``Options``:
+what a profile may choose, its defaults the paper's; ``options``: this network's). The mask
 given at construction says which candidate modules exist; the choice given to ``forward``
 says which of them run: an ``Arch`` runs one path, a ``Mask`` sums each slot's enabled
 candidates (NAS-LID, section 3.2, Eq. 4).
@@ -10,7 +11,9 @@ candidates (NAS-LID, section 3.2, Eq. 4).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import dataclasses
+from collections.abc import Iterator, Mapping
+from typing import Any, ClassVar
 
 from torch import Tensor, nn
 
@@ -19,13 +22,37 @@ from naslid.spaces.base import Arch, Mask, SlotSpace
 Choice = Arch | Mask
 
 
+@dataclasses.dataclass(frozen=True)
+class SupernetOptions:
+    """The choices a profile makes about a space's network (``Profile.supernet``). A space's
+    supernet module subclasses it as ``Options``: one field per constructor argument, its
+    default the paper's, its help in ``metadata["help"]``."""
+
+    @classmethod
+    def parse(cls, space: str, values: Mapping[str, Any]) -> SupernetOptions:
+        """The options ``values`` sets (the rest at their defaults); an unknown key is an error."""
+        names = [f.name for f in dataclasses.fields(cls)]
+        unknown = sorted(set(values) - set(names))
+        if unknown:
+            raise ValueError(
+                f"supernet: {space} has no option {unknown[0]!r}; expected "
+                f"{', '.join(names) or 'none'}"
+            )
+        return cls(**values)
+
+    def __str__(self) -> str:
+        return " ".join(f"{k}={v}" for k, v in dataclasses.asdict(self).items())
+
+
 class MaskedSupernet(nn.Module):
     space: SlotSpace
     slot_name = "slot"
     """What a slot is called in error messages ("edge", "layer")."""
+    Options: ClassVar[type[SupernetOptions]]
 
-    def __init__(self, mask: Mask | None):
+    def __init__(self, options: SupernetOptions, num_classes: int, mask: Mask | None, affine: bool):
         super().__init__()
+        self.options, self.num_classes, self.affine = options, num_classes, affine
         self.mask: Mask = self.space.full_mask() if mask is None else self.space.check_mask(mask)
 
     # ------------------------------------------------------------ per space
@@ -39,14 +66,33 @@ class MaskedSupernet(nn.Module):
         """The modules holding ``slot``'s candidate operations (one per cell for NB201)."""
         raise NotImplementedError
 
-    def config(self) -> dict:  # pragma: no cover - abstract
-        raise NotImplementedError
+    # -------------------------------------------------------------- shared
+    @classmethod
+    def from_options(cls, options: Mapping[str, Any], num_classes: int) -> MaskedSupernet:
+        """The full supernet with a profile's ``options`` (the rest at the paper's defaults)."""
+        opts = cls.Options.parse(cls.space.name, options)
+        return cls(num_classes=num_classes, **dataclasses.asdict(opts))
+
+    def config(self) -> dict:
+        """What rebuilds this network (``from_config``), stored beside its weights."""
+        return {
+            "space": self.space.name,
+            **dataclasses.asdict(self.options),
+            "num_classes": self.num_classes,
+            "affine": self.affine,
+            "mask": self.space.mask_to_json(self.mask),
+        }
 
     @classmethod
-    def from_config(cls, config: dict) -> MaskedSupernet:  # pragma: no cover - abstract
-        raise NotImplementedError
+    def from_config(cls, config: dict) -> MaskedSupernet:
+        """The network of a stored ``config()`` (fields it lacks at their defaults)."""
+        mask = cls.check_config(config)
+        known = {f.name for f in dataclasses.fields(cls.Options)} | {"num_classes", "affine"}
+        unknown = sorted(set(config) - known - {"space", "mask"})
+        if unknown:
+            raise ValueError(f"supernet config: {cls.space.name} has no field {unknown[0]!r}")
+        return cls(mask=mask, **{k: v for k, v in config.items() if k in known})
 
-    # -------------------------------------------------------------- shared
     @property
     def num_layers(self) -> int:
         """The number of feature maps ``forward(..., return_features=True)`` returns."""

@@ -27,20 +27,23 @@ block and the head have affine BatchNorms; all track running statistics.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
 
 from torch import Tensor, nn
 
 from naslid.spaces.base import Arch, Mask
 from naslid.spaces.mobilenet import (
+    IMAGENET,
     OP_SPEC,
     SKIP,
     SLOT_OPTIONS,
     SPACE,
+    STEMS,
     LayerSpec,
     NetConfig,
     layer_plan,
 )
-from naslid.supernets.base import MaskedSupernet
+from naslid.supernets.base import MaskedSupernet, SupernetOptions
 
 
 def conv_bn(
@@ -112,26 +115,37 @@ class MobileLayer(nn.Module):
         return out
 
 
+@dataclass(frozen=True)
+class Options(SupernetOptions):
+    """The ProxylessNAS network a profile chooses (the paper's ImageNet one by default)."""
+
+    width_mult: float = field(
+        default=IMAGENET.width_mult, metadata={"help": "channel width multiplier"}
+    )
+    stem: str = field(
+        default=IMAGENET.stem, metadata={"help": f"input stem, one of {', '.join(STEMS)}"}
+    )
+    dropout: float = field(default=0.0, metadata={"help": "dropout before the classifier"})
+
+
 class Supernet(MaskedSupernet):
     """The ProxylessNAS supernet (width 1.0, ImageNet stem in the paper), restricted to ``mask``."""
 
     space = SPACE
     slot_name = "layer"
+    Options = Options
 
     def __init__(
         self,
-        width_mult: float = 1.0,
-        num_classes: int = 1000,
+        width_mult: float = Options.width_mult,
+        num_classes: int = IMAGENET.num_classes,
         mask: Mask | None = None,
         affine: bool = False,
-        stem: str = "imagenet",
-        dropout: float = 0.0,
+        stem: str = Options.stem,
+        dropout: float = Options.dropout,
     ):
-        super().__init__(mask)
-        self.net_config = NetConfig(width_mult, num_classes, stem)
-        self.width_mult, self.num_classes, self.affine = width_mult, num_classes, affine
-        self.stem_kind, self.dropout_rate = stem, dropout
-        cfg = self.net_config
+        super().__init__(Options(width_mult, stem, dropout), num_classes, mask, affine)
+        cfg = NetConfig(width_mult, num_classes, stem)
         c0, c1 = cfg.stem_channels, cfg.first_block_channels
         self.stem = nn.Sequential(*conv_bn(3, c0, 3, cfg.stem_stride))
         plan = layer_plan(cfg)
@@ -143,28 +157,6 @@ class Supernet(MaskedSupernet):
         self.head = nn.Sequential(*conv_bn(plan[-1].c_out, cfg.last_channels, 1))
         self.dropout = nn.Dropout(dropout)
         self.classifier = nn.Linear(cfg.last_channels, num_classes)
-
-    def config(self) -> dict:
-        return {
-            "space": SPACE.name,
-            "width_mult": self.width_mult,
-            "num_classes": self.num_classes,
-            "affine": self.affine,
-            "stem": self.stem_kind,
-            "dropout": self.dropout_rate,
-            "mask": SPACE.mask_to_json(self.mask),
-        }
-
-    @classmethod
-    def from_config(cls, config: dict) -> Supernet:
-        return cls(
-            float(config.get("width_mult", 1.0)),
-            int(config.get("num_classes", 1000)),
-            cls.check_config(config),
-            bool(config.get("affine", False)),
-            config.get("stem", "imagenet"),
-            float(config.get("dropout", 0.0)),
-        )
 
     def _blocks(self, x: Tensor, sel: Mask) -> Iterator[Tensor]:
         """The fixed MBConv1 block, then the 21 searchable layers: 22 feature maps."""
@@ -180,10 +172,6 @@ class Supernet(MaskedSupernet):
     def candidates(self, layer: int) -> Iterator[nn.Module]:
         """Searchable ``layer``'s candidate operations."""
         yield self.layers[layer + 1].candidates
-
-
-build = Supernet.from_config
-"""A supernet from the ``config()`` of another (as stored in a checkpoint's meta)."""
 
 
 # --------------------------------------------------------------- at ImageNet input

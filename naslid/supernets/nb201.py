@@ -18,13 +18,14 @@ channels separated by residual reduction blocks; BN-ReLU, global average pool, l
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
 
 import torch
 from torch import Tensor, nn
 
 from naslid.spaces.base import Arch, Mask
-from naslid.spaces.nb201 import EDGES, NUM_NODES, OPS, SPACE
-from naslid.supernets.base import MaskedSupernet
+from naslid.spaces.nb201 import CELLS_PER_STAGE, CHANNELS, EDGES, NUM_NODES, OPS, SPACE
+from naslid.supernets.base import MaskedSupernet, SupernetOptions
 
 
 class ReLUConvBN(nn.Sequential):
@@ -95,22 +96,30 @@ class ResidualReduction(nn.Module):
         return self.conv_b(self.conv_a(x)) + self.shortcut(x)
 
 
+@dataclass(frozen=True)
+class Options(SupernetOptions):
+    """The NAS-Bench-201 network a profile chooses (the paper's by default)."""
+
+    C: int = field(default=CHANNELS, metadata={"help": "channels of the first stage"})
+    N: int = field(default=CELLS_PER_STAGE, metadata={"help": "cells per stage"})
+
+
 class Supernet(MaskedSupernet):
     """The NAS-Bench-201 supernet (C=16, N=5 in the paper), restricted to ``mask`` if given."""
 
     space = SPACE
     slot_name = "edge"
+    Options = Options
 
     def __init__(
         self,
-        C: int = 16,
-        N: int = 5,
+        C: int = CHANNELS,
+        N: int = CELLS_PER_STAGE,
         num_classes: int = 10,
         mask: Mask | None = None,
         affine: bool = False,
     ):
-        super().__init__(mask)
-        self.C, self.N, self.num_classes, self.affine = C, N, num_classes, affine
+        super().__init__(Options(C, N), num_classes, mask, affine)
         self.stem = nn.Sequential(nn.Conv2d(3, C, 3, padding=1, bias=False), nn.BatchNorm2d(C))
         layers: list[nn.Module] = []
         for stage, width in enumerate((C, 2 * C, 4 * C)):
@@ -120,23 +129,6 @@ class Supernet(MaskedSupernet):
         self.layers = nn.ModuleList(layers)
         self.head = nn.Sequential(nn.BatchNorm2d(4 * C), nn.ReLU(inplace=False))
         self.classifier = nn.Linear(4 * C, num_classes)
-
-    def config(self) -> dict:
-        return {
-            "space": SPACE.name,
-            "C": self.C,
-            "N": self.N,
-            "num_classes": self.num_classes,
-            "affine": self.affine,
-            "mask": SPACE.mask_to_json(self.mask),
-        }
-
-    @classmethod
-    def from_config(cls, config: dict) -> Supernet:
-        mask = cls.check_config(config)
-        return cls(
-            config["C"], config["N"], config["num_classes"], mask, config.get("affine", False)
-        )
 
     def _blocks(self, x: Tensor, sel: Mask) -> Iterator[Tensor]:
         """Each cell's and reduction block's output: 3N + 2 feature maps."""
@@ -153,10 +145,6 @@ class Supernet(MaskedSupernet):
         for layer in self.layers:
             if isinstance(layer, Cell):
                 yield layer.edges[edge]
-
-
-build = Supernet.from_config
-"""A supernet from the ``config()`` of another (as stored in a checkpoint's meta)."""
 
 
 # --------------------------------------------------------------- at ImageNet input
@@ -180,13 +168,14 @@ def imagenet_stem(C: int) -> nn.Sequential:
 
 
 def imagenet_channels(width_mult: float) -> int:
-    """C = 16 x width, even (the stem halves it), at least 2."""
-    return max(2, 2 * round(8 * width_mult))
+    """C = the paper's channels (16) x width, even (the stem halves it), at least 2."""
+    return max(2, 2 * round(CHANNELS / 2 * width_mult))
 
 
 def supernet_width(config: dict) -> float | None:
-    """The width multiplier of a supernet ``config()`` (C / 16), None if it names no C."""
-    return float(config["C"]) / 16 if "C" in config else None
+    """The width multiplier of a supernet ``config()`` (C / the paper's 16), None if it
+    names no C."""
+    return float(config["C"]) / CHANNELS if "C" in config else None
 
 
 def imagenet_network(
