@@ -180,6 +180,9 @@ def _cifar10() -> Profile:
     return replace(base, train=replace(base.train, epochs=50, finetune_epochs=50))
 
 
+DEFAULT_PROFILE = "smoke"
+"""The profile of a step, a local run or a pipeline run that names none: every stage, small."""
+
 PROFILES: dict[str, Profile] = {
     "cifar10": _cifar10(),
     "cifar10-lissnas": replace(_cifar10(), name="cifar10-lissnas", shrink=True),

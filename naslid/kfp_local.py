@@ -399,7 +399,8 @@ def run(
         raise_on_error=True,
     )
     prof = config.resolve(
-        str(arguments.get("profile", "smoke")), {"rounds": arguments.get("rounds", -1)}
+        str(arguments.get("profile", config.DEFAULT_PROFILE)),
+        {"rounds": arguments.get("rounds", -1)},
     )
     total = expected_tasks(prof.rounds, bool(arguments.get("transfer", True)))
     log_path, record = out / "run.log", out / "run.json"

@@ -47,6 +47,7 @@ from kfp import compiler, dsl, kubernetes  # noqa: E402
 from kfp.dsl import Dataset, Input, Model  # noqa: E402
 
 from naslid import kfp_components, steps  # noqa: E402
+from naslid.config import DEFAULT_PROFILE  # noqa: E402
 from naslid.criteria import DEFAULT_CRITERION  # noqa: E402
 from naslid.kfp_components import PLACEHOLDER_IMAGE  # noqa: E402
 from naslid.node_ids import node_ids  # noqa: E402
@@ -309,7 +310,7 @@ def build(settings: Settings | None = None):
         description=DESCRIPTION,
     )
     def naslid(
-        profile: str = "smoke",
+        profile: str = DEFAULT_PROFILE,
         dataset: str = "",
         dataset_uri: str = "",
         epochs: int = -1,

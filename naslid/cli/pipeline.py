@@ -9,6 +9,8 @@ import json
 import sys
 from pathlib import Path
 
+from naslid import config
+
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_YAML = REPO / "pipelines" / "naslid.yaml"
 PIPELINE_PY = REPO / "pipelines" / "naslid.py"
@@ -115,7 +117,9 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
         "A second run with the same inputs is served from the cache.",
     )
     p.add_argument(
-        "--profile", default="smoke", help="run profile: smoke | cifar10 (default smoke)"
+        "--profile",
+        default=config.DEFAULT_PROFILE,
+        help="run profile (default %(default)s)",
     )
     p.add_argument(
         "--out", default="runs/local", help="run folder: pipeline_root/, run.json, run.log"

@@ -6,7 +6,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from naslid.artifacts import DATA, PathLike, artifact_meta, save_data, write_meta
-from naslid.config import PROFILES
+from naslid.config import DEFAULT_PROFILE, PROFILES
 from naslid.steps.registry import HOUR, Out, step
 from naslid.steps.runtime import local_copy, log, resolve
 
@@ -18,7 +18,7 @@ MAX_ROUNDS = max(p.rounds for p in PROFILES.values())
 @step("validate-params", returns=(int, ""), timeout=600)
 def validate_params(
     *,
-    profile: str = "smoke",
+    profile: str = DEFAULT_PROFILE,
     rounds: int = -1,
     max_rounds: int = MAX_ROUNDS,
     criterion: str = "",
@@ -92,7 +92,7 @@ def resize(data, size: int):
 def prepare_data(
     out: PathLike,
     *,
-    profile: str = "smoke",
+    profile: str = DEFAULT_PROFILE,
     dataset: str = "",
     dataset_uri: str = "",
     seed: int = 0,

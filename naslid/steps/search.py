@@ -25,6 +25,7 @@ from naslid.artifacts import (
     space_of,
     write_meta,
 )
+from naslid.config import DEFAULT_PROFILE
 from naslid.io import read_json, write_json
 from naslid.steps.registry import HOUR, STEPS, In, Out, step
 from naslid.steps.runtime import checkpoints, log, resolve, step_device
@@ -56,7 +57,7 @@ def lissnas_shrink(
     partition: PathLike,
     out: PathLike,
     *,
-    profile: str = "smoke",
+    profile: str = DEFAULT_PROFILE,
     shrink: str | bool = "",
     labels: str = "",
     seed: int = 0,
@@ -149,7 +150,7 @@ def evolutionary_search(
     space: PathLike,
     out: PathLike,
     *,
-    profile: str = "smoke",
+    profile: str = DEFAULT_PROFILE,
     search_budget: int = -1,
     seed: int = 0,
     progress: bool = False,
@@ -232,7 +233,7 @@ def imagenet_transfer(
     search: PathLike,
     out: PathLike,
     *,
-    profile: str = "smoke",
+    profile: str = DEFAULT_PROFILE,
     transfer_uri: str = "",
     epochs: int = -1,
     seed: int = 0,

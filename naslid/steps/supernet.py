@@ -26,6 +26,7 @@ from naslid.artifacts import (
     space_of,
     write_meta,
 )
+from naslid.config import DEFAULT_PROFILE
 from naslid.criteria import DEFAULT_CRITERION
 from naslid.io import write_json
 from naslid.node_ids import ROOT, parent_id
@@ -67,7 +68,7 @@ def pretrain_supernet(
     data: PathLike,
     out: PathLike,
     *,
-    profile: str = "smoke",
+    profile: str = DEFAULT_PROFILE,
     epochs: int = -1,
     seed: int = 0,
     checkpoint_uri: str = "",
@@ -151,7 +152,7 @@ def profile_lid(
     *,
     node: str = ROOT,
     criterion: str = DEFAULT_CRITERION,
-    profile: str = "smoke",
+    profile: str = DEFAULT_PROFILE,
     seed: int = 0,
     progress: bool = False,
 ) -> dict:
@@ -315,7 +316,7 @@ def finetune_subsupernet(
     out: PathLike,
     *,
     node: str,
-    profile: str = "smoke",
+    profile: str = DEFAULT_PROFILE,
     epochs: int = -1,
     rounds: int = -1,
     seed: int = 0,
