@@ -34,6 +34,7 @@ from naslid.gradmatch import GradMatchConfig
 from naslid.lid import LIDConfig
 from naslid.lissnas import LissnasConfig
 from naslid.scoring import ScoringConfig
+from naslid.spaces import DEFAULT_SPACE
 from naslid.split import CRITERIA, DEFAULT_CRITERION, SplitConfig
 from naslid.supernets.base import SupernetOptions
 from naslid.train import TrainConfig
@@ -62,7 +63,7 @@ class Profile:
     image_size: int | None = None
     """Side the search images are resized to (bilinear, antialiased); None = as loaded."""
     # -- supernet (naslid.supernets)
-    space: str = "nb201"
+    space: str = DEFAULT_SPACE
     supernet: Mapping[str, Any] = field(default_factory=dict)
     """The space's supernet options that differ from the paper's (its module's ``Options``:
     NB201's ``C`` and ``N``), e.g. ``{"C": 8, "N": 1}``; {} = NAS-Bench-201's network."""

@@ -42,3 +42,12 @@ def signature_defaults(fn: Callable) -> SimpleNamespace:
     :func:`add_config_options` for a function's arguments."""
     params = inspect.signature(fn).parameters.values()
     return SimpleNamespace(**{p.name: p.default for p in params if p.default is not p.empty})
+
+
+def add_space_option(parser: argparse.ArgumentParser) -> None:
+    """``--space``: one of the registered search spaces (:data:`naslid.spaces.SPACES`)."""
+    from naslid.spaces import DEFAULT_SPACE, SPACES
+
+    parser.add_argument(
+        "--space", default=DEFAULT_SPACE, choices=SPACES, help="search space (default %(default)s)"
+    )

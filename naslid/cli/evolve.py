@@ -7,6 +7,7 @@ import math
 from dataclasses import asdict
 
 from naslid import __version__
+from naslid.cli._options import add_space_option
 
 _CONFIG = ("population", "generations", "budget", "flops_max", "params_max")
 """The options that set the ``EvolutionConfig`` field of their name."""
@@ -14,7 +15,6 @@ _CONFIG = ("population", "generations", "budget", "flops_max", "params_max")
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     from naslid.evolution import EvolutionConfig
-    from naslid.spaces import SPACES
 
     defaults = EvolutionConfig()
     p = subparsers.add_parser(
@@ -24,7 +24,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "crossover, random fill) in a search space; no arch is scored twice. Writes "
         "OUT/top.json, OUT/history.parquet, OUT/history.csv and OUT/meta.json.",
     )
-    p.add_argument("--space", default="nb201", choices=SPACES, help="search space (default nb201)")
+    add_space_option(p)
     scorer = p.add_mutually_exclusive_group(required=True)
     scorer.add_argument(
         "--oracle",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from naslid.spaces import SPACES
+from naslid.cli._options import add_space_option
 
 _OPTIONS = {
     "samples": "uniform labelled samples training the predictor",
@@ -36,7 +36,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "and PNG plots."
         ),
     )
-    p.add_argument("--space", choices=SPACES, default="nb201", help="search space (default: nb201)")
+    add_space_option(p)
     p.add_argument(
         "--labels",
         required=True,

@@ -6,6 +6,7 @@ import argparse
 import dataclasses
 
 from naslid import supernets
+from naslid.cli._options import add_space_option
 from naslid.data import DATASETS
 from naslid.spaces import SPACES
 from naslid.train import TrainConfig
@@ -43,7 +44,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "write epoch checkpoints to --checkpoints (resume with --resume), save OUT/supernet.pt "
         "with OUT/meta.json, and print the accuracy of a few random paths.",
     )
-    p.add_argument("--space", default="nb201", choices=SPACES, help="search space (default nb201)")
+    add_space_option(p)
     p.add_argument(
         "--dataset", default="digits", choices=sorted(DATASETS), help="data set (default digits)"
     )

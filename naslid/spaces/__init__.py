@@ -6,6 +6,8 @@ import importlib
 from types import ModuleType
 
 SPACES = ("nb201", "mobilenet")
+DEFAULT_SPACE = "nb201"
+"""The space a command or profile searches unless told: NAS-Bench-201, both papers' first."""
 
 
 def get(name: str) -> ModuleType:
