@@ -3,8 +3,10 @@
 The LID profiling, the split, the evolution and LISSNAS only use ``module.SPACE`` and the
 supernet's ``forward(x, choice, return_features)``, ``iter_features``,
 ``candidate_parameters``, ``shared_parameters``, ``restrict``, ``export``, ``config`` and
-``naslid.supernets.build``, and the pipeline builds a supernet from a profile's options
-(``naslid.supernets.from_profile``). This suite checks that contract on every space of
+``naslid.supernets.build``; the pipeline builds a supernet from a profile's options
+(``naslid.supernets.from_profile``), places an arch in its leaf (``SPACE.owner``), names slots
+and options in the report (``SPACE.slot_label``, ``SPACE.short_op``), and trains the found
+arch at ImageNet size (``imagenet_network``, ``NOT_TRANSFERRED``, ``supernet_width``). This suite checks that contract on every space of
 ``naslid.spaces.SPACES``: a new space passes it by adding its modules to ``naslid/spaces/``
 and ``naslid/supernets/`` only.
 """
@@ -265,3 +267,39 @@ def test_from_profile_and_options(name, net):
         config.Profile(name="conformance", space=name, supernet={"no_such_option": 1})
     with pytest.raises(ValueError, match="no field 'no_such_field'"):
         supernets.build({**net.config(), "no_such_field": 1})
+
+
+def test_owner_finds_the_one_leaf_that_holds_an_arch(space):
+    rng = np.random.default_rng(0)
+    slot = int(np.argmax([len(o) for o in space.slot_options]))
+    full = space.full_mask()
+    options = list(full[slot])
+    half = len(options) // 2
+    leaves = {
+        "a": tuple(tuple(options[:half]) if s == slot else m for s, m in enumerate(full)),
+        "b": tuple(tuple(options[half:]) if s == slot else m for s, m in enumerate(full)),
+    }
+    for arch in space.sample(rng, 20):
+        want = "a" if arch.ops[slot] in leaves["a"][slot] else "b"
+        assert space.owner(leaves, arch) == want
+    assert space.owner({"a": leaves["a"]}, space.sample(rng, 1, mask=leaves["b"])[0]) is None
+
+
+def test_slot_labels_and_short_op_names_are_distinct(space):
+    labels = [space.slot_label(s) for s in range(space.num_slots)]
+    assert len(set(labels)) == space.num_slots and all(labels)
+    for options in space.slot_options:
+        short = [space.short_op(o) for o in options]
+        assert len(set(short)) == len(options) and all(short)
+
+
+def test_imagenet_network(name, space):
+    """The standalone network the transfer trains, for every registered space."""
+    module = supernets.get(name)
+    arch = space.sample(np.random.default_rng(0), 1)[0]
+    net = supernets.imagenet_network(name, str(arch), CLASSES, 0.25).eval()
+    with torch.no_grad():
+        assert net(torch.rand(2, 3, 32, 32)).shape == (2, CLASSES)
+    assert module.supernet_width(module.Supernet().config()) == 1.0  # the supernet's default
+    assert isinstance(module.NOT_TRANSFERRED, tuple)
+    assert all(any(k.startswith(p) for k in net.state_dict()) for p in module.NOT_TRANSFERRED)
