@@ -47,3 +47,19 @@ def batch_statistics(module: nn.Module, train: bool = False) -> Iterator[None]:
             m.training = flag
         for m, track in zip(norms, tracking):
             m.track_running_stats = track
+
+
+@contextlib.contextmanager
+def kept_statistics(module: nn.Module) -> Iterator[None]:
+    """Whatever happens to the BatchNorm running statistics inside the block (a
+    recalibration for one path, :func:`naslid.scoring.recalibrate_bn`), they are as before
+    on exit."""
+    saved = [
+        {k: b.clone() for k, b in m.named_buffers(recurse=False)} for m in batch_norm_layers(module)
+    ]
+    try:
+        yield
+    finally:
+        for m, buffers in zip(batch_norm_layers(module), saved):
+            for k, b in buffers.items():
+                getattr(m, k).copy_(b)

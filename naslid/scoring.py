@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from naslid.batchnorm import batch_norm_layers
+from naslid.batchnorm import batch_norm_layers, kept_statistics
 from naslid.data import BatchIterator, ImageData
 from naslid.distributed import resolve_device
 from naslid.divergence import DivergedError, check_finite
@@ -152,18 +152,11 @@ class ProxyEvaluator:
         net = self.net(self.owner(arch))
         if not self.config.recalibrate_bn:
             return path_accuracy(net, self.validation, arch)
-        saved = {
-            k: v.clone()
-            for k, v in net.state_dict().items()
-            if "running_" in k or "num_batches" in k
-        }
-        try:
+        with kept_statistics(net):  # leave the sub-supernet as it was
             recalibrate_bn(net, self.calibration, arch)
             stats = {k: v for k, v in net.state_dict().items() if "running_" in k}
             check_finite(stats, f"arch {arch}: BN recalibration gave non-finite statistics")
             return path_accuracy(net, self.validation, arch)
-        finally:
-            net.load_state_dict(saved, strict=False)  # leave the sub-supernet as it was
 
     def __call__(self, archs: Sequence[Arch]) -> np.ndarray:
         owners = [self.owner(a) for a in archs]  # fail before any work on an arch no leaf holds

@@ -132,7 +132,7 @@ def test_imagenet_networks():
     with torch.no_grad():
         logits, feats = net(torch.randn(1, 3, 224, 224), return_features=True)
     assert logits.shape == (1, 1000)
-    cells = net.N  # a stage: N cells, then the next one's reduction block first
+    cells = net.options.N  # a stage: N cells, then the next one's reduction block first
     assert [f.shape[-1] for f in feats] == [28] * cells + [14] * (cells + 1) + [7] * (cells + 1)
     assert net.stem[0].stride == (2, 2) and len(net.stem) == 8
 

@@ -313,28 +313,9 @@ def imagenet_transfer(
         "markdown_out": Out("report_md", file="report.md"),
     },
 )
-def report(
-    html_out: PathLike,
-    markdown_out: PathLike,
-    *,
-    data: PathLike,
-    supernet: PathLike,
-    partition: PathLike,
-    space: PathLike,
-    search: PathLike,
-    transfer: PathLike | None = None,
-) -> dict:
-    """The run's report (:mod:`naslid.report`): a self-contained HTML page and the same as Markdown."""
+def report(html_out: PathLike, markdown_out: PathLike, **inputs: PathLike | None) -> dict:
+    """The run's report (:mod:`naslid.report`): a self-contained HTML page and the same as
+    Markdown, from the declared inputs (``transfer`` optional)."""
     from naslid.report import build_report
 
-    return build_report(
-        html_out,
-        markdown_out,
-        data=data,
-        supernet=supernet,
-        partition=partition,
-        space=space,
-        search=search,
-        transfer=transfer,
-        step_order=tuple(STEPS),
-    )
+    return build_report(html_out, markdown_out, **inputs, step_order=tuple(STEPS))
