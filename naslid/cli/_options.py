@@ -51,3 +51,14 @@ def add_space_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--space", default=DEFAULT_SPACE, choices=SPACES, help="search space (default %(default)s)"
     )
+
+
+def add_profile_option(parser: argparse.ArgumentParser) -> None:
+    """``--profile``: the run profile (:data:`naslid.config.PROFILES`)."""
+    from naslid.config import DEFAULT_PROFILE, PROFILES
+
+    parser.add_argument(
+        "--profile",
+        default=DEFAULT_PROFILE,
+        help=f"run profile: {' | '.join(PROFILES)} (default %(default)s)",
+    )

@@ -9,7 +9,7 @@ import json
 import sys
 from pathlib import Path
 
-from naslid import config
+from naslid.cli._options import add_profile_option
 
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_YAML = REPO / "pipelines" / "naslid.yaml"
@@ -116,11 +116,7 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
         "pipeline root under --out), show progress per step, and print the best architecture and the report. "
         "A second run with the same inputs is served from the cache.",
     )
-    p.add_argument(
-        "--profile",
-        default=config.DEFAULT_PROFILE,
-        help="run profile (default %(default)s)",
-    )
+    add_profile_option(p)
     p.add_argument(
         "--out", default="runs/local", help="run folder: pipeline_root/, run.json, run.log"
     )

@@ -8,7 +8,7 @@ import re
 import time
 from pathlib import Path
 
-from naslid import config
+from naslid.cli._options import add_profile_option
 from naslid.cli.pipeline import DEFAULT_YAML, parse_pairs, pipeline_arguments, read_pipeline_yaml
 
 # --------------------------------------------------------------------------- submit
@@ -135,11 +135,7 @@ def _add_submit(sub: argparse._SubParsersAction) -> None:
         "--pipeline-root",
         help="artifact root, e.g. minio://mlpipeline/naslid (default: the cluster's)",
     )
-    p.add_argument(
-        "--profile",
-        default=config.DEFAULT_PROFILE,
-        help="run profile (default %(default)s)",
-    )
+    add_profile_option(p)
     p.add_argument(
         "--param", action="append", metavar="KEY=VALUE", help="pipeline parameter (repeatable)"
     )
