@@ -263,6 +263,48 @@ def test_checkpoint_keys_follow_the_inputs_not_the_run(chain, tmp_path):
     assert steps.input_key("pretrain-supernet", [moved], profile="smoke", epochs=1, seed=0) != key
 
 
+def test_a_re_executed_step_keys_the_same_checkpoints(chain, tmp_path):
+    """Another run (its own run id, time and lineage in meta.json) of a deterministic step
+    makes an input with the same key: its re-run finds the checkpoints."""
+    key = steps.input_key("pretrain-supernet", [chain["data"]], profile="smoke", epochs=1, seed=0)
+    again = tmp_path / "data"
+    steps.prepare_data(again, profile="smoke", run_id="another-run")
+    assert read_json(again / "meta.json")["run_id"] == "another-run"
+    assert steps.input_key("pretrain-supernet", [again], profile="smoke", epochs=1, seed=0) == key
+
+
+def test_a_component_keys_its_checkpoints_by_every_declared_parameter(chain, tmp_path, monkeypatch):
+    from naslid import kfp_components
+
+    seen = {}
+
+    def run(self, run_id="", **kwargs):
+        seen.update(kwargs, run_id=run_id)
+        return {"loss": 0.5}
+
+    class Artifact:
+        def __init__(self, path, uri=""):
+            self.path, self.uri, self.metrics = str(path), uri, {}
+
+        def log_metric(self, key, value):
+            self.metrics[key] = value
+
+    monkeypatch.setattr(steps.Step, "__call__", run)
+    uri = "minio://mlpipeline/v2/artifacts/naslid/run-7/pretrain-supernet/salt/supernet"
+    metrics = Artifact(tmp_path / "metrics.json")
+    params = {"profile": "smoke", "epochs": 1, "seed": 0}
+    args = {"data": Artifact(chain["data"]), "supernet": Artifact(tmp_path / "out", uri), **params}
+    kfp_components.call_step(
+        "pretrain-supernet", {**args, "checkpoint_root": str(tmp_path / "ck"), "metrics": metrics}
+    )
+    assert set(steps.STEPS["pretrain-supernet"].params) == {*params, "checkpoint_uri"}
+    assert seen["checkpoint_uri"] == steps.checkpoint_location(
+        str(tmp_path / "ck"), "pretrain-supernet", [str(chain["data"])], **params
+    )
+    assert seen["run_id"] == "run-7" and seen["out"] == str(tmp_path / "out")
+    assert metrics.metrics == {"loss": 0.5} and read_json(metrics.path) == {"loss": 0.5}
+
+
 # ----------------------------------------------------------------------------- sealed artifacts
 def _copy(chain, name, tmp_path):
     import shutil

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from naslid.artifacts import recording
+from naslid.steps.runtime import apply_thread_limit
 
 HOUR = 3600
 RUNTIME_PARAMS = ("progress",)
@@ -116,8 +117,6 @@ class Step:
     def __call__(self, *args: Any, run_id: str = "", **kwargs: Any) -> Any:
         """Run the step: its inputs recorded as its outputs' lineage under ``run_id``, its
         time and memory measured (:func:`naslid.artifacts.recording`)."""
-        from naslid.steps.runtime import apply_thread_limit
-
         apply_thread_limit()
         with recording(run_id):
             return self.function(*args, **kwargs)
@@ -142,7 +141,6 @@ def step(name: str, **declaration: Any) -> Callable[[Callable], Callable]:
         def run(*args: Any, run_id: str = "", **kwargs: Any) -> Any:
             return entry(*args, run_id=run_id, **kwargs)
 
-        run.step = entry  # type: ignore[attr-defined]
         return run
 
     return register
