@@ -18,9 +18,10 @@ FLOPs / parameter limits (``space.flops`` / ``space.params``), a :data:`Mask` an
 set of allowed archs (a LISSNAS shrunk space) restrict every candidate: random ones are
 drawn inside them, children outside them are rejected and redrawn.
 
-The evaluator (any :class:`naslid.scorer.Scorer`) is called once per generation with the list of
-new archs, so that a proxy evaluator can group them by sub-supernet;
-:class:`naslid.scorer.TableScorer` looks them up in a benchmark table. All randomness comes from one ``numpy.random.Generator``: a seed fixes the history.
+The evaluator (any :class:`naslid.scorer.Scorer`) is called once per generation with the list
+of new archs, so that a proxy evaluator can group them by sub-supernet;
+:class:`naslid.scorer.TableScorer` looks them up in a benchmark table. All randomness comes
+from one ``numpy.random.Generator``: a seed fixes the history.
 
 Budgeted use: ``EvolutionConfig(budget=500)`` keeps every paper default and stops after 500
 distinct archs, i.e. after the first 10 of the 50 generations. With the NAS-Bench-201 table
