@@ -140,3 +140,34 @@ def restore_training_state(state: dict, net: torch.nn.Module, optimizer, schedul
     net.load_state_dict(state["model"])
     optimizer.load_state_dict(state["optimizer"])
     scheduler.load_state_dict(state["scheduler"])
+
+
+def continuation_state(net: torch.nn.Module, optimizer: torch.optim.Optimizer) -> dict:
+    """What a child continues from: the learning rate the optimiser ended at and every
+    parameter's SGD momentum buffer, by parameter name (CPU copies)."""
+    momentum = {}
+    for name, param in net.named_parameters():
+        buf = optimizer.state.get(param, {}).get("momentum_buffer")
+        if buf is not None:
+            momentum[name] = buf.detach().cpu().clone()
+    return {"lr": float(optimizer.param_groups[0]["lr"]), "momentum": momentum}
+
+
+def load_momentum(net: torch.nn.Module, optimizer: torch.optim.Optimizer, state: dict) -> int:
+    """Seed ``optimizer``'s momentum buffers from a :func:`continuation_state` of a network
+    that held these parameters (a parent: the child holds a subset, under the same names).
+    Returns how many buffers were set; a shape that differs is an error naming it."""
+    momentum = state.get("momentum") or {}
+    done = 0
+    for name, param in net.named_parameters():
+        if name not in momentum:
+            continue
+        buf = momentum[name]
+        if tuple(buf.shape) != tuple(param.shape):
+            raise ValueError(
+                f"momentum: parameter {name} has shape {tuple(param.shape)}, the parent's "
+                f"buffer {tuple(buf.shape)}"
+            )
+        optimizer.state[param]["momentum_buffer"] = buf.to(param.device, param.dtype).clone()
+        done += 1
+    return done

@@ -226,11 +226,11 @@ def resolve(profile: str | Profile, overrides: Mapping[str, Any] | None = None) 
     """``profile`` with the set ``overrides`` applied.
 
     Keys are :class:`Profile` fields, or ``epochs`` / ``warmup_epochs`` /
-    ``finetune_epochs`` (training), ``transfer_epochs`` (transfer). Unset values (``-1``,
+    ``finetune_epochs`` (training), ``transfer_epochs`` (transfer), ``edge_rule`` (the split). Unset values (``-1``,
     ``""``, ``None``) keep the profile's setting; unknown keys are an error naming them.
     """
     prof = get(profile) if isinstance(profile, str) else profile
-    top, train, transfer = {}, {}, {}
+    top, train, transfer, split = {}, {}, {}, {}
     names = {f.name for f in dataclasses.fields(Profile)} - {"name"}
     for key, value in (overrides or {}).items():
         if _unset(value):
@@ -239,6 +239,8 @@ def resolve(profile: str | Profile, overrides: Mapping[str, Any] | None = None) 
             train[key] = int(value)
         elif key == "transfer_epochs":
             transfer["epochs"] = int(value)
+        elif key == "edge_rule":
+            split[key] = str(value)
         elif key == "shrink":
             top[key] = flag(value, key)
         elif key in names:
@@ -247,6 +249,8 @@ def resolve(profile: str | Profile, overrides: Mapping[str, Any] | None = None) 
             raise ValueError(f"parameter {key!r}: not a profile setting")
     if train:
         top["train"] = replace(top.get("train", prof.train), **train)
+    if split:
+        top["split"] = replace(top.get("split", prof.split), **split)
     if transfer:
         top["transfer_config"] = replace(
             top.get("transfer_config", prof.transfer_config), **transfer

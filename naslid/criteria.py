@@ -22,6 +22,7 @@ from naslid.cut import (
     block_similarity,
     check_similarity,
     lid_epsilon,
+    mean_partition_score,
     random_bipartition,
     relative_partition_score,
     similarity_matrix,
@@ -44,10 +45,15 @@ class MeasureConfigs:
 
 
 # --------------------------------------------------------------------------- edge rules
-def lid_edge_score(similarity: np.ndarray, group_a: Sequence[int], group_b: Sequence[int]) -> float:
-    """NAS-LID's edge rule: the partition score of the cut (Eq. 6), made comparable across
-    edges (:func:`naslid.cut.relative_partition_score`); the highest wins (section 3.3)."""
-    return relative_partition_score(similarity, group_a, group_b)
+EdgeScore = Callable[[np.ndarray, Sequence[int], Sequence[int]], float]
+
+LID_EDGE_RULES: dict[str, EdgeScore] = {
+    # NAS-LID section 3.3: the never-partitioned layer with the highest partition score
+    # (Eq. 6), compared per pair (naslid.cut.mean_partition_score)
+    "partition": mean_partition_score,
+    # the most separable edge (mean inside / mean across): not the paper's, an explicit option
+    "separability": relative_partition_score,
+}
 
 
 def gradient_edge_score(
@@ -102,11 +108,12 @@ def _measure_random(supernet, mask, edges, batches, root, configs, seed, node_id
 @dataclass(frozen=True)
 class Criterion:
     """A split criterion: how it measures a node (per-edge similarity matrices) and how it
-    ranks the edges once each is cut (higher wins; ``None``: a seeded random edge)."""
+    ranks the edges once each is cut (higher wins; no rules: a seeded random edge)."""
 
     name: str
     measure: Callable[..., tuple[dict, dict]]
-    edge_score: Callable[[np.ndarray, Sequence[int], Sequence[int]], float] | None
+    edge_rules: dict[str, EdgeScore]
+    """The edge rules the criterion offers, by name, the default first."""
     batches_from: str | None
     """The :class:`MeasureConfigs` field (``lid`` / ``gradmatch``) whose ``batch_size`` and
     ``num_batches`` say how many batches the criterion measures on; ``None``: it needs no
@@ -120,13 +127,29 @@ class Criterion:
             return None
         return getattr(configs, self.batches_from)
 
+    def edge_rule(self, recorded: dict) -> tuple[str, EdgeScore] | None:
+        """The rule a profile was measured for: its recorded ``edge_rule`` where the criterion
+        offers it, else the criterion's default; ``None`` for a random edge."""
+        if not self.edge_rules:
+            return None
+        name = recorded.get("edge_rule")
+        if name is None or name not in self.edge_rules:
+            if name is not None and len(self.edge_rules) > 1:
+                raise ValueError(
+                    f"edge_rule: {self.name} offers {', '.join(self.edge_rules)}, got {name!r}"
+                )
+            name = next(iter(self.edge_rules))
+        return name, self.edge_rules[name]
+
 
 CRITERIA_REGISTRY: dict[str, Criterion] = {
     c.name: c
     for c in (
-        Criterion("lid", _measure_lid, lid_edge_score, "lid"),  # NAS-LID, Eq. 2-6
-        Criterion("gradient", _measure_gradient, gradient_edge_score, "gradmatch"),  # GM-NAS
-        Criterion("random", _measure_random, None, None),  # random balanced bipartitions
+        Criterion("lid", _measure_lid, LID_EDGE_RULES, "lid"),  # NAS-LID, Eq. 2-6
+        Criterion(  # GM-NAS
+            "gradient", _measure_gradient, {"cross_distance": gradient_edge_score}, "gradmatch"
+        ),
+        Criterion("random", _measure_random, {}, None),  # random balanced bipartitions
     )
 }
 CRITERIA = tuple(CRITERIA_REGISTRY)

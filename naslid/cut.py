@@ -22,6 +22,8 @@ import numpy as np
 
 METRICS = ("euclidean", "cosine", "pearson")
 CUTS = ("balanced", "stoer_wagner")
+EDGE_RULES = ("partition", "separability")
+"""How NAS-LID compares the candidate edges once each is cut (:attr:`SplitConfig.edge_rule`)."""
 _EXHAUSTIVE_MAX = 16  # largest graph whose cut is enumerated (2^15 bipartitions)
 
 
@@ -40,6 +42,13 @@ class SplitConfig:
     cut: str = "balanced"
     """``balanced``: the Eq. 6 cut with |G1|, |G2| >= floor(m/2), enumerated exactly;
     ``stoer_wagner``: the unconstrained global min-cut (networkx), kept as an explicit option."""
+    edge_rule: str = "partition"
+    """Which never-partitioned edge splits. ``partition`` (the paper, section 3.3): the
+    highest partition score (Eq. 6) of the edge's best cut, compared per pair
+    (:func:`mean_partition_score`), i.e. the edge whose operations are most alike;
+    ``separability``: the highest mean-inside over mean-across ratio
+    (:func:`relative_partition_score`), i.e. the most separable edge -- not the paper's rule,
+    kept as an explicit option."""
 
     def __post_init__(self) -> None:
         if self.metric not in METRICS:
@@ -51,6 +60,11 @@ class SplitConfig:
         if self.cut not in CUTS:
             raise ValueError(
                 f"split config: cut expected one of {', '.join(CUTS)}, got {self.cut!r}"
+            )
+        if self.edge_rule not in EDGE_RULES:
+            raise ValueError(
+                f"split config: edge_rule expected one of {', '.join(EDGE_RULES)}, "
+                f"got {self.edge_rule!r}"
             )
 
 
@@ -119,23 +133,46 @@ def partition_score(
     return float(sum(s[i, j] for i, j in _pairs((group_a, group_b))))
 
 
+def mean_partition_score(
+    similarity: np.ndarray, group_a: Sequence[int], group_b: Sequence[int]
+) -> float:
+    """NAS-LID's edge rule (section 3.3): Eq. 6's partition score per pair -- the mean
+    similarity inside the two groups of the edge's cut; the edge with the highest splits.
+
+    The paper splits "the unpartitioned layers ... with the highest partition score", the
+    partition score being Eq. 6's sum of the similarities inside the groups; its public code
+    likewise keeps the edge whose groups are most alike inside (``gen_cluster``'s average
+    intra-cluster similarity, the largest wins). Edges with the same number of operations
+    (always in NAS-Bench-201: 2|3 cuts of five) have the same number of pairs inside, so the
+    mean ranks them exactly as the Eq. 6 sum does; where candidate edges hold different
+    numbers of operations (possible in other spaces, or after a mask removed options) the
+    sum would favour the edge with more pairs, and the mean compares them per pair. The
+    rule prefers the edge whose operations are most alike -- the split that separates
+    operations which interfere least -- not the most separable one
+    (:func:`relative_partition_score`). ``nan`` when no pair lies inside a group (a 1|1 split).
+    """
+    s = check_similarity(similarity)
+    inside = _pairs((group_a, group_b))
+    if not inside:
+        return math.nan
+    return float(np.mean([s[i, j] for i, j in inside]))
+
+
 def relative_partition_score(
     similarity: np.ndarray, group_a: Sequence[int], group_b: Sequence[int]
 ) -> float:
-    """Eq. 6 made comparable across edges: the mean similarity inside the groups over the
-    mean similarity across them.
+    """The ``separability`` edge rule (not the paper's): the mean similarity inside the groups
+    over the mean similarity across them.
 
     Within one edge the balanced cut fixes the group sizes, so the inside sum I and the
     across sum T - I (T the edge's total) move in opposite directions and this ratio ranks
-    that edge's cuts exactly as Eq. 6 does. Across edges the raw sum is not comparable: a
-    1|2 split of three operations sums 1 pair, a 2|3 split of five sums 4, and the edge
-    whose operations are *least* distinguishable (every similarity near 1/eps) has the
-    largest sum. The ratio removes both the pair count and the scale: two blocks with
-    similarity a inside and b across score a / b at any size; 1 means the groups are no
-    tighter inside than across, larger a clearer split. (The paper ranks edges by "the
-    highest partition score" without saying how edges of different sizes compare; the raw
-    Eq. 6 sum is reported beside this.) ``nan`` when no pair lies inside a group (a 1|1
-    split) or the mean across is not positive.
+    that edge's cuts exactly as Eq. 6 does. Across edges it removes the pair count and the
+    scale: two blocks with similarity a inside and b across score a / b at any size; 1 means
+    the groups are no tighter inside than across, larger a clearer split. Ranking edges by
+    it prefers the *most separable* edge, which the paper's rule
+    (:func:`mean_partition_score`) and its public code rank last when the operations of
+    another edge are more alike; an earlier naslid used it as the default. ``nan`` when no
+    pair lies inside a group (a 1|1 split) or the mean across is not positive.
     """
     s = check_similarity(similarity)
     inside = _pairs((group_a, group_b))

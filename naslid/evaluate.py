@@ -2,8 +2,8 @@
 
 The measure follows few-shot NAS (Zhao et al., ICML 2021) and NAS-LID: Kendall's tau and
 Spearman's rho between the proxy scores (e.g. sub-supernet accuracy with inherited weights)
-and the benchmark accuracy, over the table's best 50 / 100 / 150 archs and over a random
-sample of all archs (few-shot NAS reports about 0.50 for one-shot and 0.61 for few-shot NAS
+and the benchmark accuracy, over the table's best 50 / 100 / 150 archs and over archs drawn
+uniformly from the space (few-shot NAS reports about 0.50 for one-shot and 0.61 for few-shot NAS
 on NAS-Bench-201). Kendall's tau is scipy's tau-b, which corrects for ties.
 
 Rules:
@@ -73,33 +73,53 @@ def rank_correlation(
     subsets: Sequence[int] = DEFAULT_SUBSETS,
     sample: int | None = None,
     rng: np.random.Generator | int | None = None,
+    uniform: Sequence[str] | None = None,
 ) -> dict[str, dict]:
     """Kendall tau / Spearman rho of ``proxy`` (arch string -> score) against ``truth``.
 
     Keys: ``top{k}`` for each k in ``subsets`` (the k most accurate archs of the table among
-    those that have a proxy score), ``all`` (every arch with a score and a table row) and,
-    when ``sample`` is given, ``sample{N}``: N archs drawn without replacement from those
-    (all of them when fewer). Each value is :func:`correlations`'s dict.
+    those that have a proxy score), ``all`` (every arch with a score and a table row);
+    with ``uniform`` (archs drawn uniformly from the space by the caller, e.g. connected
+    NB201 cells), ``uniform{N}`` over exactly those of them that have a score and a row,
+    whatever else was scored; with ``sample``, ``scored_sample{N}``: N archs drawn without
+    replacement from *all scored* archs (all of them when fewer) -- a sample of what was
+    scored, not of the space, so it holds top-k cells whenever those were scored. Each value
+    is :func:`correlations`'s dict plus ``covers``, a sentence naming its cells.
     """
     common = _common(proxy, truth)
     if not common:
         raise ValueError(f"proxy scores: none of the {len(proxy)} archs is in table {truth.name}")
 
-    def corr(archs: Sequence[str]) -> dict:
-        return correlations([proxy[a] for a in archs], truth.lookup(archs).tolist())
+    def corr(archs: Sequence[str], covers: str) -> dict:
+        return {
+            **correlations([proxy[a] for a in archs], truth.lookup(archs).tolist()),
+            "covers": covers,
+        }
 
     out: dict[str, dict] = {}
     for k in subsets:
         if k < 1:
             raise ValueError(f"subsets: sizes must be positive, got {k}")
-        out[f"top{k}"] = corr(common[:k])
-    out["all"] = corr(common)
+        out[f"top{k}"] = corr(
+            common[:k], f"the {k} most accurate archs of {truth.name} among the scored ones"
+        )
+    out["all"] = corr(common, f"every scored arch that {truth.name} holds")
+    if uniform is not None:
+        chosen = [a for a in dict.fromkeys(uniform) if a in proxy and a in truth]
+        if not chosen:
+            raise ValueError("uniform: none of the uniformly drawn archs has a score and a row")
+        out[f"uniform{len(chosen)}"] = corr(
+            chosen, f"{len(chosen)} archs drawn uniformly from the space (and only those)"
+        )
     if sample is not None:
         if sample < 2:
             raise ValueError(f"sample: must be at least 2, got {sample}")
         rng = np.random.default_rng(rng)
         pick = rng.choice(len(common), size=min(sample, len(common)), replace=False)
-        out[f"sample{sample}"] = corr([common[int(i)] for i in np.sort(pick)])
+        out[f"scored_sample{sample}"] = corr(
+            [common[int(i)] for i in np.sort(pick)],
+            f"{min(sample, len(common))} archs drawn at random from the scored ones",
+        )
     return out
 
 

@@ -59,6 +59,9 @@ class SplitDecision:
     profile: NodeProfile
     partition_scores: dict[int, float] = field(default_factory=dict)
     """The raw Eq. 6 partition score of every candidate's cut."""
+    edge_rule: str = ""
+    """The rule that ranked the edges (``partition``, ``separability``, ``cross_distance``,
+    ``random``; empty in decisions written before it was recorded)."""
 
     def to_json(self, space: SlotSpace) -> dict:
         return {
@@ -69,6 +72,7 @@ class SplitDecision:
             "scores": edge_map_to_json(self.scores),
             "partition_scores": edge_map_to_json(self.partition_scores),
             "separability": edge_map_to_json(self.separability),
+            "edge_rule": self.edge_rule,
             "profile": self.profile.to_json(space),
         }
 
@@ -86,6 +90,7 @@ class SplitDecision:
             edge_map_from_json(data["separability"]),
             NodeProfile.from_json(space, data["profile"], f"{source}: profile"),
             edge_map_from_json(data.get("partition_scores", {})),
+            str(data.get("edge_rule", "")),
         )
 
 
@@ -102,6 +107,7 @@ class Node:
     scores: dict[int, float] = field(default_factory=dict)
     separability: dict[int, float] = field(default_factory=dict)
     partition_scores: dict[int, float] = field(default_factory=dict)
+    edge_rule: str = ""
     profile: NodeProfile | None = None
     children: list[str] = field(default_factory=list)
 
@@ -179,6 +185,7 @@ class PartitionTree:
         node.split_edge, node.groups = decision.edge, (a, b)
         node.scores, node.separability = dict(decision.scores), dict(decision.separability)
         node.partition_scores = dict(decision.partition_scores)
+        node.edge_rule = decision.edge_rule
         node.profile = decision.profile
         ids = child_ids(node.id)
         for child_id, group in zip(ids, (a, b)):
@@ -202,6 +209,7 @@ class PartitionTree:
                 "groups": None,
                 "scores": edge_map_to_json(n.scores),
                 "partition_scores": edge_map_to_json(n.partition_scores),
+                "edge_rule": n.edge_rule,
                 "separability": edge_map_to_json(n.separability),
                 "similarity": {},
                 "children": list(n.children),
@@ -251,6 +259,7 @@ class PartitionTree:
                 node.groups = groups_from_json(space, node.split_edge, entry["groups"])
             node.scores = edge_map_from_json(entry.get("scores", {}))
             node.partition_scores = edge_map_from_json(entry.get("partition_scores", {}))
+            node.edge_rule = str(entry.get("edge_rule", ""))
             node.separability = edge_map_from_json(entry.get("separability", {}))
             if entry.get("similarity"):
                 prof = {

@@ -1,6 +1,8 @@
 """A trained (sub-)supernet on disk: ``supernet.pt`` (the state dict, naslid's checksummed
-format) and ``meta.json`` (space, network config, mask, training config; sealed), as the
-pretrain and finetune steps leave it and every later step reads it."""
+format), ``optimizer.pt`` (where a child continues from: the last learning rate and the SGD
+momentum buffers, :func:`naslid.train.continuation_state`) and ``meta.json`` (space, network
+config, mask, training config; sealed), as the pretrain and finetune steps leave it and every
+later step reads it."""
 
 from __future__ import annotations
 
@@ -22,6 +24,7 @@ if TYPE_CHECKING:
     from naslid.train import TrainConfig
 
 MODEL_FILE = "supernet.pt"
+OPTIMIZER_FILE = "optimizer.pt"
 META_FILE = "meta.json"
 
 
@@ -45,8 +48,11 @@ def save_model(
     mask: Mask | None = None,
     config: TrainConfig | None = None,
     extra: dict | None = None,
+    continuation: dict | None = None,
 ) -> Path:
-    """Write ``out_dir/supernet.pt`` (state dict, checksummed) and ``out_dir/meta.json``."""
+    """Write ``out_dir/supernet.pt`` (state dict, checksummed), ``out_dir/optimizer.pt`` when
+    a ``continuation`` (:func:`naslid.train.continuation_state`) is given, and
+    ``out_dir/meta.json`` last."""
     out = Path(out_dir)
     space = supernet_space(net)
     mask = net_mask(net) if mask is None else mask
@@ -54,6 +60,12 @@ def save_model(
     save_torch(
         {k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}, out / MODEL_FILE
     )
+    if continuation is not None:
+        check_finite(continuation["momentum"], f"{out / OPTIMIZER_FILE}: not saved")
+        save_torch(
+            {"lr": float(continuation["lr"]), "momentum": dict(continuation["momentum"])},
+            out / OPTIMIZER_FILE,
+        )
     meta = {
         "kind": "supernet",
         "space": space.name,
@@ -82,3 +94,24 @@ def load_model(
     check_finite(state, f"{model_dir / MODEL_FILE}: refused")
     net.load_state_dict(state)
     return net.to(resolve_device(device)), meta
+
+
+def load_continuation(model_dir: str | Path) -> dict:
+    """The optimiser state a child of the model in ``model_dir`` continues from (its last
+    learning rate and momentum buffers), as :func:`save_model` wrote it."""
+    path = Path(model_dir) / OPTIMIZER_FILE
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"{path}: no optimiser state to continue from (written by naslid before children "
+            "continued their parent's schedule?); re-run the parent, or fine-tune with "
+            "child_schedule=restart"
+        )
+    state = load_torch(path)
+    if (
+        not isinstance(state, dict)
+        or not isinstance(state.get("lr"), float)
+        or not isinstance(state.get("momentum"), dict)
+    ):
+        raise ValueError(f"{path}: expected {{'lr': float, 'momentum': {{name: tensor}}}}")
+    check_finite(state["momentum"], f"{path}: refused")
+    return state

@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from naslid.batchnorm import batch_norm_layers, kept_statistics
-from naslid.data import BatchIterator, ImageData
+from naslid.data import BatchIterator, ImageData, stratified_sample
 from naslid.distributed import resolve_device
 from naslid.divergence import DivergedError, check_finite
 from naslid.saved_model import load_model
@@ -33,12 +33,14 @@ class ScoringConfig:
     recalibrate_bn: bool = True
     """Reset and re-estimate BN statistics per path (not in the reference code; see module doc)."""
     bn_batches: int = 8
-    """Training batches used for the recalibration (SPOS re-estimates on ~20k images; 8x256 is
-    enough on NB201 to reach stable statistics, see tests)."""
+    """Training batches used for the recalibration, drawn at random and class-stratified
+    (SPOS re-estimates on ~20k images; 8x256 is enough on NB201 to reach stable statistics,
+    see tests)."""
     bn_batch_size: int = 256
     val_batch_size: int = 1000
     val_limit: int | None = None
-    """Validate on the first ``val_limit`` validation images (``None``: all)."""
+    """Validate on a seeded, class-stratified random ``val_limit`` of the validation images
+    (:func:`naslid.data.stratified_sample`; ``None``: all)."""
     seed: int = 0
     """Which training batches calibrate: the same for every architecture, so scores compare."""
 
@@ -121,17 +123,20 @@ class ProxyEvaluator:
         self.config, self.device = config, resolve_device(device)
         self._loader = loader or (lambda d: load_model(d, device=self.device)[0])
         self._nets: dict[int, nn.Module] = {}
-        gen = BatchIterator(
-            train,
-            config.bn_batch_size,
-            shuffle=True,
-            augment=False,
-            device=self.device,
-            seed=config.seed,
+        # Both subsets are seeded, class-stratified random draws (never "the first N": the
+        # CIFAR splits built here are sorted by class), the same for every architecture.
+        calib = train.subset(
+            stratified_sample(
+                train.labels.numpy(), config.bn_batches * config.bn_batch_size, config.seed
+            )
         )
-        self.calibration = [x for x, _ in zip((b[0] for b in gen), range(config.bn_batches))]
+        self.calibration = [
+            x for x, _ in BatchIterator(calib, config.bn_batch_size, device=self.device)
+        ][: config.bn_batches]
         if config.val_limit is not None:
-            val = val.subset(np.arange(min(config.val_limit, len(val))))
+            val = val.subset(
+                np.sort(stratified_sample(val.labels.numpy(), config.val_limit, config.seed))
+            )
         self.validation = list(BatchIterator(val, config.val_batch_size, device=self.device))
 
     def owner(self, arch: Arch) -> int:

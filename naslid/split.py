@@ -31,7 +31,7 @@ from naslid.criteria import (
     node_rng,
     similarity_for_node,
 )
-from naslid.cut import CUTS, METRICS, SplitConfig, min_cut, normalised_dispersion
+from naslid.cut import CUTS, EDGE_RULES, METRICS, SplitConfig, min_cut, normalised_dispersion
 from naslid.node_profile import EdgeProfile, NodeProfile
 from naslid.partition import PartitionTree, SplitDecision
 
@@ -40,6 +40,7 @@ __all__ = [
     "CRITERIA_REGISTRY",
     "CUTS",
     "DEFAULT_CRITERION",
+    "EDGE_RULES",
     "METRICS",
     "Criterion",
     "EdgeProfile",
@@ -69,15 +70,19 @@ def decide_split(
     Every profiled edge (the profile holds only split candidates: never-partitioned edges)
     is cut by :func:`min_cut` -- the balanced Eq. 6 cut unless ``cut`` (default: the
     profile's recorded ``cut``, else ``balanced``) says ``stoer_wagner`` -- and ranked by
-    its criterion's edge rule: NAS-LID the relative partition score (the highest, section
-    3.3), GM-NAS the cross-group gradient distance (the largest); ties go to the lowest
-    edge index. ``scores`` records that edge score, ``partition_scores`` the raw Eq. 6 sum.
-    The random criterion picks the edge uniformly at random (seeded by the profile's seed
-    and the node id) and splits it by its random balanced bipartition.
+    its criterion's edge rule (the profile's recorded ``edge_rule``, else the criterion's
+    default): NAS-LID's ``partition`` rule the highest partition score per pair (section
+    3.3, :func:`naslid.cut.mean_partition_score`), its ``separability`` option the highest
+    inside/across ratio, GM-NAS the largest cross-group gradient distance; ties go to the
+    lowest edge index. ``scores`` records that edge score, ``partition_scores`` the raw Eq.
+    6 sum, ``edge_rule`` the rule's name. The random criterion picks the edge uniformly at
+    random (seeded by the profile's seed and the node id) and splits it by its random
+    balanced bipartition.
     """
     node_id = profile.node_id if node_id is None else node_id
     crit = criterion(profile.criterion)
     cut = cut or profile.config.get("cut", SplitConfig.cut)
+    rule = crit.edge_rule(profile.config)
     candidates = {e: p for e, p in sorted(profile.edges.items()) if len(p.options) > 1}
     if not candidates:
         return None
@@ -90,11 +95,9 @@ def decide_split(
         group_a, group_b, score = min_cut(prof.similarity, cut)
         cuts[e] = (group_a, group_b)
         raw[e] = score
-        scores[e] = (
-            score if crit.edge_score is None else crit.edge_score(prof.similarity, group_a, group_b)
-        )
+        scores[e] = score if rule is None else rule[1](prof.similarity, group_a, group_b)
         separability[e] = normalised_dispersion(prof.similarity)
-    if crit.edge_score is None:
+    if rule is None:
         edges = list(candidates)
         edge = edges[int(node_rng(profile.seed + 1, node_id).integers(len(edges)))]
     else:
@@ -102,7 +105,16 @@ def decide_split(
         edge = max(candidates, key=lambda e: (_finite_or(scores[e], -math.inf), -e))
     opts = candidates[edge].options
     groups = tuple(tuple(opts[i] for i in g) for g in cuts[edge])
-    return SplitDecision(node_id, edge, groups, scores, separability, profile, raw)  # type: ignore[arg-type]
+    return SplitDecision(
+        node_id,
+        edge,
+        groups,  # type: ignore[arg-type]
+        scores,
+        separability,
+        profile,
+        raw,
+        "random" if rule is None else rule[0],
+    )
 
 
 def build_tree(

@@ -19,7 +19,6 @@ anything is loaded.
 from __future__ import annotations
 
 import contextlib
-import copy
 import dataclasses
 import math
 import random
@@ -41,7 +40,9 @@ from naslid.checkpoints import (
     check_resumable,
     check_shapes,
     checkpoint_keys,
+    continuation_state,
     latest_checkpoint,
+    load_momentum,
     restore_training_state,
     training_state,
     write_checkpoint,
@@ -53,6 +54,9 @@ from naslid.lock import check_held, hold_store, release_store
 from naslid.saved_model import net_mask, supernet_space
 from naslid.spaces.base import Arch, Mask
 from naslid.store import Store
+
+CHILD_SCHEDULES = ("continue", "restart")
+"""How a sub-supernet's optimiser starts (:attr:`TrainConfig.child_schedule`)."""
 
 
 @dataclass
@@ -76,11 +80,19 @@ class TrainConfig:
     nesterov: bool = True  # [NB201], [FS], [LID]
     weight_decay: float = 5e-4  # [NB201], [LID] (few-shot NAS used 1e-4)
     grad_clip: float = 5.0  # max gradient L2 norm: [NB201] RSPS search loop, [GM] --grad_clip 5
-    # Epochs each child trains after a split (inheriting its parent's weights) before it is
-    # profiled and split again: [LID] warmup_epochs=[20, 40, 60, 80], i.e. 20 per level.
+    # Epochs each child of a split that is not the last trains (inheriting its parent's
+    # weights) before it is profiled and split again: [LID] warmup_epochs=[20, 40, 60, 80],
+    # cumulative max_epochs of a trainer resumed from its parent's, i.e. 20 per level.
     warmup_epochs: int = 20
-    # Epochs of fine-tuning for every final sub-supernet after the last split: [LID] finetune_epoch=10.
+    # Epochs every final sub-supernet (a child of the last split) trains, in all: NAS-LID
+    # section 4, "we fine-tune the 16 sub-supernets for 50 epochs" ([LID]'s public config
+    # says finetune_epoch=10; the paper's protocol profiles set 50).
     finetune_epochs: int = 10
+    # How a child's optimiser starts: "continue" ([LID] resumes its parent's Lightning trainer,
+    # resume_from_checkpoint: the SGD momentum buffers and the learning-rate schedule carry
+    # on) -- the child starts at its parent's last learning rate with its parent's momentum
+    # and anneals to lr_min; "restart": a fresh SGD at the peak lr, momentum zero.
+    child_schedule: str = "continue"
     augment: bool = True  # random crop (4-pixel padding) + horizontal flip: [NB201]
     seed: int = 0
     amp: bool = True  # bf16 autocast, on CUDA only (the CPU always runs fp32)
@@ -88,6 +100,11 @@ class TrainConfig:
     keep_checkpoints: int = 2  # the last one and the previous (fallback if the last is damaged)
 
     def __post_init__(self) -> None:
+        if self.child_schedule not in CHILD_SCHEDULES:
+            raise ValueError(
+                f"train config: child_schedule expected one of {', '.join(CHILD_SCHEDULES)}, "
+                f"got {self.child_schedule!r}"
+            )
         for name in ("epochs", "batch_size", "keep_checkpoints"):
             if getattr(self, name) < 1:
                 raise ValueError(f"train config: {name} must be >= 1, got {getattr(self, name)}")
@@ -128,6 +145,7 @@ _RESUME_FIELDS = (
     "grad_clip",
     "augment",
     "seed",
+    "child_schedule",
 )
 
 
@@ -139,6 +157,8 @@ class TrainResult:
         default_factory=list
     )  # per epoch: epoch, loss, accuracy, lr, seconds
     checkpoint: str | None = None  # key of the last checkpoint written
+    continuation: dict | None = None  # the optimiser state a child continues from (below)
+    config: TrainConfig | None = None  # what ran (a continuing child: its parent's last lr)
 
 
 def check_inside(mask: Mask, outer: Mask, what: str = "mask") -> None:
@@ -326,6 +346,7 @@ def train(
     progress: bool = True,
     desc: str = "train",
     on_epoch_end: Callable[[int, dict], None] | None = None,
+    initial: dict | None = None,
 ) -> TrainResult:
     """Train ``net`` in place for ``config.epochs``, one uniform path of ``mask`` per batch.
 
@@ -334,6 +355,9 @@ def train(
     without one nothing is written. ``resume``: continue from the store's newest valid
     checkpoint (without it, an existing checkpoint is an error rather than overwritten).
     ``on_epoch_end(epoch, stats)`` is called after each epoch's checkpoint is written.
+    ``initial``: a parent's :func:`continuation_state` whose momentum buffers seed the
+    optimiser (a fresh run only; a resumed one restores its own). The result's
+    ``continuation`` is this run's, for its children.
     """
     device = resolve_device(device)
     space = supernet_space(net)
@@ -383,6 +407,8 @@ def train(
                 _set_rng_state(ckpt["rng"], batches, paths, ckpt["epoch"])
                 start, history = ckpt["epoch"], list(ckpt["history"])
                 last_key = key
+        if start == 0 and initial is not None:
+            load_momentum(net, optimizer, initial)
 
         from tqdm.auto import tqdm
 
@@ -436,7 +462,9 @@ def train(
                     last_key = write_checkpoint(store, epoch, ckpt, config.keep_checkpoints)
                 if on_epoch_end is not None:
                     on_epoch_end(epoch, stats)
-        return TrainResult(config.epochs, start, history, last_key)
+        return TrainResult(
+            config.epochs, start, history, last_key, continuation_state(net, optimizer), config
+        )
 
 
 # ------------------------------------------------------------------------------ evaluation
@@ -481,39 +509,3 @@ def evaluate(
     finally:
         net.train(was_training)
     return 100.0 * correct.item() / max(1, seen)
-
-
-# ------------------------------------------------------------------------------ sub-supernets
-def inherit(parent: nn.Module, mask: Mask) -> nn.Module:
-    """A sub-supernet for ``mask`` that starts from ``parent``'s weights (NAS-LID's scheme).
-
-    NAS-LID fine-tunes each sub-supernet from its parent's state; its public code re-initialises
-    them by default (``load_from_parent=False``). We follow the paper: the child is a copy of
-    the parent's tensors, holding only the candidates its mask allows where the supernet can
-    be restricted (``restrict``), else a full copy that is trained inside the mask.
-    """
-    space = supernet_space(parent)
-    mask = space.check_mask(mask)
-    check_inside(mask, net_mask(parent))
-    if hasattr(parent, "restrict"):
-        return parent.restrict(mask)
-    child = copy.deepcopy(parent)
-    return child
-
-
-def finetune(
-    parent: nn.Module,
-    mask: Mask,
-    data: ImageData,
-    config: TrainConfig,
-    *,
-    epochs: int | None = None,
-    **kwargs,
-) -> tuple[nn.Module, TrainResult]:
-    """Inherit ``parent``'s weights for ``mask`` and train inside it (default ``config.warmup_epochs``).
-
-    Every other keyword goes to :func:`train` (store, resume, device, progress ...).
-    """
-    child = inherit(parent, mask)
-    cfg = dataclasses.replace(config, epochs=epochs if epochs is not None else config.warmup_epochs)
-    return child, train(child, data, cfg, mask, **kwargs)

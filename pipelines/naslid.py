@@ -241,6 +241,7 @@ def build(settings: Settings | None = None):
             partition: Input[Model],
             profile: str,
             criterion: str,
+            edge_rule: str,
             finetune_epochs: int,
             rounds: int,
             seed: int,
@@ -255,11 +256,7 @@ def build(settings: Settings | None = None):
             split = step("split-round", scope, profiles=dsl.Collected(prof.outputs["node_profile"]))
             with dsl.ParallelFor(items=node_ids(r), parallelism=s.parallelism) as child:
                 tuned = step(
-                    "finetune-subsupernet",
-                    scope,
-                    split=split.outputs["split"],
-                    node=child,
-                    epochs=finetune_epochs,
+                    "finetune-subsupernet", scope, split=split.outputs["split"], node=child
                 )
             gathered = step(
                 "gather-subsupernets",
@@ -317,6 +314,7 @@ def build(settings: Settings | None = None):
         finetune_epochs: int = -1,
         rounds: int = -1,
         criterion: str = DEFAULT_CRITERION,
+        edge_rule: str = "",
         shrink: str = "",
         labels: str = "",
         search_budget: int = -1,
@@ -329,7 +327,9 @@ def build(settings: Settings | None = None):
         gpu_tolerations: list = s.toleration_dicts(),  # noqa: B006
     ):
         """profile: smoke | cifar10 | cifar10-lissnas; -1 / '' = the profile's setting (shrink:
-        '' | true | false). rounds <= max_rounds.
+        '' | true | false). rounds <= max_rounds. finetune_epochs: what every final
+        sub-supernet trains after the last split (the profile's train.finetune_epochs).
+        edge_rule (lid): partition (the paper's, section 3.3) or separability.
         gpu_node_selector / gpu_tolerations: where the GPU steps run (Kubernetes JSON)."""
         scope = dict(locals())
         checked = step("validate-params", scope, max_rounds=s.max_rounds)

@@ -52,7 +52,14 @@ def smoke_chain(tmp_path_factory) -> dict:
     steps.split_round(d["p0"], [d["prof"]], d["split"], criterion="lid")
     for node in ("r0", "r1"):
         steps.finetune_subsupernet(
-            d["data"], d["p0"], d["split"], d[node], node=node, profile="smoke", epochs=1
+            d["data"],
+            d["p0"],
+            d["split"],
+            d[node],
+            node=node,
+            profile="smoke",
+            rounds=1,
+            finetune_epochs=1,
         )
     steps.gather_subsupernets(d["split"], [d["r1"], d["r0"]], d["p1"])  # in any order
     steps.lissnas_shrink(d["data"], d["p1"], d["space"], profile="smoke", shrink=False)

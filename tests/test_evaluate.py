@@ -84,9 +84,24 @@ def test_random_sample_is_reproducible_and_bounded():
     truth = table_of(acc)
     a = rank_correlation(proxy, truth, sample=50, rng=1)
     b = rank_correlation(proxy, truth, sample=50, rng=1)
-    assert a == b and a["sample50"]["n"] == 50
-    assert rank_correlation(proxy, truth, sample=500, rng=1)["sample500"]["n"] == 200
+    assert a == b and a["scored_sample50"]["n"] == 50
+    assert rank_correlation(proxy, truth, sample=500, rng=1)["scored_sample500"]["n"] == 200
     assert 0.5 < a["all"]["kendall_tau"] < 0.9  # noisy but informative proxy
+    assert "scored ones" in a["scored_sample50"]["covers"]
+
+
+def test_uniform_correlation_covers_the_uniform_archs_alone():
+    """The top cells scored besides a uniform draw never enter the uniform figure: here the
+    uniform archs are ranked perfectly and the top ones backwards, so any mixing shows."""
+    acc = {f"u{i}": float(i) for i in range(20)} | {f"t{i}": 100.0 + i for i in range(10)}
+    proxy = {f"u{i}": float(i) for i in range(20)} | {f"t{i}": -float(i) for i in range(10)}
+    truth = table_of(acc)
+    uniform = [f"u{i}" for i in range(20)] + ["not-scored"]
+    out = rank_correlation(proxy, truth, subsets=(10,), uniform=uniform)
+    assert out["uniform20"]["n"] == 20 and out["uniform20"]["kendall_tau"] == pytest.approx(1.0)
+    assert out["top10"]["kendall_tau"] == pytest.approx(-1.0)
+    assert out["all"]["kendall_tau"] < 1.0
+    assert "uniformly" in out["uniform20"]["covers"] and "most accurate" in out["top10"]["covers"]
 
 
 def test_best_found_looks_up_the_best_proxy_arch():
@@ -151,7 +166,7 @@ def test_cli_evaluate_writes_json(tmp_path):
     argv = ["evaluate", "--scores", str(scores), "--table", f"table:{table_csv}:acc"]
     assert main(argv + ["--out", str(out), "--subsets", "3,5", "--sample", "4"]) == 0
     report = json.loads(out.read_text())
-    assert set(report["correlations"]) == {"top3", "top5", "all", "sample4"}
+    assert set(report["correlations"]) == {"top3", "top5", "all", "scored_sample4"}
     assert report["correlations"]["all"]["kendall_tau"] == pytest.approx(-1.0)
     assert report["best"]["arch"] == "arch0" and report["best"]["table_rank"] == 8
     assert main(argv[:2] + [str(tmp_path / "nope.csv")] + argv[3:] + ["--out", str(out)]) == 1

@@ -16,6 +16,7 @@ from naslid.cut import (
     block_similarity,
     cut_value,
     lid_epsilon,
+    mean_partition_score,
     min_cut,
     normalised_dispersion,
     partition_score,
@@ -182,7 +183,10 @@ def _blocks(m, ga, inside, across):
     return s
 
 
-def test_decide_split_picks_the_clearly_separable_edge_not_the_flattest():
+def test_lid_edge_rules_disagree_and_the_default_is_the_papers():
+    """Section 3.3 splits the never-partitioned edge of highest partition score (Eq. 6): the
+    edge whose operations are most alike (here the flat one). The separability option picks
+    the clearly separable edge instead; each rule is recorded with its decision."""
     full = SPACE.full_mask()
     vec = np.array([[10.0, 20, 15, 5], [10.2, 20, 15, 5], [14, 9, 4, 2], [14, 9.1, 4, 2]])
     vec = np.vstack([vec, [14.1, 9, 4, 2]])
@@ -193,18 +197,37 @@ def test_decide_split_picks_the_clearly_separable_edge_not_the_flattest():
     for e, v in ((0, flat), (1, vec), (2, dup)):
         eps = lid_epsilon(v, SplitConfig().eps)
         edges[e] = EdgeProfile(full[e], similarity_matrix(v, eps=eps), v)
-    d = decide_split(NodeProfile("lid", full, edges))
-    assert d.edge == 1 and d.groups == ((0, 1), (2, 3, 4))
-    # the raw Eq. 6 sum would have picked the flattest edge (all operations alike)
-    assert max(d.partition_scores, key=d.partition_scores.get) == 0
-    # with the absolute eps of the old code, one duplicate pair outweighs everything
+    paper = decide_split(NodeProfile("lid", full, edges))
+    assert SplitConfig().edge_rule == "partition" and paper.edge_rule == "partition"
+    assert paper.edge == 0  # the flattest edge: its operations are the most alike
+    assert max(paper.partition_scores, key=paper.partition_scores.get) == 0  # = the Eq. 6 sum
+    for e in edges:  # the score is Eq. 6 per pair (4 pairs in a 2|3 cut)
+        assert paper.scores[e] == pytest.approx(paper.partition_scores[e] / 4)
+    sep = decide_split(NodeProfile("lid", full, edges, config={"edge_rule": "separability"}))
+    assert sep.edge == 1 and sep.groups == ((0, 1), (2, 3, 4)) and sep.edge_rule == "separability"
+    back = SplitDecision.from_json(SPACE, json.loads(json.dumps(sep.to_json(SPACE))))
+    assert back.edge_rule == "separability"
+    with pytest.raises(ValueError, match="edge_rule"):
+        decide_split(NodeProfile("lid", full, edges, config={"edge_rule": "widest"}))
+    with pytest.raises(ValueError, match="edge_rule"):
+        SplitConfig(edge_rule="widest")
+    # with the absolute eps of an older naslid, one duplicate pair outweighs everything
     raw = {
         e: EdgeProfile(full[e], similarity_matrix(v, eps=1e-6), v)
         for e, v in ((0, flat), (1, vec), (2, dup))
     }
-    unscaled = decide_split(NodeProfile("lid", full, raw))
-    assert max(unscaled.partition_scores, key=unscaled.partition_scores.get) == 2
-    assert unscaled.edge == 2  # ... and decides the relative score too: eps must scale
+    assert decide_split(NodeProfile("lid", full, raw)).edge == 2  # eps must scale
+
+
+def test_the_paper_rule_compares_edges_of_different_sizes_per_pair():
+    """Eq. 6's sum grows with the pairs a cut keeps inside; across edges of different sizes
+    the rule compares the mean, which ranks equal-size edges exactly as the sum does."""
+    small = _blocks(4, [0, 1], 3.0, 0.1)  # 2 pairs inside, 3.0 each: sum 6, mean 3
+    large = _blocks(6, [0, 1, 2], 2.5, 0.1)  # 6 pairs inside, 2.5 each: sum 15, mean 2.5
+    assert partition_score(large, [0, 1, 2], [3, 4, 5]) > partition_score(small, [0, 1], [2, 3])
+    assert mean_partition_score(small, [0, 1], [2, 3]) > mean_partition_score(
+        large, [0, 1, 2], [3, 4, 5]
+    )
 
 
 def test_relative_partition_score_is_comparable_across_edge_sizes():
@@ -227,12 +250,17 @@ def test_decide_split_scores_and_groups_by_hand():
         4: EdgeProfile(mask[4], _blocks(5, [0, 1], 0.5, 0.01)),
     }
     d = decide_split(NodeProfile("lid", mask, edges))
-    # relative scores: mean inside / mean across
-    assert d.scores[0] == pytest.approx(2.0 / 0.1)
-    assert d.scores[2] == pytest.approx(3.0 / 0.2)
-    assert d.scores[4] == pytest.approx(0.5 / 0.01)
+    # the paper's rule: the mean similarity inside the groups (Eq. 6 per pair)
+    assert d.scores[0] == pytest.approx(2.0) and d.scores[2] == pytest.approx(3.0)
+    assert d.scores[4] == pytest.approx(0.5)
     assert math.isnan(d.scores[3])  # a 1|1 split keeps no pair together
-    assert d.edge == 4 and d.groups == ((0, 1), (2, 3, 4))
+    assert d.edge == 2 and d.groups == ((0, 3), (1, 2))
+    # the separability option: mean inside / mean across
+    s = decide_split(NodeProfile("lid", mask, edges, config={"edge_rule": "separability"}))
+    assert s.scores[0] == pytest.approx(2.0 / 0.1)
+    assert s.scores[2] == pytest.approx(3.0 / 0.2)
+    assert s.scores[4] == pytest.approx(0.5 / 0.01)
+    assert s.edge == 4 and s.groups == ((0, 1), (2, 3, 4))
     assert d.partition_scores == pytest.approx({0: 2.0, 2: 6.0, 3: 0.0, 4: 2.0})
     assert d.separability[3] == 0.0 and d.separability[2] > 0
     back = SplitDecision.from_json(SPACE, json.loads(json.dumps(d.to_json(SPACE))))

@@ -175,24 +175,32 @@ def test_report_names_the_best_arch(chain, tmp_path):
     assert page.startswith("<!doctype html>")
 
 
-def test_children_of_the_last_split_train_longer(chain, tmp_path):
-    """warmup_epochs after every split, plus finetune_epochs after the last one."""
-    steps.finetune_subsupernet(
-        chain["data"],
-        chain["p0"],
-        chain["split"],
-        tmp_path / "last",
-        node="r1",
-        profile="smoke",
-        rounds=1,
-    )
-    meta = read_json(tmp_path / "last" / "meta.json")
-    train = config.get("smoke").train
-    want = train.warmup_epochs + train.finetune_epochs
-    assert want > train.warmup_epochs
-    assert meta["epochs"] == want and meta["last_round"] is True and len(meta["history"]) == want
-    middle = read_json(chain["r1"] / "meta.json")  # epochs=1 given explicitly, rounds unknown
-    assert middle["epochs"] == 1 and middle["last_round"] is False
+def test_final_children_train_finetune_epochs_in_all_the_others_warm_up(chain, tmp_path):
+    """A child of the last split is a final sub-supernet: finetune_epochs in all (the paper's
+    50), not warm-up plus fine-tuning; a child that will be split again warms up. Both
+    continue their parent's optimiser: the learning rate the parent ended at, not the peak."""
+    smoke = config.get("smoke").train
+    parent_lr = read_json(chain["p0"] / "leaves" / "r" / "meta.json")["history"][-1]["lr"]
+
+    def tune(where, **kw):
+        steps.finetune_subsupernet(
+            chain["data"],
+            chain["p0"],
+            chain["split"],
+            tmp_path / where,
+            node="r1",
+            profile="smoke",
+            **kw,
+        )
+        return read_json(tmp_path / where / "meta.json")
+
+    last = tune("last", rounds=1, finetune_epochs=smoke.warmup_epochs + 1)
+    assert last["last_round"] is True and last["epochs"] == smoke.warmup_epochs + 1
+    assert len(last["history"]) == smoke.warmup_epochs + 1
+    assert last["train_config"]["lr"] == pytest.approx(parent_lr) < smoke.lr
+    middle = tune("middle", rounds=2, finetune_epochs=smoke.warmup_epochs + 1)
+    assert middle["last_round"] is False and middle["epochs"] == smoke.warmup_epochs
+    assert (tmp_path / "middle" / "optimizer.pt").is_file()  # what its own children continue
 
 
 # ----------------------------------------------------------------------------- refusals

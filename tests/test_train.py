@@ -5,25 +5,21 @@ from __future__ import annotations
 import copy
 import json
 import warnings
+from dataclasses import replace
 
 import pytest
 import torch
 
-from naslid.checkpoints import CKPT_DIR, LATEST_KEY, checkpoint_key, load_checkpoint
+from naslid.checkpoints import CKPT_DIR, LATEST_KEY, checkpoint_key, load_checkpoint, load_momentum
 from naslid.cli import main
 from naslid.data import load
 from naslid.io import CorruptFileError
 from naslid.saved_model import load_model, save_model
 from naslid.spaces.nb201 import OPS, SPACE, Arch
 from naslid.store import open_store
+from naslid.subsupernet import finetune, inherit
 from naslid.supernets.nb201 import Supernet
-from naslid.train import (
-    TrainConfig,
-    evaluate,
-    finetune,
-    inherit,
-    train,
-)
+from naslid.train import TrainConfig, evaluate, train
 
 BEST = Arch.from_str(
     "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_1x1~2|"
@@ -183,7 +179,13 @@ def test_inherit_starts_from_the_parents_weights(data):
     torch.testing.assert_close(child(x, BEST), parent(x, BEST), rtol=0, atol=0)
     # Fine-tuning with a zero learning rate leaves the inherited weights as they were: no re-init.
     still = TrainConfig(
-        epochs=9, batch_size=16, lr=0.0, lr_min=0.0, weight_decay=0.0, warmup_epochs=1
+        epochs=9,
+        batch_size=16,
+        lr=0.0,
+        lr_min=0.0,
+        weight_decay=0.0,
+        warmup_epochs=1,
+        child_schedule="restart",
     )
     tuned, result = finetune(parent, mask, data, still, progress=False, device="cpu")
     assert result.epochs == 1  # a child trains config.warmup_epochs unless told otherwise
@@ -191,6 +193,39 @@ def test_inherit_starts_from_the_parents_weights(data):
     assert all(torch.equal(tuned.state_dict()[k], theirs[k]) for k in weights)
     with pytest.raises(ValueError, match="does not hold"):
         inherit(child, SPACE.full_mask())
+
+
+def test_a_child_continues_its_parents_momentum_and_learning_rate(data):
+    """NAS-LID's public code resumes the parent's trainer: the child starts where the parent's
+    schedule ended (not at the peak rate) with the parent's momentum; restart is the option."""
+    parent = fresh(seed=2)
+    cfg = TrainConfig(epochs=2, batch_size=16, lr=0.1, lr_min=0.004, seed=1)
+    ran = train(parent, data, cfg, progress=False, device="cpu")
+    state = ran.continuation
+    assert state["lr"] == pytest.approx(0.004)  # the cosine's end, not the peak
+    names = {n for n, _ in parent.named_parameters()}
+    assert state["momentum"] and set(state["momentum"]) <= names  # ops never sampled have none
+    mask = tuple((1, 2, 3) for _ in range(6))
+    # the buffers land on the child's parameters by name, the child holding a subset
+    child = inherit(parent, mask)
+    opt = torch.optim.SGD(child.parameters(), lr=0.1, momentum=0.9)
+    shared = [(n, p) for n, p in child.named_parameters() if n in state["momentum"]]
+    assert load_momentum(child, opt, state) == len(shared) > 0
+    for name, param in shared:
+        assert torch.equal(opt.state[param]["momentum_buffer"], state["momentum"][name])
+    child_cfg = replace(cfg, lr=0.5)  # the peak a restart would jump back to
+    _, cont = finetune(
+        parent, mask, data, child_cfg, epochs=1, parent_state=state, progress=False, device="cpu"
+    )
+    assert cont.config.lr == pytest.approx(0.004) and cont.history[0]["lr"] <= 0.004 + 1e-12
+    restart = replace(child_cfg, child_schedule="restart")
+    _, fresh_run = finetune(parent, mask, data, restart, epochs=1, progress=False, device="cpu")
+    assert fresh_run.config.lr == 0.5
+    # without the parent's state a continuing child is refused, not silently restarted
+    with pytest.raises(ValueError, match="parent_state"):
+        finetune(parent, mask, data, child_cfg, epochs=1, progress=False, device="cpu")
+    with pytest.raises(ValueError, match="child_schedule"):
+        TrainConfig(child_schedule="warm")
 
 
 def test_supernet_learns_the_synthetic_task():

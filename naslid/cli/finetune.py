@@ -31,7 +31,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--epochs",
         type=int,
         default=_DEFAULTS.warmup_epochs,
-        help="training epochs (default %(default)s: the warm-up of one split level)",
+        help="training epochs (default %(default)s: the warm-up of one split level; a final "
+        f"sub-supernet: the paper's 50, the default config's {_DEFAULTS.finetune_epochs})",
+    )
+    p.add_argument(
+        "--restart",
+        action="store_true",
+        help="start a fresh SGD at the peak --lr instead of continuing the parent's optimiser "
+        "(its momentum and last learning rate, NAS-LID's public code)",
     )
     add_config_options(p, _DEFAULTS, _CONFIG_OPTIONS)
     p.add_argument("--out", required=True, help="output folder")
@@ -51,10 +58,10 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from naslid import data as datasets
-    from naslid.saved_model import load_model, save_model
+    from naslid.saved_model import load_continuation, load_model, save_model
     from naslid.split import PartitionTree
     from naslid.store import open_store
-    from naslid.train import finetune
+    from naslid.subsupernet import finetune
 
     tree = PartitionTree.load(args.tree)
     node = tree.node(args.node)
@@ -63,7 +70,12 @@ def run(args: argparse.Namespace) -> int:
         args.dataset, args.data_root, "train", limit=args.limit, seed=args.seed
     )
     torch.manual_seed(args.seed)
-    config = TrainConfig(epochs=args.epochs, **config_values(args, _CONFIG_OPTIONS))
+    config = TrainConfig(
+        epochs=args.epochs,
+        child_schedule="restart" if args.restart else "continue",
+        **config_values(args, _CONFIG_OPTIONS),
+    )
+    parent_state = None if args.restart else load_continuation(args.parent)
     store = open_store(args.checkpoints or args.out)
     print(
         f"finetune: node {node.id} ({tree.space.mask_size(node.mask)} archs) from {args.parent}, "
@@ -74,6 +86,8 @@ def run(args: argparse.Namespace) -> int:
         node.mask,
         train_data,
         config,
+        epochs=args.epochs,
+        parent_state=parent_state,
         store=store,
         resume=args.resume,
         device=args.device,
@@ -81,7 +95,14 @@ def run(args: argparse.Namespace) -> int:
         desc=f"finetune {node.id}",
     )
     extra = {"node": node.id, "parent": meta.get("node", tree.root), "dataset": args.dataset}
-    path = save_model(child, args.out, mask=node.mask, config=config, extra=extra)
+    path = save_model(
+        child,
+        args.out,
+        mask=node.mask,
+        config=result.config,
+        extra=extra,
+        continuation=result.continuation,
+    )
     last = result.history[-1] if result.history else {}
     if last:
         print(

@@ -148,7 +148,7 @@ def run(args: argparse.Namespace) -> int:
             f"epoch {last['epoch']}: train loss {last['loss']:.3f}, train accuracy {last['accuracy']:.1f}%"
         )
     extra = {"dataset": args.dataset, "num_train": len(train_data), "seed": args.seed}
-    path = save_model(net, args.out, config=config, extra=extra)
+    path = save_model(net, args.out, config=config, extra=extra, continuation=result.continuation)
     rng = np.random.default_rng([args.seed, 7])
     rows = []
     for arch in net.space.sample(rng, args.eval_paths, net.mask):

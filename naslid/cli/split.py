@@ -15,7 +15,7 @@ import json
 from pathlib import Path
 
 from naslid.criteria import CRITERIA, DEFAULT_CRITERION, MeasureConfigs, criterion
-from naslid.cut import CUTS, METRICS, SplitConfig
+from naslid.cut import CUTS, EDGE_RULES, METRICS, SplitConfig
 from naslid.gradmatch import GradMatchConfig
 from naslid.lid import MODES, LIDConfig
 from naslid.node_ids import ROOT
@@ -77,6 +77,14 @@ def _common(p: argparse.ArgumentParser) -> None:
         choices=CUTS,
         help="how an edge's operations are cut: balanced (Eq. 6, |G1|,|G2| >= m//2) "
         f"or stoer_wagner (unconstrained global min-cut); default {_SPLIT.cut}",
+    )
+    p.add_argument(
+        "--edge-rule",
+        default=_SPLIT.edge_rule,
+        choices=EDGE_RULES,
+        help="lid: which never-partitioned edge splits: partition (the paper, section 3.3: the "
+        "highest Eq. 6 partition score, per pair) or separability (the highest inside/across "
+        f"similarity ratio, not the paper's); default {_SPLIT.edge_rule}",
     )
     p.add_argument(
         "--seed",
@@ -141,7 +149,9 @@ def _configs(args: argparse.Namespace) -> MeasureConfigs:
         mode=args.mode or _GRAD.mode,
         batch_size=args.batch_size or _GRAD.batch_size,
     )
-    return MeasureConfigs(lid_cfg, grad_cfg, SplitConfig(metric=args.metric, cut=args.cut))
+    return MeasureConfigs(
+        lid_cfg, grad_cfg, SplitConfig(metric=args.metric, cut=args.cut, edge_rule=args.edge_rule)
+    )
 
 
 def _load_model(args: argparse.Namespace):

@@ -62,6 +62,7 @@ from naslid.data.images import (
     data_home,
     limit_per_class,
     stratified_halves,
+    stratified_sample,
 )
 from naslid.data.small import digits, synthetic
 
@@ -86,6 +87,7 @@ __all__ = [
     "decode_many",
     "digits",
     "limit_per_class",
+    "stratified_sample",
     "load",
     "normalize",
     "random_crop_flip",
@@ -113,10 +115,11 @@ def load(
 
     ``root``: the data folder (cifar*, imagefolder; default ``$NASLID_DATA/<name>``).
     ``download``: fetch CIFAR with torchvision when ``root`` holds no copy (needs a network).
-    ``limit``: at most this many images, taken evenly over the classes (the first of each
-    class in file order), and only those are decoded. ``image_size``: side of the square
+    ``limit``: at most this many images, a seeded class-stratified random subset
+    (:func:`stratified_sample`, seed ``seed``), and only those are decoded. ``image_size``: side of the square
     images (default 32; other sizes are resized, shorter side, then centre-cropped).
-    ``workers``: decoding threads. ``n``, ``num_classes``, ``seed``: synthetic data only.
+    ``workers``: decoding threads. ``n``, ``num_classes``: synthetic data only; ``seed``: the synthetic data and the
+    ``limit`` draw.
     """
     name = name.lower()
     if name not in DATASETS:
@@ -130,16 +133,16 @@ def load(
         raise ValueError(f"limit: must be positive, got {limit}")
     if name == "digits":
         data = digits(split)
-        return data.subset(limit_per_class(data.labels.numpy(), limit)) if limit else data
+        return data.subset(limit_per_class(data.labels.numpy(), limit, seed)) if limit else data
     if name == "synthetic":
         data = synthetic(
             split, n=n, num_classes=num_classes or 10, size=image_size or 32, seed=seed
         )
-        return data.subset(limit_per_class(data.labels.numpy(), limit)) if limit else data
+        return data.subset(limit_per_class(data.labels.numpy(), limit, seed)) if limit else data
     size = image_size or 32
     if name.startswith("cifar"):
-        return _load_cifar(name, _root(name, root), split, download, limit, size, workers)
-    return _load_imagefolder(_root(name, root), split, limit, size, workers)
+        return _load_cifar(name, _root(name, root), split, download, limit, size, workers, seed)
+    return _load_imagefolder(_root(name, root), split, limit, size, workers, seed)
 
 
 def _root(name: str, root: str | os.PathLike | None) -> Path:

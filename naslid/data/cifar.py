@@ -100,6 +100,7 @@ def _load_cifar(
     limit: int | None,
     size: int,
     workers: int | None,
+    seed: int = 0,
 ) -> ImageData:
     base = "cifar100" if name == "cifar100" else "cifar10"
     source_split = "test" if split == "test" else "train"
@@ -120,7 +121,7 @@ def _load_cifar(
     if name == "cifar10-valid" and split != "test":
         train_half, valid_half = stratified_halves(index.labels)
         select = train_half if split == "train" else valid_half
-    select = select[limit_per_class(index.labels[select], limit)]
+    select = select[limit_per_class(index.labels[select], limit, seed)]
     images = index.decode(select)
     if images.shape[2:] != (size, size):
         images = _resize_tensor(images, size)

@@ -83,7 +83,7 @@ def _folder_index(
 
 
 def _load_imagefolder(
-    root: Path, split: str, limit: int | None, size: int, workers: int | None
+    root: Path, split: str, limit: int | None, size: int, workers: int | None, seed: int = 0
 ) -> ImageData:
     if not root.is_dir():
         raise FileNotFoundError(
@@ -94,7 +94,7 @@ def _load_imagefolder(
     if split == "valid":
         folder = next((f for f in ("val", "valid") if (root / f).is_dir()), "val")
     index = _folder_index("imagefolder", root, folder, size, workers, "ImageNet (train/, val/)")
-    select = limit_per_class(index.labels, limit)
+    select = limit_per_class(index.labels, limit, seed)
     images = index.decode(select)
     return ImageData(
         torch.from_numpy(images),

@@ -109,17 +109,36 @@ def data_home() -> Path:
     return Path(os.environ.get(DATA_ENV, "~/.cache/naslid/data")).expanduser()
 
 
-def limit_per_class(labels: np.ndarray, limit: int | None) -> np.ndarray:
-    """Indices of at most ``limit`` items, round-robin over classes in index order."""
+def stratified_sample(labels: np.ndarray, size: int | None, seed: int = 0) -> np.ndarray:
+    """Indices of a seeded, class-stratified random subset of ``size`` items, in random order.
+
+    Each class gets its share of ``size`` in proportion to its count (largest remainders
+    round, ties to the lower class), drawn at random within the class: never "the first N",
+    which on a split sorted by class (CIFAR-10 built from the packed or ImageFolder files) is
+    one class. ``size`` ``None`` or at least ``len(labels)``: every index, shuffled.
+    """
     labels = np.asarray(labels)
-    if limit is None or limit >= len(labels):
-        return np.arange(len(labels))
-    rank = np.zeros(len(labels), dtype=np.int64)
-    for c in np.unique(labels):
-        where = np.flatnonzero(labels == c)
-        rank[where] = np.arange(len(where))
-    order = np.lexsort((labels, rank))  # by rank within class, then by class
-    return np.sort(order[:limit])
+    n = len(labels)
+    rng = np.random.default_rng(seed)
+    if size is None or size >= n:
+        return rng.permutation(n)
+    if size < 0:
+        raise ValueError(f"size: must be >= 0, got {size}")
+    classes, counts = np.unique(labels, return_counts=True)
+    quota = counts * size / n
+    take = np.floor(quota).astype(np.int64)
+    extra = size - int(take.sum())
+    order = np.lexsort((np.arange(len(classes)), -(quota - take)))  # largest remainder first
+    take[order[:extra]] += 1
+    picked = [rng.permutation(np.flatnonzero(labels == c))[:k] for c, k in zip(classes, take) if k]
+    chosen = np.concatenate(picked) if picked else np.zeros(0, dtype=np.int64)
+    return rng.permutation(chosen)
+
+
+def limit_per_class(labels: np.ndarray, limit: int | None, seed: int = 0) -> np.ndarray:
+    """Sorted indices of at most ``limit`` items: a :func:`stratified_sample` (the loaders'
+    ``--limit``; decoded in file order)."""
+    return np.sort(stratified_sample(labels, limit, seed))
 
 
 def stratified_halves(labels: np.ndarray, seed: int = SPLIT_SEED) -> tuple[np.ndarray, np.ndarray]:

@@ -112,7 +112,13 @@ def pretrain_supernet(
     path_acc = [evaluate(net, valid, a) for a in paths]
     last = result.history[-1] if result.history else {}
     leaf = out / "leaves" / ROOT
-    save_model(net, leaf, config=tcfg, extra={"node": ROOT, "round": 0, "history": result.history})
+    save_model(
+        net,
+        leaf,
+        config=tcfg,
+        extra={"node": ROOT, "round": 0, "history": result.history},
+        continuation=result.continuation,
+    )
     mask_json = net.space.mask_to_json(net.mask)
     write_meta(
         out,
@@ -276,16 +282,20 @@ def split_round(
         log(
             f"split-round {round_}: node {node} on edge {decision.edge}: "
             f"{[names[o] for o in decision.groups[0]]} | {[names[o] for o in decision.groups[1]]} "
-            f"(score {decision.scores[decision.edge]:.3g})"
+            f"(edge rule {decision.edge_rule}, score {decision.scores[decision.edge]:.3g})"
         )
     out = Path(out)
     tree.save(out / "tree.json")
     write_json(out / "decisions.json", decisions)
     children = [n.id for n in tree.leaves()]
+    rules = sorted({d["edge_rule"] for d in decisions})
+    if len(rules) != 1:
+        raise ValueError(f"profiles: measured for different edge rules {rules}; profile them again")
     meta = artifact_meta(
         SPLIT,
         round=round_,
         criterion=criterion,
+        edge_rule=rules[0],
         space=space.name,
         parents=leaves,
         children=children,
@@ -317,28 +327,30 @@ def finetune_subsupernet(
     *,
     node: str,
     profile: str = DEFAULT_PROFILE,
-    epochs: int = -1,
+    finetune_epochs: int = -1,
     rounds: int = -1,
     seed: int = 0,
     checkpoint_uri: str = "",
     progress: bool = False,
 ) -> dict:
     """Inherit the parent's weights for child ``node`` of the split and train inside its mask
-    (NAS-LID section 3.4). ``epochs`` -1: the profile's ``train.warmup_epochs``, plus
-    ``train.finetune_epochs`` when this split is the last of ``rounds`` (the final
-    sub-supernets are fine-tuned longer, as in the public NAS-LID configuration)."""
-    from naslid.saved_model import load_model, save_model
-    from naslid.train import finetune
+    (NAS-LID sections 3.3-4). A child of the last of ``rounds`` splits (-1: the profile's) is
+    a final sub-supernet: it trains ``finetune_epochs`` (-1: the profile's
+    ``train.finetune_epochs``; the paper's 50) in all; a child that will be split again
+    trains the profile's ``train.warmup_epochs`` first (the public NAS-LID code: 20 per
+    level). By default (``train.child_schedule`` ``continue``) it continues its parent's
+    optimiser -- momentum buffers and last learning rate, annealed to ``lr_min`` -- as the
+    public code resumes the parent's trainer; ``restart`` starts a fresh SGD at the peak rate."""
+    from naslid.saved_model import load_continuation, load_model, save_model
+    from naslid.subsupernet import finetune
 
-    cfg = resolve(profile, seed=seed)
+    cfg = resolve(profile, seed=seed, finetune_epochs=finetune_epochs, rounds=rounds)
     smeta = read_meta(split, SPLIT)
-    is_last = smeta["round"] == rounds
-    if epochs >= 0:
-        n_epochs = epochs
-    else:
-        n_epochs = cfg.train.warmup_epochs + (cfg.train.finetune_epochs if is_last else 0)
+    is_last = smeta["round"] == cfg.rounds
+    n_epochs = cfg.train.finetune_epochs if is_last else cfg.train.warmup_epochs
     if n_epochs < 1:
-        raise ValueError(f"epochs: a sub-supernet needs at least one epoch, got {n_epochs}")
+        which = "finetune_epochs" if is_last else "warmup_epochs"
+        raise ValueError(f"{which}: a sub-supernet needs at least one epoch, got {n_epochs}")
     if node not in smeta["children"]:
         raise ValueError(
             f"node: {node!r} is not a child of the split {split} (children: {smeta['children']})"
@@ -350,11 +362,13 @@ def finetune_subsupernet(
             f"{Path(partition) / META}: field 'leaves' has no parent {parent!r} of node {node!r}"
         )
     device = step_device()
-    parent_net, _ = load_model(Path(partition) / "leaves" / parent, device=device)
+    parent_dir = Path(partition) / "leaves" / parent
+    parent_net, _ = load_model(parent_dir, device=device)
+    tcfg = replace(cfg.train, seed=seed)
+    parent_state = load_continuation(parent_dir) if tcfg.child_schedule == "continue" else None
     space = parent_net.space
     mask = space.mask_from_json(smeta["leaves"][node])
     train_data = load_data(data, "train")
-    tcfg = replace(cfg.train, seed=seed)
     out = Path(out)
     seed_all(seed)
     with checkpoints(checkpoint_uri, out) as store:
@@ -364,6 +378,7 @@ def finetune_subsupernet(
             train_data,
             tcfg,
             epochs=n_epochs,
+            parent_state=parent_state,
             store=store,
             resume=True,
             device=device,
@@ -375,7 +390,8 @@ def finetune_subsupernet(
         child,
         out,
         mask=mask,
-        config=replace(tcfg, epochs=n_epochs),
+        config=result.config,
+        continuation=result.continuation,
         extra={
             "artifact": SUBSUPERNET,
             "format": FORMAT,
@@ -424,7 +440,7 @@ def gather_subsupernets(split: PathLike, subsupernets: Sequence[PathLike], out: 
     if missing:
         raise ValueError(f"subsupernets: no fine-tuned child for node(s) {', '.join(missing)}")
     for node, d in sorted(found.items()):
-        for name in ("supernet.pt", META):
+        for name in ("supernet.pt", "optimizer.pt", META):
             copy_file(d / name, out / "leaves" / node / name)
     copy_file(Path(split) / "tree.json", out / "tree.json")
     copy_file(Path(split) / "decisions.json", out / "decisions.json")

@@ -45,10 +45,11 @@ def draw(ctx: SectionContext) -> None:
     )
     doc.figure(path, "Proxy score against benchmark accuracy of every scored architecture.")
     doc.table(
-        ["subset", "n", "Kendall tau", "Spearman rho"],
+        ["subset", "cells it covers", "n", "Kendall tau", "Spearman rho"],
         [
             [
                 name,
+                c["covers"],
                 c["n"],
                 fixed(c["kendall_tau"], 3) if c["kendall_tau"] is not None else "undefined",
                 fixed(c["spearman_rho"], 3) if c["spearman_rho"] is not None else "undefined",
