@@ -21,6 +21,7 @@ from naslid.data import (
     load,
     random_crop_flip,
     stratified_halves,
+    stratified_sample,
 )
 
 CLASSES = ["cat", "dog", "frog"]
@@ -307,7 +308,34 @@ def test_image_data_checks_and_limit():
             (0, 0, 0),
             (1, 1, 1),
         )
-    assert limit_per_class(np.array([0, 0, 0, 1, 1, 2]), 4).tolist() == [0, 1, 3, 5]
+    labels = np.array([0, 0, 0, 1, 1, 2])
+    picked = limit_per_class(labels, 4)
+    assert picked.tolist() == sorted(picked) and np.bincount(labels[picked]).tolist() == [2, 1, 1]
+
+
+def test_a_limited_subset_of_a_class_sorted_split_is_random_and_stratified():
+    """CIFAR splits built here are sorted by class: "the first N" is one class. Every subset
+    naslid takes is a seeded, class-stratified random draw: classes in proportion, members
+    drawn at random within their class, the same for the same seed."""
+    labels = np.repeat(np.arange(10), [500] * 9 + [250])  # sorted, one class half as large
+    pick = stratified_sample(labels, 950, seed=3)
+    counts = np.bincount(labels[pick], minlength=10)
+    assert counts.tolist() == [100] * 9 + [50]  # exactly in proportion
+    assert len(set(pick.tolist())) == 950
+    within = pick[labels[pick] == 0]
+    assert within.max() > 200  # not the first 100 of class 0
+    assert np.array_equal(pick, stratified_sample(labels, 950, seed=3))
+    assert not np.array_equal(pick, stratified_sample(labels, 950, seed=4))
+    odd = np.bincount(labels[stratified_sample(labels, 37, seed=0)], minlength=10)
+    assert odd.sum() == 37 and odd.max() - odd[:9].min() <= 1  # rounding spreads the rest
+    data = ImageData(
+        torch.zeros(len(labels), 3, 2, 2, dtype=torch.uint8),
+        torch.from_numpy(labels),
+        tuple(str(i) for i in range(10)),
+        (0, 0, 0),
+        (1, 1, 1),
+    )
+    assert len(set(data.subset(limit_per_class(labels, 20)).labels.tolist())) == 10
 
 
 # ------------------------------------------------------------------ the shared CIFAR-10 copy

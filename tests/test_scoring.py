@@ -54,6 +54,27 @@ def test_recalibrated_score_equals_the_standalone_network_recalibrated(tmp_path,
     assert ev([arch])[0] == pytest.approx(path_accuracy(alone, ev.validation, None))
 
 
+def test_validation_and_calibration_subsets_hold_every_class_in_proportion(tmp_path):
+    """val_limit and the BN calibration batches are class-stratified random draws: on a
+    validation split sorted by class the first 40 images would all be class 0."""
+    from naslid.data import ImageData
+
+    labels = torch.arange(4).repeat_interleave(50)  # sorted by class
+    images = torch.randint(0, 255, (200, 3, 16, 16), dtype=torch.uint8)
+    data = ImageData(images, labels, ("a", "b", "c", "d"), (0.5,) * 3, (0.25,) * 3)
+    save_model(_net(1), tmp_path / "root")
+    cfg = ScoringConfig(bn_batches=2, bn_batch_size=20, val_batch_size=16, val_limit=40)
+    ev = ProxyEvaluator([(nb201.full_mask(), tmp_path / "root")], data, data, cfg, device="cpu")
+    seen = torch.cat([y for _, y in ev.validation])
+    assert torch.bincount(seen, minlength=4).tolist() == [10, 10, 10, 10]
+    assert len(ev.calibration) == 2 and all(len(x) == 20 for x in ev.calibration)
+    calib = {tuple(x.flatten()[:8].tolist()) for b in ev.calibration for x in b}
+    firsts = {
+        tuple(((images[i].float() / 255 - 0.5) / 0.25).flatten()[:8].tolist()) for i in range(40)
+    }
+    assert not calib <= firsts  # not the first 40 training images (all of classes 0 and 1)
+
+
 def test_scoring_groups_by_owner_loads_each_leaf_once_and_changes_nothing(tmp_path, data):
     train, val = data
     masks = [((0, 1),) + ((0, 1, 2, 3, 4),) * 5, ((2, 3, 4),) + ((0, 1, 2, 3, 4),) * 5]
