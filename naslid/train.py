@@ -145,7 +145,6 @@ _RESUME_FIELDS = (
     "grad_clip",
     "augment",
     "seed",
-    "child_schedule",
 )
 
 

@@ -107,6 +107,7 @@ def test_pipeline_parameters(docs):
         "finetune_epochs",
         "rounds",
         "criterion",
+        "edge_rule",
         "shrink",
         "labels",
         "search_budget",

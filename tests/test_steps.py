@@ -197,7 +197,7 @@ def test_final_children_train_finetune_epochs_in_all_the_others_warm_up(chain, t
     last = tune("last", rounds=1, finetune_epochs=smoke.warmup_epochs + 1)
     assert last["last_round"] is True and last["epochs"] == smoke.warmup_epochs + 1
     assert len(last["history"]) == smoke.warmup_epochs + 1
-    assert last["train_config"]["lr"] == pytest.approx(parent_lr) < smoke.lr
+    assert last["train_config"]["lr"] == pytest.approx(parent_lr) and parent_lr < smoke.lr
     middle = tune("middle", rounds=2, finetune_epochs=smoke.warmup_epochs + 1)
     assert middle["last_round"] is False and middle["epochs"] == smoke.warmup_epochs
     assert (tmp_path / "middle" / "optimizer.pt").is_file()  # what its own children continue

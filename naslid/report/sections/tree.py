@@ -8,6 +8,18 @@ from naslid.report.context import SectionContext
 from naslid.report.format import arch_count, sig
 
 
+EDGE_RULE_TEXT = {
+    "partition": "partition (the paper's, section 3.3): the highest Eq. 6 partition score, "
+    "per pair -- the edge whose operations are most alike inside the groups.",
+    "separability": "separability (not the paper's): the highest ratio of similarity inside "
+    "the groups to similarity across them -- the most separable edge.",
+    "cross_distance": "cross_distance (GM-NAS): the largest gradient distance across the groups.",
+    "random": "random: an edge drawn at random, cut at random.",
+    "unrecorded": "unrecorded: decisions made before naslid recorded the rule.",
+}
+"""What each edge rule (``naslid.criteria``) chooses, in the report's words."""
+
+
 def draw(ctx: SectionContext) -> None:
     """Draw this section into ``ctx.doc`` from ``ctx.run``."""
     run, doc = ctx.run, ctx.doc
@@ -51,13 +63,20 @@ def draw(ctx: SectionContext) -> None:
             }
         )
     doc.heading(2, "Partition tree", "tree")
+    rules = sorted(
+        {
+            n.get("edge_rule") or "unrecorded"
+            for n in nodes.values()
+            if n.get("split_edge") is not None
+        }
+    )
     doc.para(
         f"Each round splits every sub-supernet on one edge that no earlier split touched: the "
         f"candidate operations of each such edge are cut into two balanced groups (both at least "
         f"half the operations) keeping the most similarity inside ({run.tree.get('criterion')} "
-        f"criterion; NAS-LID Eq. 6), and the edge whose cut scores best is chosen (LID: the "
-        f"highest ratio of similarity inside to across the groups; gradient: GM-NAS's largest "
-        f"cross-group distance). Child `x0` keeps the group with the edge's first operation."
+        f"criterion; NAS-LID Eq. 6), and the edge whose cut scores best under the edge rule "
+        f"that ran ({', '.join(rules)}) is chosen. {' '.join(EDGE_RULE_TEXT.get(r, '') for r in rules)}"
+        f" Child `x0` keeps the group with the edge's first operation."
     )
     path = plots.partition_tree(
         drawn,
