@@ -7,7 +7,6 @@ from naslid.report.analytics import leaf_of, tree_nodes
 from naslid.report.context import SectionContext
 from naslid.report.format import arch_count, sig
 
-
 EDGE_RULE_TEXT = {
     "partition": "partition (the paper's, section 3.3): the highest Eq. 6 partition score, "
     "per pair -- the edge whose operations are most alike inside the groups.",
