@@ -165,6 +165,28 @@ def test_rounds_are_unrolled_with_static_fan_outs(docs):
     assert "inputs.parameter_values['pipelinechannel--transfer'] == true" in text
 
 
+def test_finetune_epochs_and_edge_rule_mean_one_thing_in_every_round(docs):
+    """The pipeline parameter finetune_epochs reaches every fine-tuning task as the step's
+    finetune_epochs (the profile field of the same name: the final sub-supernets' epochs),
+    never as the epochs of every round; edge_rule reaches every profiling task."""
+    tasks = _all_tasks(docs[0])
+    tuned = {
+        k: t for k, t in tasks.items() if t["componentRef"]["name"].startswith("comp-finetune")
+    }
+    profiled = {
+        k: t for k, t in tasks.items() if t["componentRef"]["name"].startswith("comp-profile")
+    }
+    assert len(tuned) == len(profiled) == 4  # one per unrolled round
+    for task in tuned.values():
+        params = task["inputs"]["parameters"]
+        assert "epochs" not in params
+        assert params["finetune_epochs"]["componentInputParameter"].endswith("finetune_epochs")
+    for task in profiled.values():
+        assert task["inputs"]["parameters"]["edge_rule"]["componentInputParameter"].endswith(
+            "edge_rule"
+        )
+
+
 # ----------------------------------------------------------------------------- backend floor
 def test_backend_floor_is_stated_in_the_yaml(docs):
     floor = kfp_components.floor_text()

@@ -175,6 +175,7 @@ def test_full_report_has_every_section_and_real_figures(run, shrunk, tmp_path):
     assert f"{decision['scores'][str(decision['edge'])]:.3g}" in md
     # both criteria of the root, side by side
     assert "| r | 1 | lid |" in md and "| r | 1 | random |" in md
+    assert "under the edge rule that ran (partition)" in md  # the paper's rule, named
 
     # Kendall / Spearman against the table, computed here independently with scipy
     hist = pd.read_csv(shrunk["search"] / "history.csv")

@@ -158,16 +158,19 @@ def profile_lid(
     *,
     node: str = ROOT,
     criterion: str = DEFAULT_CRITERION,
+    edge_rule: str = "",
     profile: str = DEFAULT_PROFILE,
     seed: int = 0,
     progress: bool = False,
 ) -> dict:
     """Measure the per-edge similarity of one sub-supernet's candidate operations: layer-wise
-    LID vectors (NAS-LID), gradient cosine (GM-NAS) or a random bipartition."""
+    LID vectors (NAS-LID), gradient cosine (GM-NAS) or a random bipartition. ``edge_rule``
+    (``lid``; '' = the profile's): how ``split-round`` will rank the edges, recorded in the
+    profile (:data:`naslid.cut.EDGE_RULES`)."""
     from naslid import lid, split
     from naslid.saved_model import load_model
 
-    cfg = resolve(profile, criterion=criterion, seed=seed)
+    cfg = resolve(profile, criterion=criterion, seed=seed, edge_rule=edge_rule)
     pmeta = read_meta(partition, PARTITION)
     if node not in pmeta["leaves"]:
         raise ValueError(
