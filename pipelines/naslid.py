@@ -18,8 +18,9 @@ and 2**r children), never over a task output: kfp.local cannot loop over a multi
 task's output. ``shrink=false`` makes lissnas-shrink a pass-through; ``transfer`` gates
 imagenet-transfer with dsl.If, with one report task per branch.
 
-Backend floor: Kubeflow Pipelines >= 2.14.0 (``kfp_components.BACKEND_FLOOR``): dsl.Collected
-of artifacts and retry policies of tasks inside nested pipelines first run there. The loops
+Backend floor: Kubeflow Pipelines >= 2.15.0 (``kfp_components.BACKEND_FLOOR``): the first
+whose protos know every field kfp-kubernetes 2.17.0 writes (a 2.14 backend refuses the run);
+dsl.Collected of artifacts and retries in nested pipelines run from 2.14.0. The loops
 are unnamed: before backend 2.16.0 the DAG driver records a loop under its display name
 while the Collected consumer asks for the key ``for-loop-N``; :func:`check_ir` refuses a
 compile that would break that again.
@@ -69,8 +70,8 @@ TIMEOUTS = {name: step.timeout for name, step in steps.STEPS.items()}
 
 DESCRIPTION = (
     "Few-shot NAS: NAS-LID supernet splitting, LISSNAS space shrinkage, evolutionary search. "
-    f"Needs a Kubeflow Pipelines backend >= {kfp_components.floor_text()} (Collected artifacts, "
-    "retries in nested pipelines). The image is a placeholder: submit with "
+    f"Needs a Kubeflow Pipelines backend >= {kfp_components.floor_text()} (its protos know every "
+    "field of this IR). The image is a placeholder: submit with "
     "`naslid submit --image REGISTRY/naslid@sha256:...`."
 )
 
