@@ -238,6 +238,10 @@ def call_step(name: str, args: dict) -> Any:
     artifacts' paths, its parameters, its checkpoint location derived from the inputs), record
     the run of its outputs, publish its metrics, return what the DAG takes from it."""
     step = steps.STEPS[name]
+    if step.gpu:  # given GPUs, it must find CUDA usable (or be allowed the CPU) before work
+        from naslid.gpu_check import require_cuda
+
+        require_cuda(name)
     inputs = {}
     for key, spec in step.inputs.items():
         value = args.get(key)

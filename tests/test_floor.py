@@ -26,8 +26,8 @@ from google.protobuf import (
 )
 from google.rpc import status_pb2
 
-from naslid.cli import pipeline as cli
 from naslid.cli import build_parser
+from naslid.cli import pipeline as cli
 from naslid.kfp_components import floor_text
 
 SCHEMAS = Path(__file__).with_name("data") / "kfp-schemas"
@@ -62,8 +62,7 @@ def schema(version: str) -> dict[str, type]:
         "KubernetesExecutorConfig": "kfp_kubernetes.KubernetesExecutorConfig",
     }
     return {
-        k: message_factory.GetMessageClass(pool.FindMessageTypeByName(v))
-        for k, v in names.items()
+        k: message_factory.GetMessageClass(pool.FindMessageTypeByName(v)) for k, v in names.items()
     }
 
 
