@@ -48,7 +48,7 @@ if __name__ == "__main__":  # run as a script: this file's folder must not shado
 from kfp import compiler, dsl, kubernetes  # noqa: E402
 from kfp.dsl import Dataset, Input, Model  # noqa: E402
 
-from naslid import gpu_check, kfp_components, steps  # noqa: E402
+from naslid import gpu_check, kfp_components, steps, workflow_size  # noqa: E402
 from naslid.config import DEFAULT_PROFILE  # noqa: E402
 from naslid.criteria import DEFAULT_CRITERION  # noqa: E402
 from naslid.kfp_components import PLACEHOLDER_IMAGE  # noqa: E402
@@ -447,7 +447,8 @@ def _stable_header(text: str) -> str:
 
 def compile_pipeline(path: str | Path = DEFAULT_YAML, settings: Settings | None = None) -> Path:
     """Compile the pipeline for ``settings`` to ``path`` (YAML: PipelineSpec + PlatformSpec);
-    refuses IR that the backend floor cannot run (:func:`check_ir`)."""
+    refuses IR that the backend floor cannot run (:func:`check_ir`) or whose Argo Workflow
+    would not fit (:func:`naslid.workflow_size.refusal`)."""
     import yaml
 
     path = Path(path)
@@ -455,10 +456,15 @@ def compile_pipeline(path: str | Path = DEFAULT_YAML, settings: Settings | None 
     tmp = path.with_name(f".{path.stem}.tmp.yaml")
     compiler.Compiler().compile(build(settings), str(tmp))
     tmp.write_text(_stable_header(tmp.read_text()))
-    problems = check_ir(next(yaml.safe_load_all(tmp.read_text())))
+    docs = list(yaml.safe_load_all(tmp.read_text()))
+    problems = check_ir(docs[0])
     if problems:
         tmp.unlink()
         raise ValueError("compiled pipeline above the backend floor: " + "; ".join(problems))
+    too_big = workflow_size.refusal(docs)
+    if too_big:
+        tmp.unlink()
+        raise ValueError(f"max_rounds {(settings or Settings()).max_rounds}: {too_big}")
     tmp.replace(path)
     return path
 
