@@ -373,6 +373,7 @@ def test_compile_settings_reach_the_yaml(pipeline_module, tmp_path):
             "0",
             "--image-pull-secret",
             "regcred",
+            "--allow-cpu",
         ]
     )
     timeouts = {**TIMEOUTS, "imagenet-transfer": 1000, "report": 0}
@@ -386,6 +387,7 @@ def test_compile_settings_reach_the_yaml(pipeline_module, tmp_path):
         tolerations=(("dedicated", "Exists", "NoExecute"),),
         timeouts=timeouts,
         image_pull_secrets=("regcred",),
+        allow_cpu=True,
     )
     assert cli_compile.compile_settings(args, pipeline_module.Settings) == settings
     path = pipeline_module.compile_pipeline(tmp_path / "p.yaml", settings)
@@ -418,6 +420,8 @@ def test_compile_settings_reach_the_yaml(pipeline_module, tmp_path):
             assert {"name": "NASLID_DATA", "value": "/data"} in executors[name]["container"]["env"]
         else:
             assert "pvcMount" not in conf
+        allowed = {"name": "NASLID_ALLOW_CPU", "value": "1"}  # --allow-cpu: GPU steps only
+        assert (allowed in executors[name]["container"].get("env", [])) == (step in GPU), step
         if step in GPU:
             count = executors[name]["container"]["resources"]["accelerator"]["resourceCount"]
             assert count == ("4" if step == "imagenet-transfer" else "1"), step

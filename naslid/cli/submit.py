@@ -116,8 +116,8 @@ def read_healthz(client, host: str) -> dict:
         raise RuntimeError(server_error(exc, host)) from None
     data = raw.data if hasattr(raw, "data") else raw
     text = data.decode(errors="replace") if isinstance(data, bytes) else str(data)
-    headers = raw.getheaders() if hasattr(raw, "getheaders") else {}
-    if _looks_like_a_page(text, (headers or {}).get("Content-Type", "")):
+    headers = getattr(raw, "headers", None) or {}  # urllib3's, case-insensitive
+    if _looks_like_a_page(text, headers.get("Content-Type", "")):
         raise RuntimeError(
             f"{host}: /apis/v2beta1/healthz answered with a web page (a login page), not the "
             f"KFP API; {AUTH_HINT}"
