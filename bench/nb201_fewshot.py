@@ -189,7 +189,10 @@ def split_and_train(name: str, args, models: Models, batches: dict) -> tuple[lis
     if name == "oneshot":
         epochs = args.warmup_epochs * (args.rounds - 1) + args.finetune_epochs
         leaf = models.child(root_dir, space.full_mask(), epochs, "oneshot")
-        return [(space.full_mask(), leaf)], {"leaf_sizes": [space.size()], "split_cpu_s": 0.0}
+        return [(space.full_mask(), leaf)], {
+            "leaf_sizes": [space.mask_size(space.full_mask())],
+            "split_cpu_s": 0.0,
+        }
     crit, rule = ("random", "partition") if name.startswith("random-") else CRITERIA[name]
     draw = int(name.split("-")[1]) if crit == "random" else 0
     configs = split.MeasureConfigs(

@@ -29,11 +29,16 @@ from kfp.dsl import HTML, Dataset, Input, Markdown, Metrics, Model, Output
 from naslid import artifacts, steps
 from naslid.steps.registry import CHECKPOINT_PARAM
 
-BACKEND_FLOOR = (2, 14, 0)
-"""The oldest Kubeflow Pipelines backend that runs every feature the compiled pipeline uses:
-dsl.Collected of artifacts (kubeflow/pipelines#11725) and retry policies of tasks inside
-nested pipelines (#11908) are both first in 2.14.0; the node-selector and toleration JSON
-parameters and active deadlines are older (backend/src/v2/driver/k8s.go, 2.5.0 / 2.14.0)."""
+BACKEND_FLOOR = (2, 15, 0)
+"""The oldest Kubeflow Pipelines backend that accepts and runs the compiled pipeline.
+kfp-kubernetes 2.17.0 writes ``secretAsEnv[].optional`` on every executor, a field first in
+the 2.15.0 protos; since 2.14.0 the backend's Argo compiler parses each executor's
+Kubernetes config strictly when a run is created
+(``backend/src/v2/compiler/argocompiler/container.go``), so a 2.14 backend refuses the run
+(tests/test_floor.py parses the YAML with each version's own descriptors). 2.15.0 also has
+what the DAG needs from 2.14.0: dsl.Collected of artifacts (kubeflow/pipelines#11725) and
+retry policies of tasks inside nested pipelines (#11908); the node-selector and toleration
+JSON parameters and active deadlines are older (backend/src/v2/driver/k8s.go)."""
 
 PLACEHOLDER_IMAGE = "naslid.invalid/set-image-at-submit/naslid:placeholder"
 """The image the committed YAML names: a reserved ``.invalid`` host (RFC 2606) that no
@@ -233,6 +238,10 @@ def call_step(name: str, args: dict) -> Any:
     artifacts' paths, its parameters, its checkpoint location derived from the inputs), record
     the run of its outputs, publish its metrics, return what the DAG takes from it."""
     step = steps.STEPS[name]
+    if step.gpu:  # given GPUs, it must find CUDA usable (or be allowed the CPU) before work
+        from naslid.gpu_check import require_cuda
+
+        require_cuda(name)
     inputs = {}
     for key, spec in step.inputs.items():
         value = args.get(key)

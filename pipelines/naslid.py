@@ -18,8 +18,9 @@ and 2**r children), never over a task output: kfp.local cannot loop over a multi
 task's output. ``shrink=false`` makes lissnas-shrink a pass-through; ``transfer`` gates
 imagenet-transfer with dsl.If, with one report task per branch.
 
-Backend floor: Kubeflow Pipelines >= 2.14.0 (``kfp_components.BACKEND_FLOOR``): dsl.Collected
-of artifacts and retry policies of tasks inside nested pipelines first run there. The loops
+Backend floor: Kubeflow Pipelines >= 2.15.0 (``kfp_components.BACKEND_FLOOR``): the first
+whose protos know every field kfp-kubernetes 2.17.0 writes (a 2.14 backend refuses the run);
+dsl.Collected of artifacts and retries in nested pipelines run from 2.14.0. The loops
 are unnamed: before backend 2.16.0 the DAG driver records a loop under its display name
 while the Collected consumer asks for the key ``for-loop-N``; :func:`check_ir` refuses a
 compile that would break that again.
@@ -34,6 +35,7 @@ pipelines/naslid.yaml (and components/<step>.yaml, each step alone).
 
 # No ``from __future__ import annotations`` here: KFP reads the real annotation objects.
 import functools
+import math
 import re
 import sys
 from dataclasses import dataclass, field, fields
@@ -46,7 +48,7 @@ if __name__ == "__main__":  # run as a script: this file's folder must not shado
 from kfp import compiler, dsl, kubernetes  # noqa: E402
 from kfp.dsl import Dataset, Input, Model  # noqa: E402
 
-from naslid import kfp_components, steps  # noqa: E402
+from naslid import gpu_check, kfp_components, steps, workflow_size  # noqa: E402
 from naslid.config import DEFAULT_PROFILE  # noqa: E402
 from naslid.criteria import DEFAULT_CRITERION  # noqa: E402
 from naslid.kfp_components import PLACEHOLDER_IMAGE  # noqa: E402
@@ -69,8 +71,8 @@ TIMEOUTS = {name: step.timeout for name, step in steps.STEPS.items()}
 
 DESCRIPTION = (
     "Few-shot NAS: NAS-LID supernet splitting, LISSNAS space shrinkage, evolutionary search. "
-    f"Needs a Kubeflow Pipelines backend >= {kfp_components.floor_text()} (Collected artifacts, "
-    "retries in nested pipelines). The image is a placeholder: submit with "
+    f"Needs a Kubeflow Pipelines backend >= {kfp_components.floor_text()} (its protos know every "
+    "field of this IR). The image is a placeholder: submit with "
     "`naslid submit --image REGISTRY/naslid@sha256:...`."
 )
 
@@ -111,15 +113,18 @@ class Settings:
     """Memory-backed /dev/shm of GPU steps (PyTorch shares tensors through it)."""
     dataset_pvc: str = ""
     """A PVC holding the data sets, mounted read-only-by-convention at ``dataset_mount`` for
-    prepare-data and imagenet-transfer, with NASLID_DATA pointing at it; '' = none."""
+    the steps that read data (validate-params checks it, prepare-data, imagenet-transfer), with
+    NASLID_DATA pointing at it; '' = none."""
     dataset_mount: str = "/data"
     minio_secret: str = "naslid-minio"
     """Secret whose keys MINIO_ENDPOINT, MINIO_ACCESS_KEY, MINIO_SECRET_KEY become the same
     environment variables (naslid.store reads them; optional: a missing Secret is allowed)."""
+    allow_cpu: bool = False
+    """GPU steps given GPUs that find no usable CUDA train on the CPU instead of stopping
+    (``NASLID_ALLOW_CPU=1`` in their pods; :mod:`naslid.gpu_check`)."""
     retries: int = 3
     backoff: str = "60s"
     backoff_factor: float = 2.0
-    backoff_max: str = "3600s"
     gpu_cpu_request: str = "4"
     gpu_memory_request: str = "16Gi"
     gpu_memory_limit: str = "32Gi"
@@ -148,6 +153,13 @@ class Settings:
             raise ValueError(f"timeouts: no step named {', '.join(unknown)}")
         if any(int(v) < 0 for v in self.timeouts.values()):
             raise ValueError("timeouts: seconds must be >= 0")
+        if self.retries:
+            unbounded = sorted(n for n in RETRY_STEPS if not int(self.timeouts.get(n, 0)))
+            if unbounded:
+                raise ValueError(
+                    f"timeouts: {', '.join(unbounded)} retried without a deadline: its retry "
+                    "window follows from the deadline (give --timeout STEP=SECONDS or --retries 0)"
+                )
         if not re.fullmatch(r"[1-9][0-9]*(Ki|Mi|Gi|Ti|K|M|G|T)?", self.shm_size):
             raise ValueError(
                 f"shm_size: expected a Kubernetes quantity such as 8Gi or 512Mi, got {self.shm_size!r}"
@@ -158,6 +170,20 @@ class Settings:
         if name == "imagenet-transfer":
             return self.transfer_gpus
         return self.accelerator_limit if name in GPU_STEPS else 0
+
+    def retry_window(self, name: str) -> int:
+        """Seconds within which step ``name`` may be retried: Argo's ``backoff.maxDuration``
+        (the backend compiles the IR's ``backoffMaxDuration`` into it,
+        backend/src/v2/compiler/argocompiler/container.go), counted from the start of the
+        *first* attempt; no retry starts after it, and a retry's pod deadline is cut to what
+        is left of it. So it must hold every attempt at its full deadline plus the back-off
+        delays between them: ``(retries + 1) * deadline + sum(backoff * factor**k, k <
+        retries)``; for pretrain-supernet (24 h, 3 retries from 60 s doubling) 96 h 7 min."""
+        from kfp.dsl.structures import convert_duration_to_seconds
+
+        first = convert_duration_to_seconds(self.backoff)
+        delays = sum(first * self.backoff_factor**k for k in range(self.retries))
+        return int((self.retries + 1) * int(self.timeouts[name]) + math.ceil(delays))
 
     def toleration_dicts(self) -> list[dict[str, str]]:
         return [{"key": k, "operator": o, "effect": e} for k, o, e in self.tolerations]
@@ -190,6 +216,8 @@ def build(settings: Settings | None = None):
             kubernetes.empty_dir_mount(
                 task, "dshm", "/dev/shm", medium="Memory", size_limit=s.shm_size
             )
+            if s.allow_cpu:
+                task.set_env_variable(gpu_check.ALLOW_CPU_ENV, "1")
         if name in DATA_STEPS and s.dataset_pvc:
             kubernetes.mount_pvc(task, s.dataset_pvc, s.dataset_mount)
             task.set_env_variable("NASLID_DATA", s.dataset_mount)
@@ -206,7 +234,7 @@ def build(settings: Settings | None = None):
         if s.timeouts.get(name):
             kubernetes.set_timeout(task, int(s.timeouts[name]))
         if s.retries and name in RETRY_STEPS:
-            task.set_retry(s.retries, s.backoff, s.backoff_factor, s.backoff_max)
+            task.set_retry(s.retries, s.backoff, s.backoff_factor, f"{s.retry_window(name)}s")
         return task
 
     def step(name: str, scope: dict, **wiring):
@@ -419,7 +447,8 @@ def _stable_header(text: str) -> str:
 
 def compile_pipeline(path: str | Path = DEFAULT_YAML, settings: Settings | None = None) -> Path:
     """Compile the pipeline for ``settings`` to ``path`` (YAML: PipelineSpec + PlatformSpec);
-    refuses IR that the backend floor cannot run (:func:`check_ir`)."""
+    refuses IR that the backend floor cannot run (:func:`check_ir`) or whose Argo Workflow
+    would not fit (:func:`naslid.workflow_size.refusal`)."""
     import yaml
 
     path = Path(path)
@@ -427,10 +456,15 @@ def compile_pipeline(path: str | Path = DEFAULT_YAML, settings: Settings | None 
     tmp = path.with_name(f".{path.stem}.tmp.yaml")
     compiler.Compiler().compile(build(settings), str(tmp))
     tmp.write_text(_stable_header(tmp.read_text()))
-    problems = check_ir(next(yaml.safe_load_all(tmp.read_text())))
+    docs = list(yaml.safe_load_all(tmp.read_text()))
+    problems = check_ir(docs[0])
     if problems:
         tmp.unlink()
         raise ValueError("compiled pipeline above the backend floor: " + "; ".join(problems))
+    too_big = workflow_size.refusal(docs)
+    if too_big:
+        tmp.unlink()
+        raise ValueError(f"max_rounds {(settings or Settings()).max_rounds}: {too_big}")
     tmp.replace(path)
     return path
 

@@ -67,7 +67,7 @@ def test_overlay_builds(overlay):
     service = kinds[("Service", "naslid-store")]
     assert [p["port"] for p in service["spec"]["ports"]] == [9000]  # S3 only: no console
     endpoint = providers["minio"]["default"]["endpoint"]
-    assert endpoint == "naslid-store.naslid.svc.cluster.local:9000"
+    assert endpoint == "naslid-store:9000"  # the Service of the pod's own namespace
     policy = kinds[("NetworkPolicy", "naslid-store")]["spec"]
     assert policy["podSelector"] == {"matchLabels": service["spec"]["selector"]}
     sources = [s["podSelector"]["matchLabels"] for s in policy["ingress"][0]["from"]]
@@ -126,6 +126,7 @@ def test_gpu_overlay_adds_quota_and_shared_dataset_volume():
     assert (
         pvc["accessModes"] == ["ReadWriteMany"]
         and pvc["resources"]["requests"]["storage"] == "400Gi"
+        and pvc["storageClassName"]  # a ReadWriteMany class, named in one place
     )
     base = _by_kind(_build(MANIFESTS / "base"))
     assert ("ResourceQuota", "naslid-gpu") not in base
@@ -201,3 +202,91 @@ def test_make_image_fails_clearly_without_docker():
     )
     assert out.returncode != 0
     assert "no Docker engine reachable" in out.stdout + out.stderr
+
+
+# ----------------------------------------------------------------------------- three layouts
+LAYOUTS = {  # overlay -> the namespace the runs (and so the store) live in
+    "gpu": "naslid",  # a dedicated namespace
+    "profile": "kubeflow-user-example-com",  # a multi-user Kubeflow profile namespace
+    "standalone": "kubeflow",  # standalone KFP
+}
+STORE_CLIENTS = {  # the pods that must reach the store, by the label they carry
+    "run pods (KFP v2 driver, launcher, executor)": {"pipelines.kubeflow.org/v2_component": "true"},
+    "the KFP UI's artifact proxy (profile namespace)": {"app": "ml-pipeline-ui-artifact"},
+    "the KFP UI (standalone, in kubeflow)": {"app": "ml-pipeline-ui"},
+}
+
+
+def _admits(policy: dict, labels: dict) -> bool:
+    """Whether an ingress rule of ``policy`` admits a pod of its own namespace with ``labels``."""
+    for rule in policy["spec"]["ingress"]:
+        for peer in rule.get("from", []):
+            if set(peer) != {"podSelector"}:
+                continue
+            want = peer["podSelector"].get("matchLabels", {})
+            if want and all(labels.get(k) == v for k, v in want.items()):
+                return True
+    return False
+
+
+@pytest.mark.parametrize(("overlay", "namespace"), LAYOUTS.items())
+def test_each_layout_connects_within_its_namespace(overlay, namespace):
+    objs = _build(MANIFESTS / "overlays" / overlay)
+    kinds = _by_kind(objs)
+    text = yaml.safe_dump_all(objs)
+    # no address names another namespace (nor this one by name: the short name resolves)
+    assert ".svc" not in text and "naslid.naslid" not in text
+    for obj in objs:
+        if obj["kind"] != "Namespace":
+            assert obj["metadata"]["namespace"] == namespace, obj["metadata"]["name"]
+    # the dedicated layout owns its namespace and kfp-launcher; the others merge into theirs
+    owned = overlay == "gpu"
+    assert (("Namespace", "naslid") in kinds) is owned
+    assert (("ConfigMap", "kfp-launcher") in kinds) is owned
+    policy = kinds[("NetworkPolicy", "naslid-store")]
+    for who, labels in STORE_CLIENTS.items():
+        assert _admits(policy, labels), who
+    job = _documents(REPO / "data" / "stage-job.yaml")[0]
+    assert _admits(policy, job["spec"]["template"]["metadata"]["labels"]), "the staging Job"
+    assert not _admits(policy, {"app": "jupyter-notebook"})  # and nothing else
+    assert all(set(peer) == {"podSelector"} for peer in policy["spec"]["ingress"][0]["from"])
+    store = next(
+        o for o in objs if o["kind"] == "Deployment" and o["metadata"]["name"] == "seaweedfs"
+    )
+    assert store["spec"]["template"]["metadata"]["labels"]["sidecar.istio.io/inject"] == "false"
+    pvc = kinds[("PersistentVolumeClaim", "naslid-datasets")]["spec"]
+    assert pvc["storageClassName"] and pvc["accessModes"] == ["ReadWriteMany"]
+
+
+def test_the_storage_class_is_named_in_one_place():
+    named = [
+        p.relative_to(MANIFESTS)
+        for p in MANIFESTS.rglob("*.yaml")
+        if "storageClassName" in p.read_text()
+        and "seaweedfs-pvc" not in p.name
+        and "minio-pvc" not in p.name
+    ]
+    assert named == [Path("components/datasets-rwx/dataset-pvc-patch.yaml")]
+
+
+def test_launcher_merge_adds_only_a_bucket_override():
+    """Merged into a profile's (or kubeflow's) kfp-launcher, it must not move every other
+    pipeline's artifacts: no defaultPipelineRoot, no default provider."""
+    merge = _documents(MANIFESTS / "kfp-launcher-merge.yaml")[0]
+    assert set(merge["data"]) == {"providers"}
+    minio = yaml.safe_load(merge["data"]["providers"])["minio"]
+    assert set(minio) == {"overrides"}
+    (override,) = minio["overrides"]
+    assert override["bucketName"] == "naslid" and override["endpoint"] == "naslid-store:9000"
+    assert override["credentials"]["secretRef"]["secretName"] == "naslid-minio"
+
+
+def test_the_bucket_is_created_or_the_store_fails_to_start():
+    objs = _build(MANIFESTS / "overlays" / "seaweedfs")
+    pod = _store(objs)
+    hook = pod["containers"][0]["lifecycle"]["postStart"]["exec"]["command"][-1]
+    assert (
+        "|| true" not in hook
+        and "-ec" in pod["containers"][0]["lifecycle"]["postStart"]["exec"]["command"]
+    )
+    assert hook.rstrip().splitlines()[-1].strip() == "shell s3.bucket.list | grep -qw naslid"

@@ -188,12 +188,6 @@ def test_finetune_epochs_and_edge_rule_mean_one_thing_in_every_round(docs):
 
 
 # ----------------------------------------------------------------------------- backend floor
-def test_backend_floor_is_stated_in_the_yaml(docs):
-    floor = kfp_components.floor_text()
-    assert floor == "2.14.0"
-    assert f"backend >= {floor}" in docs[0]["pipelineInfo"]["description"]
-
-
 def _loop_tasks(spec: dict) -> dict[str, dict]:
     return {k: t for k, t in _all_tasks(spec).items() if "parameterIterator" in t}
 
@@ -326,10 +320,13 @@ def test_gpu_steps_are_scheduled_on_the_gpu_pool(docs):
             continue
         if "retryPolicy" in task:
             retried.add(step)
+            # Argo counts backoff.maxDuration from the first attempt's start: the window
+            # holds 4 attempts at the step's full deadline and the 60 + 120 + 240 s delays
+            window = 4 * TIMEOUTS[step] + 420
             assert task["retryPolicy"] == {
                 "backoffDuration": "60s",
                 "backoffFactor": 2.0,
-                "backoffMaxDuration": "3600s",
+                "backoffMaxDuration": f"{window}s",
                 "maxRetryCount": 3,
             }
         else:
@@ -399,6 +396,7 @@ def test_compile_settings_reach_the_yaml(pipeline_module, tmp_path):
             "0",
             "--image-pull-secret",
             "regcred",
+            "--allow-cpu",
         ]
     )
     timeouts = {**TIMEOUTS, "imagenet-transfer": 1000, "report": 0}
@@ -412,6 +410,7 @@ def test_compile_settings_reach_the_yaml(pipeline_module, tmp_path):
         tolerations=(("dedicated", "Exists", "NoExecute"),),
         timeouts=timeouts,
         image_pull_secrets=("regcred",),
+        allow_cpu=True,
     )
     assert cli_compile.compile_settings(args, pipeline_module.Settings) == settings
     path = pipeline_module.compile_pipeline(tmp_path / "p.yaml", settings)
@@ -434,7 +433,8 @@ def test_compile_settings_reach_the_yaml(pipeline_module, tmp_path):
     k8s = platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
     for name, conf in k8s.items():
         step = kfp_local.step_name(name.replace("exec-", "comp-"))
-        if step in ("prepare-data", "imagenet-transfer"):
+        # validate-params reads the data too: it checks it can before any GPU is asked for
+        if step in ("validate-params", "prepare-data", "imagenet-transfer"):
             assert conf["pvcMount"][0]["mountPath"] == "/data"
             assert (
                 conf["pvcMount"][0]["pvcNameParameter"]["runtimeValue"]["constant"]
@@ -443,6 +443,8 @@ def test_compile_settings_reach_the_yaml(pipeline_module, tmp_path):
             assert {"name": "NASLID_DATA", "value": "/data"} in executors[name]["container"]["env"]
         else:
             assert "pvcMount" not in conf
+        allowed = {"name": "NASLID_ALLOW_CPU", "value": "1"}  # --allow-cpu: GPU steps only
+        assert (allowed in executors[name]["container"].get("env", [])) == (step in GPU), step
         if step in GPU:
             count = executors[name]["container"]["resources"]["accelerator"]["resourceCount"]
             assert count == ("4" if step == "imagenet-transfer" else "1"), step
@@ -484,7 +486,7 @@ class FakeHealthz:
     def __init__(self, tag: str):
         self.tag = tag
 
-    def healthz_service_get_healthz(self, _preload_content=True):
+    def healthz_service_get_healthz(self, _preload_content=True, _request_timeout=None):
         assert _preload_content is False  # the model would drop tag_name
 
         class Raw:
@@ -583,7 +585,9 @@ def test_submit_builds_the_client_call(fake_kfp, capsys):
         and call["experiment_name"] == "nas"
         and call["namespace"] == "team-a"
     )
-    assert call["pipeline_root"] == "minio://naslid/roots" and call["enable_caching"] is False
+    assert call["pipeline_root"] == "minio://naslid/roots" and call["enable_caching"] is None
+    caching = {t.get("cachingOptions", {}).get("enableCache") for t in _all_tasks(spec).values()}
+    assert caching == {False}  # --no-cache: every task of every DAG, not only the root's
     out = capsys.readouterr().out
     assert "run-123" in out and "backend 2.15.0" in out and DIGEST in out
     # caching left to the pipeline's own setting unless --no-cache; a default run name
@@ -616,14 +620,14 @@ def test_submit_refuses_an_old_or_unknown_backend(fake_kfp, capsys):
     err = capsys.readouterr().err.strip()
     assert err == (
         "naslid submit: error: http://old:8080: Kubeflow Pipelines backend 2.5.0 is older than "
-        "2.14.0, the oldest that runs this pipeline (Collected artifacts, retries in nested pipelines)"
+        "2.15.0, the oldest that accepts this pipeline (its protos know every field of the IR)"
     )
     assert not FakeClient.instances[-1].calls
-    FakeClient.backend = "unknown"  # a build without TAG_NAME
+    FakeClient.backend = "v2.14.4"  # its Argo compiler would refuse the executors' configs
     assert main(["submit", "--host", "h", "--image", DIGEST]) == 1
-    assert "--skip-version-check" in capsys.readouterr().err
+    assert "backend v2.14.4 is older than 2.15.0" in capsys.readouterr().err
     assert main(["submit", "--host", "h", "--image", DIGEST, "--skip-version-check"]) == 0
-    FakeClient.backend = "v2.14.0"
+    FakeClient.backend = "v2.15.0"
     assert main(["submit", "--host", "h", "--image", DIGEST]) == 0
     assert (
         cli_submit.parse_version("2.16.1-rc.0") == (2, 16, 1)
@@ -644,7 +648,7 @@ def test_backend_version_from_a_real_healthz_endpoint():
     class Handler(http.server.BaseHTTPRequestHandler):
         def do_GET(self):
             seen.append((self.path, self.headers.get("Authorization")))
-            body = json.dumps({"commit_sha": "c0ffee", "tag_name": "2.14.3", "multi_user": False})
+            body = json.dumps({"commit_sha": "c0ffee", "tag_name": "2.15.3", "multi_user": False})
             self.send_response(200)
             self.send_header("Content-Type", "application/json")
             self.end_headers()
@@ -659,7 +663,7 @@ def test_backend_version_from_a_real_healthz_endpoint():
     try:
         host = f"http://127.0.0.1:{server.server_address[1]}"
         client = kfp.Client(host=host, existing_token="secret-token")
-        assert cli_submit.check_backend(client, host) == "2.14.3"
+        assert cli_submit.check_backend(client, host) == "2.15.3"
     finally:
         server.shutdown()
         thread.join()
@@ -852,3 +856,15 @@ def test_transfer_runs_one_torchrun_process_per_gpu(tmp_path, monkeypatch, capfd
     assert "torch.distributed.run --standalone --nproc_per_node=2" in printed
     meta = artifacts.read_meta(out, artifacts.TRANSFER, {"arch": arch})
     assert read_json(out / "arch.json")["arch"] == arch and meta["space"] == "nb201"
+
+
+def test_retry_window_holds_every_attempt_at_its_full_deadline(pipeline_module):
+    """Argo's backoff.maxDuration runs from the first attempt's start: a window shorter than
+    (retries + 1) deadlines + the delays would never retry a step that failed late."""
+    timeouts = {**TIMEOUTS, "pretrain-supernet": 1000}
+    s = pipeline_module.Settings(retries=2, backoff="30s", timeouts=timeouts)
+    assert s.retry_window("pretrain-supernet") == 3 * 1000 + 30 + 60
+    assert pipeline_module.Settings().retry_window("imagenet-transfer") == 4 * 259200 + 420
+    with pytest.raises(ValueError, match="pretrain-supernet retried without a deadline"):
+        pipeline_module.Settings(timeouts={**TIMEOUTS, "pretrain-supernet": 0})
+    pipeline_module.Settings(retries=0, timeouts={**TIMEOUTS, "pretrain-supernet": 0})

@@ -25,7 +25,8 @@ def chain(smoke_chain):
 def test_validate_params_resolves_rounds_and_names_bad_fields():
     assert steps.validate_params(profile="smoke") == 2
     assert steps.validate_params(profile="smoke", rounds=0) == 0
-    assert steps.validate_params(profile="cifar10") == 4  # NAS-LID section 4: 16 sub-supernets
+    # NAS-LID section 4: 16 sub-supernets (digits: the check of the data passes without CIFAR)
+    assert steps.validate_params(profile="cifar10", dataset="digits", transfer=False) == 4
     with pytest.raises(ValueError, match="rounds: 4 asked.*at most 3"):
         steps.validate_params(profile="smoke", rounds=4, max_rounds=3)
     with pytest.raises(ValueError, match="criterion"):

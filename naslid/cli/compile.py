@@ -89,12 +89,19 @@ def _add_compile(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--shm-size", help="memory-backed /dev/shm of GPU steps (default 8Gi)")
     p.add_argument(
         "--dataset-pvc",
-        help="PVC with the data sets, mounted for prepare-data and imagenet-transfer",
+        help="PVC with the data sets, mounted for the steps that read data (validate-params checks it)",
     )
     p.add_argument("--dataset-mount", help="where the dataset PVC is mounted (default /data)")
     p.add_argument(
         "--minio-secret",
         help="Secret with MINIO_ENDPOINT/ACCESS_KEY/SECRET_KEY (default naslid-minio)",
+    )
+    p.add_argument(
+        "--allow-cpu",
+        action="store_true",
+        default=None,
+        help="GPU steps whose GPU has no usable CUDA (e.g. a driver < 580) train on the CPU "
+        "instead of stopping",
     )
     p.add_argument("--retries", type=int, help="retries of a failed GPU or data step (default 3)")
     p.add_argument("--backoff", help="first retry delay (default 60s, doubling)")
@@ -117,6 +124,7 @@ def compile_settings(args: argparse.Namespace, settings_cls):
         "dataset_pvc",
         "dataset_mount",
         "minio_secret",
+        "allow_cpu",
         "retries",
         "backoff",
     ):

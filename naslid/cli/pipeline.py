@@ -92,6 +92,39 @@ def pipeline_arguments(spec: dict, profile: str | None, params: dict[str, str]) 
     return args
 
 
+def compiled_max_rounds(spec: dict) -> int:
+    """The rounds the compiled pipeline unrolls: the constant its validate-params task gets."""
+    try:
+        param = spec["root"]["dag"]["tasks"]["validate-params"]["inputs"]["parameters"]
+        return int(param["max_rounds"]["runtimeValue"]["constant"])
+    except (KeyError, TypeError, ValueError):
+        raise ValueError(
+            "the compiled pipeline has no validate-params task with a constant max_rounds "
+            "(recompile it: naslid compile)"
+        ) from None
+
+
+def check_arguments(spec: dict, arguments: dict, *, local: bool):
+    """The run's parameters (the pipeline's defaults, then ``arguments``) checked as the
+    validate-params step checks them (:func:`naslid.params.check_params`; ``local``: also the
+    files they name and the data), before anything runs or is sent. Returns the profile."""
+    from naslid.params import check_data, check_params
+
+    known = spec["root"].get("inputDefinitions", {}).get("parameters", {})
+    values = {  # the IR keeps every number as a double
+        k: int(p["defaultValue"])
+        if p.get("parameterType") == "NUMBER_INTEGER"
+        else p["defaultValue"]
+        for k, p in known.items()
+        if "defaultValue" in p
+    }
+    values.update(arguments)
+    cfg = check_params(values, max_rounds=compiled_max_rounds(spec), local=local)
+    if local:
+        check_data(cfg, transfer=bool(values.get("transfer", True)))
+    return cfg
+
+
 def load_pipeline_module():
     """pipelines/naslid.py of this checkout, imported by path."""
     import importlib.util
@@ -170,6 +203,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if "checkpoint_root" in known and not arguments.get("checkpoint_root"):
         # keyed by each step's inputs: a re-run of an interrupted run resumes from them
         arguments["checkpoint_root"] = str(Path(args.out).resolve() / "checkpoints")
+    check_arguments(docs[0], arguments, local=True)  # one line now, not a failed step later
     runner = _docker_runner() if args.runner == "docker" else None
     try:
         result = localrun.run(

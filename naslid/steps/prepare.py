@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 
 from naslid.artifacts import DATA, PathLike, artifact_meta, save_data, write_meta
@@ -15,7 +14,7 @@ MAX_ROUNDS = max(p.rounds for p in PROFILES.values())
 (``naslid compile --max-rounds`` for more)."""
 
 
-@step("validate-params", returns=(int, ""), timeout=600)
+@step("validate-params", returns=(int, ""), reads_data=True, retry=False, timeout=600)
 def validate_params(
     *,
     profile: str = DEFAULT_PROFILE,
@@ -24,54 +23,32 @@ def validate_params(
     criterion: str = "",
     edge_rule: str = "",
     dataset: str = "",
+    dataset_uri: str = "",
     labels: str = "",
     search_budget: int = -1,
     epochs: int = -1,
     finetune_epochs: int = -1,
+    transfer: bool = True,
+    transfer_uri: str = "",
     transfer_epochs: int = -1,
     shrink: str | bool = "",
+    seed: int = 0,
+    checkpoint_root: str = "",
 ) -> int:
-    """Check every pipeline parameter against the profile; return the number of rounds to run.
+    """Check every pipeline parameter against the profile, and that the search data (and,
+    with transfer on, the transfer data) can be read; return the number of rounds to run.
 
-    Fails in seconds, with one line naming the parameter, before any GPU is asked for.
+    Fails in seconds, with one line naming the parameter or the missing data, before any
+    GPU is asked for (:mod:`naslid.params`; never retried: a retry would fail the same way).
     """
-    from naslid.data import DATASETS
+    values = {k: v for k, v in locals().items() if k != "max_rounds"}  # the run's parameters
+    from naslid.params import check_data, check_params
 
-    cfg = resolve(
-        profile,
-        rounds=rounds,
-        criterion=criterion,
-        edge_rule=edge_rule,
-        dataset=dataset,
-        labels=labels,
-        search_budget=search_budget,
-        epochs=epochs,
-        finetune_epochs=finetune_epochs,
-        transfer_epochs=transfer_epochs,
-        shrink=shrink,
-    )
-    from naslid.evolution import check_budget
-
-    if cfg.search_budget is not None:
-        check_budget(replace(cfg.evolution, budget=cfg.search_budget))
-    if cfg.dataset not in DATASETS:
-        raise ValueError(f"dataset: unknown {cfg.dataset!r}; expected one of {', '.join(DATASETS)}")
-    if cfg.labels != "proxy" and not cfg.labels.startswith(("table:", "nb201api:")):
-        raise ValueError(
-            f"labels: expected 'proxy' or a table 'table:CSV:COLUMN', got {cfg.labels!r}"
-        )
-    if cfg.labels.startswith("table:"):  # open it now, not after the GPU work
-        from naslid.benchmarks import load_table
-
-        load_table(cfg.labels)
-    if cfg.rounds > max_rounds:
-        raise ValueError(
-            f"rounds: {cfg.rounds} asked, the compiled pipeline unrolls at most {max_rounds} "
-            "(recompile with naslid compile --max-rounds)"
-        )
+    cfg = check_params(values, max_rounds=max_rounds, local=True)
+    check_data(cfg, transfer=transfer)
     log(
         f"profile {cfg.name}: {cfg.dataset}, {cfg.space} {cfg.supernet_options}, {cfg.rounds} rounds of "
-        f"{cfg.criterion} splitting, shrink={cfg.shrink}, transfer={cfg.transfer}"
+        f"{cfg.criterion} splitting, shrink={cfg.shrink}, transfer={transfer}"
     )
     return cfg.rounds
 

@@ -74,6 +74,9 @@ class Step:
     """Reads raw data sets: mounts the dataset volume, when there is one."""
     distributed: bool = False
     """Runs one process per GPU of its pod (torchrun)."""
+    retry: bool | None = None
+    """Retried with back-off on failure; None = :attr:`retried`'s rule (False for a check
+    that would fail the same way again)."""
     timeout: int = HOUR
     """Active deadline of the step's pod, seconds (per pod: a retry starts afresh): several
     times the cifar10 profile's wall time on one GPU (supernet training 100-250 epochs on
@@ -111,8 +114,9 @@ class Step:
     def retried(self) -> bool:
         """Retried with back-off: pods that can be pre-empted or lose a node (the long ones
         resume from their epoch checkpoints) and the steps that read the object store; the
-        others are deterministic bookkeeping, a retry would fail the same way."""
-        return self.gpu or self.reads_data
+        others are deterministic bookkeeping, a retry would fail the same way (and so would a
+        check, declared ``retry=False``)."""
+        return self.retry if self.retry is not None else self.gpu or self.reads_data
 
     def __call__(self, *args: Any, run_id: str = "", **kwargs: Any) -> Any:
         """Run the step: its inputs recorded as its outputs' lineage under ``run_id``, its
