@@ -34,6 +34,7 @@ MODULE_API: tuple[str, ...] = (
     "class_members",
     "num_classes",
     "is_connected",
+    "is_network",
 )
 """The :class:`SlotSpace` methods every space module also offers as module-level functions
 (``nb201.sample(rng, n)`` is ``nb201.SPACE.sample(rng, n)``)."""
@@ -191,6 +192,11 @@ class SlotSpace:
 
     def is_connected(self, arch: Arch) -> bool:
         """Whether the arch computes something from its input (always, unless a space says so)."""
+        return True
+
+    def is_network(self, arch: Arch) -> bool:
+        """Whether the tuple is the canonical name of a network of the space (always, unless
+        a space's tuples can name one network several ways: OFA's dropped layers)."""
         return True
 
     # ----------------------------------------------------- space-specific
