@@ -241,6 +241,14 @@ class _MobileSpace(SlotSpace):
         """``layer 7``: the slot's index among the searched layers."""
         return f"layer {slot}"
 
+    def layer_choices(self, arch: Arch) -> list[tuple[str, int, int] | None]:
+        """Per searched layer: (its stage, kernel, expansion), or None where it is skipped."""
+        stages = [f"stage {s + 1}" for s, (_, n, _) in enumerate(STAGES) for _ in range(n)]
+        return [
+            None if op == SKIP else (stage, OP_SPEC[op][1], OP_SPEC[op][0])
+            for stage, op in zip(stages, arch.names)
+        ]
+
 
 SPACE = _MobileSpace(NAME, SLOT_OPTIONS, Arch)
 

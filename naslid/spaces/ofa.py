@@ -381,6 +381,13 @@ class OFASpace(SlotSpace):
     def params(self, arch: Arch) -> float:
         return params(arch)
 
+    def layer_choices(self, arch: Arch) -> list[tuple[str, int, int] | None]:
+        """Per layer slot: (its unit, kernel, expansion), or None past the unit's depth."""
+        return [
+            None if op == SKIP else (f"unit {s // MAX_DEPTH + 1}", OP_SPEC[op][1], OP_SPEC[op][0])
+            for s, op in enumerate(self.canonical(arch).names)
+        ]
+
     def slot_label(self, slot: int) -> str:
         """``unit 2 layer 3``: the slot's unit and its place in it, counted from 1."""
         return f"unit {slot // MAX_DEPTH + 1} layer {slot % MAX_DEPTH + 1}"
