@@ -169,3 +169,19 @@ def test_a_unit_ends_at_its_first_skip(one_thread):
         torch.testing.assert_close(net(x, tuple(a)), net(x, tuple(b)))
     sub = net.export(S.from_str(MIN_TEXT))
     assert not any(len(sub.layers[s].candidates) for s in (2, 3))  # dropped: no weights
+
+
+# ---------------------------------------------------------------------- report
+def test_layer_choices_and_the_network_figure(tmp_path):
+    from naslid.report.plots import mobile_network
+    from naslid.spaces import mobilenet
+
+    layers = S.layer_choices(S.from_str(MIN_TEXT.replace("skip-skip", "mb6k5-skip", 1)))
+    assert layers[:4] == [("unit 1", 3, 3), ("unit 1", 3, 3), ("unit 1", 5, 6), None]
+    assert sum(c is None for c in layers) == 4 * 2 + 1
+    tokens = ["mb6k7" if first else "skip" for first in mobilenet.FIRST_OF_STAGE]
+    mob = mobilenet.SPACE.layer_choices(mobilenet.from_str("-".join(tokens)))
+    assert mob[0] == ("stage 1", 7, 6) and mob[1] is None and len(mob) == 21
+    assert mob[4] == ("stage 2", 7, 6)
+    path = mobile_network(layers, tmp_path / "net.png", title="t")
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
