@@ -23,6 +23,13 @@ GPU (the paper's budget):  python bench/nb201_fewshot.py --packed ../shared/data
                                --epochs 50 --rounds 4 --finetune-epochs 50 --C 16 --N 5
 CPU (2 cores, resumable):    python bench/nb201_fewshot.py --packed ../shared/data/cifar10-packed --cpu
 CPU smoke:                  python bench/nb201_fewshot.py --quick  (synthetic data; says nothing)
+
+The mobile spaces (NAS-LID Table 4's protocol: R=2, 50 fine-tuning epochs, evolution 50 x 50)
+are pipeline profiles, not this script; their search on a lent GPU, without the ImageNet
+transfer, and their cost on paper (bench/mobile_cost.py, bench/RESULTS.md):
+    naslid run --profile cifar10-ofa --param dataset_uri=../shared/data/cifar10-packed \
+        --param transfer=false --out runs/ofa          # or --profile cifar10-proxyless
+    python bench/mobile_cost.py --device cuda --batch 256
 """
 
 from __future__ import annotations
