@@ -17,7 +17,8 @@ layer's options x ``num_batches`` x ``batch_size`` images; ``warmup_epochs`` per
 round 1 and ``finetune_epochs`` for the four final sub-supernets; ``population x generations``
 archs scored, each on ``bn_batches x bn_batch_size`` + 25,000 validation images. The LID
 estimate itself (a k-NN per layer) is not timed; the ImageNet transfer is reported apart, from
-the found network's FLOPs.
+the FLOPs of Table 4's NAS-LID network of the space (fwd + bwd = 3x, the profile's epochs of
+1,281,167 images at 224 px, at the same assumed H100 rate).
 
 H100 time is an estimate, not a measurement: the measured CPU throughput gives the CPU's
 effective multiply-add rate on each kind of work (closed-form FLOPs of the paths / seconds);
@@ -46,11 +47,13 @@ import torch
 from naslid import config, spaces, supernets
 from naslid.io import write_json
 from naslid.lid import unsplit_edges
+from naslid.spaces.table4 import TABLE4
 
 OUT = Path(__file__).resolve().parent / "results" / "mobile_cost.json"
 PROFILES = {"mobilenet": "cifar10-proxyless", "ofa": "cifar10-ofa"}
 TRAIN_IMAGES = 25_000  # cifar10-valid: NAS-Bench-201's train half
 VALID_IMAGES = 25_000
+IMAGENET_TRAIN_IMAGES = 1_281_167
 
 
 def sync(device: torch.device) -> None:
@@ -172,8 +175,14 @@ def main(argv=None) -> int:
             "profile": secs["profile"] * cpu_rate[1] / gpu,
             "score": secs["score"] * cpu_rate[1] / gpu,
         }
+        # the transfer: the profile's ImageNet epochs of Table 4's NAS-LID network (its FLOPs)
+        nas_lid = next(r for r in TABLE4[name] if r.method.startswith("NAS-LID"))
+        epochs = config.get(PROFILES[name]).transfer_config.epochs
+        transfer_h = epochs * IMAGENET_TRAIN_IMAGES * 3 * nas_lid.flops_m * 1e6 / gpu / 1e12 / 3600
         row = {
             **m,
+            "transfer_epochs": epochs,
+            "transfer_h100_hours_estimate": transfer_h,
             "work_images": work,
             "measured_device": args.device,
             "device_days": sum(secs.values()) / 86400,
@@ -189,7 +198,8 @@ def main(argv=None) -> int:
             f"({args.device}, batch {args.batch}); protocol = {work['train_epochs']} epochs, "
             f"{work['archs_scored']} archs: {row['device_days']:.1f} {args.device}-days; "
             f"H100 at {gpu} TMAC/s: {row['h100_hours_estimate']:.1f} h "
-            f"({ {k: round(v / 3600, 2) for k, v in gpu_secs.items()} } h)"
+            f"({ {k: round(v / 3600, 2) for k, v in gpu_secs.items()} } h); ImageNet transfer "
+            f"({epochs} epochs, {nas_lid.flops_m:.0f} M MACs): {transfer_h:.0f} h"
         )
     write_json(
         args.out,
