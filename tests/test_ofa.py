@@ -185,3 +185,25 @@ def test_layer_choices_and_the_network_figure(tmp_path):
     assert mob[4] == ("stage 2", 7, 6)
     path = mobile_network(layers, tmp_path / "net.png", title="t")
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+# -------------------------------------------------------------------- transfer
+def test_naslid_transfer_trains_and_exports_an_ofa_network(tmp_path, one_thread):
+    """``naslid transfer --space ofa`` on a tiny ImageNet-layout tree: a loose arch string is
+    recorded as its network, and ``model.pt2`` runs at the trained input size."""
+    from naslid.cli import main
+    from naslid.io import read_json
+    from naslid.transfer import make_digits_imagefolder
+
+    data = make_digits_imagefolder(tmp_path / "digits", 6, 2, size=32)
+    loose = MIN_TEXT.replace("skip-skip", "skip-mb6k7", 1)
+    argv = ["transfer", "--space", "ofa", "--arch", loose, "--data", str(data)]
+    argv += ["--out", str(tmp_path / "out"), "--epochs", "1", "--image-size", "32"]
+    argv += ["--width-mult", "0.25", "--workers", "0", "--batch-size", "16", "--quiet"]
+    assert main(argv) == 0
+    info = read_json(tmp_path / "out" / "arch.json")
+    assert info["space"] == "ofa" and info["arch"] == MIN_TEXT and info["image_size"] == 32
+    assert info["params_M"] == pytest.approx(O.params(S.from_str(MIN_TEXT), O.NetConfig(0.25, 10)))
+    program = torch.export.load(tmp_path / "out" / "model.pt2").module()
+    with torch.no_grad():
+        assert program(torch.rand(1, 3, 32, 32)).shape == (1, 10)
