@@ -126,7 +126,7 @@ def test_neighbours_at_distance_one_and_two(space):
         n2 = space.neighbours(a, 2)
         assert len(n2) == len(set(n2)) and set(n2) == hamming_networks(space, a, 2)
         assert all(space.edit_distance(a, b) == 2 for b in n2)
-        if type(space).is_network is SlotSpace.is_network:  # every tuple is a network
+        if type(space).network is SlotSpace.network:  # every tuple is a network
             assert len(n1) == sum(sizes)
             assert len(n2) == sum(p * q for p, q in itertools.combinations(sizes, 2))
 

@@ -207,3 +207,17 @@ def test_naslid_transfer_trains_and_exports_an_ofa_network(tmp_path, one_thread)
     program = torch.export.load(tmp_path / "out" / "model.pt2").module()
     with torch.no_grad():
         assert program(torch.rand(1, 3, 32, 32)).shape == (1, 10)
+
+
+def test_evolution_operators_make_networks():
+    """Mutation and crossover of OFA networks give networks: a choice left on a layer past a
+    unit's depth is dropped, so the search records and scores networks only."""
+    from naslid.evolution import crossover, mutate
+
+    rng = np.random.default_rng(5)
+    parents = S.sample(rng, 40)
+    shallow = S.from_str(MIN_TEXT)
+    kids = [mutate(S, p, 0.5, rng) for p in parents + [shallow] * 40]
+    kids += [crossover(S, shallow, p, 0.5, rng) for p in parents]
+    assert all(S.is_network(k) for k in kids)
+    assert any(k.depths != (4,) * 5 for k in kids)

@@ -35,6 +35,7 @@ MODULE_API: tuple[str, ...] = (
     "num_classes",
     "is_connected",
     "is_network",
+    "network",
 )
 """The :class:`SlotSpace` methods every space module also offers as module-level functions
 (``nb201.sample(rng, n)`` is ``nb201.SPACE.sample(rng, n)``)."""
@@ -194,10 +195,15 @@ class SlotSpace:
         """Whether the arch computes something from its input (always, unless a space says so)."""
         return True
 
+    def network(self, arch: Arch) -> Arch:
+        """The tuple that names ``arch``'s network: ``arch`` itself, unless a space's tuples
+        can name one network several ways (OFA: the choices left on dropped layers). Not an
+        isomorphism rule: two networks of one NB201 isomorphism class are two networks."""
+        return arch
+
     def is_network(self, arch: Arch) -> bool:
-        """Whether the tuple is the canonical name of a network of the space (always, unless
-        a space's tuples can name one network several ways: OFA's dropped layers)."""
-        return True
+        """Whether the tuple is the name :meth:`network` gives its network."""
+        return self.network(arch) == arch
 
     # ----------------------------------------------------- space-specific
     def from_str(self, text: str) -> Arch:

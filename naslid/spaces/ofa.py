@@ -303,8 +303,8 @@ class OFASpace(SlotSpace):
                 ops[s] = SKIP_INDEX
         return self.arch_type(tuple(ops))
 
-    def is_network(self, arch: Arch) -> bool:
-        return self.canonical(arch) == arch
+    def network(self, arch: Arch) -> Arch:
+        return self.canonical(arch)
 
     def class_members(self, arch: Arch, rule: str | None = None) -> tuple[Arch, ...]:
         """Every tuple naming ``arch``'s network (a depth-2 unit's fourth layer is free)."""
