@@ -41,6 +41,11 @@ Consequences, each on networks rather than on tuples:
   on layer 4, depth 4 MBConvs on both; every set of depths but {2, 4} is a mask (a split never
   asks for it: it cuts one layer's options).
 
+The space is OFA's own (kernel {3, 5, 7}, expansion {3, 4, 6}, depth {2, 3, 4}); the NAS-LID
+reference's search config (``configs/model/network_cfg/ofa.yaml``) narrows it to expansion
+{4, 6} and depth {3, 4}, which is a mask of this space (no ``mb3*`` option, no skip on third
+layers).
+
 **Input size**: ``stem="imagenet"`` is OFA (224x224, total stride 32). ``stem="cifar"`` runs the
 first conv and the first unit's first layer at stride 1 (total stride 8, 4x4 before pooling),
 the adaptation :mod:`naslid.spaces.mobilenet` uses for ProxylessNAS.
@@ -57,7 +62,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -370,7 +375,8 @@ class OFASpace(SlotSpace):
         near = super().neighbours(self.canonical(arch), distance, mask)
         return [b for b in near if self.is_network(b)]
 
-    def encode(self, archs):
+    def encode(self, archs: Arch | Sequence[Arch]) -> np.ndarray:
+        """One-hot encoding of the networks (their canonical tuples)."""
         if isinstance(archs, _BaseArch):
             return super().encode(self.canonical(archs))
         return super().encode([self.canonical(a) for a in archs])

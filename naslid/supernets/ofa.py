@@ -6,9 +6,12 @@ sub-supernet (a mask) and the standalone network of one arch.
 **Weight sharing: a plain per-choice supernet.** Each (kernel, expansion) candidate of a
 layer has its own weights, as in the ProxylessNAS supernet; OFA's nested sharing (a 7x7
 kernel whose centre, through learned transformation matrices, gives the 5x5 and 3x3 ones;
-expansions that take the first channels after sorting them by importance; progressive
-shrinking, Cai et al. 2020 section 3.2) is *not* used. Why: NAS-LID's section 4 says nothing of
-how its OFA supernet shares weights, and its method compares a layer's candidates as separate
+expansions that take the first channels after sorting them by importance; the progressive
+shrinking schedule: Cai et al. 2020, "elastic kernel size", "elastic width", "progressive
+shrinking") is *not* used, although NAS-LID's public code builds its OFA network from
+hyperbox's elastic layers (one ``MBConvLayer`` per block, kernel size and expansion as value
+choices). Why: the paper (section 4) says nothing of how its OFA supernet shares weights, and
+its method compares a layer's candidates as separate
 operations (Eq. 4 sums them, section 3.2 profiles each one's output): with nested weights the
 two groups of a split would start from, and keep fine-tuning, copies of one tensor, which is
 what few-shot splitting is meant to undo. The depth is shared the OFA way: a unit's layers are
