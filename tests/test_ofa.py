@@ -221,3 +221,15 @@ def test_evolution_operators_make_networks():
     kids += [crossover(S, shallow, p, 0.5, rng) for p in parents]
     assert all(S.is_network(k) for k in kids)
     assert any(k.depths != (4,) * 5 for k in kids)
+
+
+def test_the_reference_codes_narrower_space_is_a_mask():
+    """NAS-LID's public OFA config: expansion {4, 6}, depth {3, 4}."""
+    keep = [i for i, op in enumerate(O.MB_OPS) if O.OP_SPEC[op][0] in (4, 6)]
+    mask = S.check_mask(
+        tuple(tuple(keep) + ((O.SKIP_INDEX,) if s % 4 == 3 else ()) for s in range(O.NUM_LAYERS))
+    )
+    assert S.mask_size(mask) == (6**3 + 6**4) ** 5
+    archs = S.sample(np.random.default_rng(3), 500, mask)
+    assert {d for a in archs for d in a.depths} == {3, 4}
+    assert {O.OP_SPEC[n][0] for a in archs for n in a.names if n != O.SKIP} == {4, 6}
