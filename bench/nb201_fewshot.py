@@ -32,6 +32,13 @@ CPU (2 cores, resumable; the issue's scale): python bench/nb201_fewshot.py --cpu
 GPU (one H100, < 9 min; C=16, N=5):        python bench/nb201_fewshot.py --gpu \
     --data ../shared/data/cifar10-packed --seeds 0
 Quick (synthetic data; says nothing):     python bench/nb201_fewshot.py --quick
+
+The mobile spaces (NAS-LID Table 4's protocol: R=2, 50 fine-tuning epochs, evolution 50 x 50)
+are pipeline profiles, not this script; their search on a lent GPU, without the ImageNet
+transfer, and their cost on paper (bench/mobile_cost.py, bench/RESULTS.md):
+    naslid run --profile cifar10-ofa --param dataset_uri=../shared/data/cifar10-packed \
+        --param transfer=false --out runs/ofa          # or --profile cifar10-proxyless
+    python bench/mobile_cost.py --device cuda --batch 256
 """
 
 from __future__ import annotations

@@ -130,7 +130,8 @@ def mutate(
     """Each slot moves, with probability ``prob``, to another option allowed by ``mask``.
 
     A slot with a single allowed option never moves. Draws one uniform per slot, then one
-    choice per moving slot, in slot order.
+    choice per moving slot, in slot order. The child is the network the tuple names
+    (``space.network``: OFA drops the choices left on layers past a unit's depth).
     """
     mask = space.full_mask() if mask is None else mask
     moves = rng.random(space.num_slots) < prob
@@ -139,13 +140,16 @@ def mutate(
         others = [o for o in mask[slot] if o != ops[slot]]
         if others:
             ops[slot] = others[int(rng.integers(len(others)))]
-    return space.arch_type(tuple(ops))
+    return space.network(space.arch_type(tuple(ops)))
 
 
 def crossover(space: SlotSpace, a: Arch, b: Arch, prob: float, rng: np.random.Generator) -> Arch:
-    """Uniform crossover: ``a`` with each slot taken from ``b`` with probability ``prob``."""
+    """Uniform crossover: ``a`` with each slot taken from ``b`` with probability ``prob``
+    (the network the tuple names, as for :func:`mutate`)."""
     take = rng.random(space.num_slots) < prob
-    return space.arch_type(tuple(y if t else x for x, y, t in zip(a.ops, b.ops, take)))
+    return space.network(
+        space.arch_type(tuple(y if t else x for x, y, t in zip(a.ops, b.ops, take)))
+    )
 
 
 # ------------------------------------------------------------------ archive

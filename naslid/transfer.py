@@ -315,7 +315,8 @@ def transfer(
     from tqdm.auto import tqdm
 
     config = config or TransferConfig()
-    arch = str(get_space(space).from_str(arch))  # validates, canonical text
+    sp = get_space(space)
+    arch = str(sp.canonical(sp.from_str(arch)))  # validates; the network's canonical text
     out = Path(out)
     env = init_distributed(device)
     root = resolve_data(data, out / "data-cache")

@@ -354,10 +354,11 @@ def build(settings: Settings | None = None):
         gpu_node_selector: dict = dict(s.node_selector),  # noqa: B006 - KFP reads the default
         gpu_tolerations: list = s.toleration_dicts(),  # noqa: B006
     ):
-        """profile: smoke | cifar10 | cifar10-lissnas; -1 / '' = the profile's setting (shrink:
-        '' | true | false). rounds <= max_rounds. finetune_epochs: what every final
-        sub-supernet trains after the last split (the profile's train.finetune_epochs).
-        edge_rule (lid): partition (the paper's, section 3.3) or separability.
+        """profile: one of naslid.config.PROFILES (naslid run --help lists them); -1 / '' =
+        the profile's setting (shrink: '' | true | false). rounds <= max_rounds.
+        finetune_epochs: what every final sub-supernet trains after the last split (the
+        profile's train.finetune_epochs). edge_rule (lid): partition (the paper's, section
+        3.3) or separability.
         gpu_node_selector / gpu_tolerations: where the GPU steps run (Kubernetes JSON)."""
         scope = dict(locals())
         checked = step("validate-params", scope, max_rounds=s.max_rounds)

@@ -20,7 +20,7 @@ import pytest
 import torch
 
 from naslid import config, spaces, supernets
-from naslid.spaces.base import MODULE_API
+from naslid.spaces.base import MODULE_API, SlotSpace
 
 HW = 16
 """Input side: small enough to be cheap, large enough for every space's strides."""
@@ -56,12 +56,21 @@ def x() -> torch.Tensor:
 
 
 def random_mask(space, rng: np.random.Generator):
-    """A random sub-mask: per slot, a random non-empty subset of the options."""
-    mask = []
-    for opts in space.slot_options:
-        k = int(rng.integers(1, len(opts) + 1))
-        mask.append(tuple(sorted(rng.choice(len(opts), size=k, replace=False).tolist())))
-    return space.check_mask(tuple(mask))
+    """A random sub-mask holding networks: per slot, a random non-empty subset of the options."""
+    while True:
+        mask = []
+        for opts in space.slot_options:
+            k = int(rng.integers(1, len(opts) + 1))
+            mask.append(tuple(sorted(rng.choice(len(opts), size=k, replace=False).tolist())))
+        try:
+            return space.check_mask(tuple(mask))
+        except ValueError:  # OFA: a unit whose depths need options the mask left out
+            continue
+
+
+def fix(mask, slot: int, option: int):
+    """``mask`` with ``slot`` fixed to ``option``."""
+    return tuple((option,) if s == slot else m for s, m in enumerate(mask))
 
 
 # ------------------------------------------------------------------- space
@@ -91,16 +100,35 @@ def test_from_str_rejects_garbage(space):
             space.from_str(bad)
 
 
+def hamming_networks(space, a, distance: int, mask=None) -> set:
+    """Brute force: every network (``space.is_network``) inside ``mask`` that differs from
+    ``a`` in exactly ``distance`` slots (every tuple, where tuples are networks)."""
+    mask = space.full_mask() if mask is None else mask
+    out = set()
+    for slots in itertools.combinations(range(space.num_slots), distance):
+        for repl in itertools.product(*[[o for o in mask[s] if o != a.ops[s]] for s in slots]):
+            ops = list(a.ops)
+            for s, o in zip(slots, repl):
+                ops[s] = o
+            b = space.make(ops)
+            if space.is_network(b):
+                out.add(b)
+    return out
+
+
 def test_neighbours_at_distance_one_and_two(space):
     rng = np.random.default_rng(1)
     sizes = [len(o) - 1 for o in space.slot_options]
     for a in space.sample(rng, 3):
         n1 = space.neighbours(a, 1)
-        assert len(n1) == sum(sizes) == len(set(n1))
-        assert all(space.edit_distance(a, b) == 1 for b in n1)
+        assert len(n1) == len(set(n1)) and set(n1) == hamming_networks(space, a, 1)
+        assert all(space.edit_distance(a, b) == 1 and space.is_network(b) for b in n1)
         n2 = space.neighbours(a, 2)
-        assert len(n2) == sum(p * q for p, q in itertools.combinations(sizes, 2)) == len(set(n2))
+        assert len(n2) == len(set(n2)) and set(n2) == hamming_networks(space, a, 2)
         assert all(space.edit_distance(a, b) == 2 for b in n2)
+        if type(space).network is SlotSpace.network:  # every tuple is a network
+            assert len(n1) == sum(sizes)
+            assert len(n2) == sum(p * q for p, q in itertools.combinations(sizes, 2))
 
 
 def test_neighbours_inside_a_mask(space):
@@ -108,7 +136,7 @@ def test_neighbours_inside_a_mask(space):
     mask = random_mask(space, rng)
     a = space.sample(rng, 1, mask)[0]
     n1 = space.neighbours(a, 1, mask)
-    assert len(n1) == sum(len(m) - 1 for m in mask)
+    assert set(n1) == hamming_networks(space, a, 1, mask) and len(n1) == len(set(n1))
     assert all(space.contains(mask, b) for b in n1)
 
 
@@ -120,21 +148,26 @@ def test_edit_distance_is_a_metric(space):
         assert d(a, b) == d(b, a) == sum(x != y for x, y in zip(a.ops, b.ops))
         assert (d(a, b) == 0) == (a == b)
         assert d(a, c) <= d(a, b) + d(b, c)
-    # the maximum is reached: an arch that differs in every slot
+    # the maximum is reached: a network that differs in every slot
     a = archs[0]
-    far = space.make((o + 1) % len(opts) for o, opts in zip(a.ops, space.slot_options))
-    assert space.edit_distance(a, far) == space.max_edit_distance == space.num_slots
+    far = [b for b in space.sample(np.random.default_rng(3), 2000) if d(a, b) == space.num_slots]
+    assert far and space.max_edit_distance == space.num_slots
 
 
 def test_sampling_stays_inside_a_mask_and_covers_it(space):
     rng = np.random.default_rng(4)
     mask = random_mask(space, rng)
-    archs = space.sample(rng, 400, mask)
+    archs = space.sample(rng, 2000, mask)  # OFA: a depth-2 unit can be 1 network in 90
     assert all(space.contains(mask, a) for a in archs)
+    assert all(space.is_network(a) for a in archs)
     for slot, allowed in enumerate(mask):
         seen = {a.ops[slot] for a in archs}
-        assert seen == set(allowed), slot  # 400 draws of <= 7 options: each one shows up
-    assert space.mask_size(mask) == int(np.prod([len(m) for m in mask]))
+        # every option some network of the mask uses shows up
+        used = {o for o in allowed if space.mask_size(fix(mask, slot, o))}
+        assert seen == used and used, slot
+    # the networks of a mask are those of its slot's options, each counted once
+    assert space.mask_size(mask) == sum(space.mask_size(fix(mask, 0, o)) for o in mask[0])
+    assert space.mask_size(space.arch_mask(archs[0])) == 1
 
 
 def test_mask_json_round_trip(space):

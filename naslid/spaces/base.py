@@ -34,6 +34,8 @@ MODULE_API: tuple[str, ...] = (
     "class_members",
     "num_classes",
     "is_connected",
+    "is_network",
+    "network",
 )
 """The :class:`SlotSpace` methods every space module also offers as module-level functions
 (``nb201.sample(rng, n)`` is ``nb201.SPACE.sample(rng, n)``)."""
@@ -192,6 +194,16 @@ class SlotSpace:
     def is_connected(self, arch: Arch) -> bool:
         """Whether the arch computes something from its input (always, unless a space says so)."""
         return True
+
+    def network(self, arch: Arch) -> Arch:
+        """The tuple that names ``arch``'s network: ``arch`` itself, unless a space's tuples
+        can name one network several ways (OFA: the choices left on dropped layers). Not an
+        isomorphism rule: two networks of one NB201 isomorphism class are two networks."""
+        return arch
+
+    def is_network(self, arch: Arch) -> bool:
+        """Whether the tuple is the name :meth:`network` gives its network."""
+        return self.network(arch) == arch
 
     # ----------------------------------------------------- space-specific
     def from_str(self, text: str) -> Arch:

@@ -39,12 +39,9 @@ exactly ``torch.utils.flop_counter.FlopCounterMode``'s count / 2), parameters co
 weight, affine BatchNorm weight and bias, and the classifier's weight and bias. The defaults are
 the ImageNet setting of Table 4 (224x224, 1000 classes, width 1.0).
 
-The OFA elastic space (kernel x expansion x *depth* per stage) is not offered here: its depth
-choice keeps the first d layers of a stage, so the layer choices are not independent slots (the
-choices of dropped layers are meaningless, uniform sampling over layer tuples is not uniform
-over networks, and a one-layer depth change is not a one-slot substitution). It does not fit
-:class:`SlotSpace`'s product of independent slots without breaking edit distance, neighbours
-and sampling, so only the ProxylessNAS space (where skip is a per-layer choice) is implemented.
+The OFA elastic space (kernel x expansion x *depth* per unit) is :mod:`naslid.spaces.ofa`:
+its depth keeps the first d layers of a unit, so there the layer tuples name networks only in a
+canonical form, and sampling, sizes and neighbours are defined on networks.
 """
 
 from __future__ import annotations
@@ -240,6 +237,14 @@ class _MobileSpace(SlotSpace):
     def slot_label(self, slot: int) -> str:
         """``layer 7``: the slot's index among the searched layers."""
         return f"layer {slot}"
+
+    def layer_choices(self, arch: Arch) -> list[tuple[str, int, int] | None]:
+        """Per searched layer: (its stage, kernel, expansion), or None where it is skipped."""
+        stages = [f"stage {s + 1}" for s, (_, n, _) in enumerate(STAGES) for _ in range(n)]
+        return [
+            None if op == SKIP else (stage, OP_SPEC[op][1], OP_SPEC[op][0])
+            for stage, op in zip(stages, arch.names)
+        ]
 
 
 SPACE = _MobileSpace(NAME, SLOT_OPTIONS, Arch)

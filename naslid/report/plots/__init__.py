@@ -8,6 +8,7 @@ The run report (:mod:`naslid.report`) assembles them; LISSNAS writes :func:`erro
 
 from naslid.report.plots.bars import criteria_comparison, edge_scores
 from naslid.report.plots.lissnas import edf_curves, error_edf, flops_vs_accuracy, lissnas_figures
+from naslid.report.plots.network import mobile_network
 from naslid.report.plots.search import evolution_progress, flops_vs_score, ranking_scatter
 from naslid.report.plots.split import split_view
 from naslid.report.plots.training import training_curves
@@ -22,6 +23,7 @@ __all__ = [
     "flops_vs_accuracy",
     "flops_vs_score",
     "lissnas_figures",
+    "mobile_network",
     "partition_tree",
     "ranking_scatter",
     "split_view",

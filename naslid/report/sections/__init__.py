@@ -6,7 +6,17 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from naslid.report.context import SectionContext
-from naslid.report.sections import criteria, lid, lissnas, ranking, search, summary, transfer, tree
+from naslid.report.sections import (
+    criteria,
+    lid,
+    lissnas,
+    network,
+    ranking,
+    search,
+    summary,
+    transfer,
+    tree,
+)
 
 SECTIONS: tuple[tuple[str, Callable[[SectionContext], None]], ...] = (
     ("summary", summary.draw),
@@ -17,4 +27,5 @@ SECTIONS: tuple[tuple[str, Callable[[SectionContext], None]], ...] = (
     ("LISSNAS", lissnas.draw),
     ("ranking", ranking.draw),
     ("transfer", transfer.draw),
+    ("found network", network.draw),
 )
