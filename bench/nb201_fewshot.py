@@ -402,7 +402,7 @@ def main() -> None:
             uni = next(k for k in corr if k.startswith("uniform"))
             print(
                 f"seed {seed} {name:17s} tau top50/100/150 "
-                + "/".join(f"{corr[k]['kendall_tau']:.3f}" for k in keys)
+                + "/".join(f"{corr[k]['kendall_tau']:.3f}" for k in keys[:3])
                 + f" {uni} {corr[uni]['kendall_tau']:.3f}  best {res['best_test_accuracy']:.2f}",
                 flush=True,
             )
