@@ -127,6 +127,18 @@ def load_torch(path: str | os.PathLike, map_location: str | torch.device = "cpu"
     return torch_from_bytes(path.read_bytes(), str(path), map_location)
 
 
+def inside(root: str | os.PathLike, *parts: str) -> Path:
+    """``root`` joined with ``parts``, refused (one line naming both) unless the result,
+    symlinks resolved, stays inside ``root``: names read from artifacts (node ids, file
+    names) must never lead a step to read or write elsewhere."""
+    root = Path(root)
+    path = root.joinpath(*parts)
+    base = root.resolve()
+    if not path.resolve().is_relative_to(base) or any(Path(p).is_absolute() for p in parts):
+        raise ValueError(f"{path}: leads outside {root}; refused")
+    return path
+
+
 def write_json(path: str | os.PathLike, obj: Any) -> Path:
     return atomic_write_bytes(path, (json.dumps(obj, indent=2, sort_keys=False) + "\n").encode())
 

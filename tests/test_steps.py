@@ -357,6 +357,22 @@ def test_swapped_or_overlapping_leaf_masks_are_refused_even_when_resealed(chain,
         artifacts.read_meta(p1, artifacts.PARTITION)
 
 
+def test_gather_refuses_a_node_id_that_leads_outside_its_output(chain, tmp_path):
+    """A resealed split and child naming node '../../../../x' must not make
+    gather-subsupernets write outside its output folder."""
+    split, r0 = _copy(chain, "split", tmp_path), _copy(chain, "r0", tmp_path)
+    evil = "../../../../escaped"
+    smeta = read_json(split / "meta.json")
+    smeta["children"] = [evil if c == "r0" else c for c in smeta["children"]]
+    smeta["leaves"] = {(evil if k == "r0" else k): v for k, v in smeta["leaves"].items()}
+    write_json(split / "meta.json", seal_meta(smeta, split))
+    write_json(r0 / "meta.json", seal_meta({**read_json(r0 / "meta.json"), "node": evil}, r0))
+    out = tmp_path / "a" / "b" / "gathered"
+    with pytest.raises(ValueError, match=r"field 'node': '../../../../escaped' is not a node id"):
+        steps.gather_subsupernets(split, [r0, chain["r1"]], out)
+    assert not list(tmp_path.rglob("escaped"))
+
+
 def test_a_leaf_of_another_space_is_refused(chain, tmp_path):
     from naslid.io import CorruptFileError
 

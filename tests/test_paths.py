@@ -1,0 +1,98 @@
+"""Names read from artifacts that become paths (node ids, leaf folders): validated where they
+are read, and every joined path kept inside its root (issue 22, point 3)."""
+
+from __future__ import annotations
+
+import copy
+import os
+
+import pytest
+
+from naslid.io import inside, write_json
+from naslid.node_ids import check_node_id
+from naslid.partition import PartitionTree
+from naslid.spaces.nb201 import SPACE
+
+
+def _split_tree() -> dict:
+    """The JSON of a tree whose root is split on edge 0 into ops {0, 1} and {2, 3, 4}."""
+    data = PartitionTree(SPACE).to_json()
+    root = data["nodes"]["r"]
+    full = root["mask"]
+    for cid, ops in (("r0", full[0][:2]), ("r1", full[0][2:])):
+        data["nodes"][cid] = {
+            **copy.deepcopy(root),
+            "id": cid,
+            "parent": "r",
+            "depth": 1,
+            "mask": [ops, *full[1:]],
+            "children": [],
+        }
+    root.update(split_edge=0, groups=[full[0][:2], full[0][2:]], children=["r0", "r1"])
+    data["leaves"] = ["r0", "r1"]
+    return data
+
+
+def test_node_ids_follow_one_pattern():
+    for good in ("r", "r0", "r0110"):
+        assert check_node_id(good, "x") == good
+    for bad in ("../../x", "/etc", "r0;rm", "r2", "", "r" + "0" * 33, 3, None):
+        with pytest.raises(ValueError, match=r"^x: .* is not a node id"):
+            check_node_id(bad, "x")
+
+
+def test_a_well_formed_tree_loads():
+    tree = PartitionTree.from_json(_split_tree(), "t.json")
+    assert [n.id for n in tree.leaves()] == ["r0", "r1"]
+
+
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        (lambda d: d["nodes"].__setitem__("../../../../x", d["nodes"].pop("r1")), "not a node id"),
+        (lambda d: d["nodes"]["r1"].__setitem__("parent", "r0"), "field 'parent' is 'r0'"),
+        (lambda d: d["nodes"]["r"].__setitem__("children", ["r1", "r0"]), "field 'children'"),
+        (lambda d: d["nodes"]["r1"].__setitem__("depth", 4), "field 'depth' is 4"),
+        # the leaves overlap: r1 holds an option of r0 too
+        (
+            lambda d: d["nodes"]["r1"]["mask"][0].append(d["nodes"]["r0"]["mask"][0][0]),
+            "do not divide the options of edge 0",
+        ),
+        (lambda d: d["nodes"]["r1"]["mask"].__setitem__(1, ["none"]), "on edge 1"),
+    ],
+)
+def test_a_tree_whose_ids_or_masks_do_not_fit_is_refused(edit, message):
+    data = _split_tree()
+    edit(data)
+    with pytest.raises(ValueError, match=message) as err:
+        PartitionTree.from_json(data, "t.json")
+    assert str(err.value).startswith("t.json: ") and "\n" not in str(err.value)
+
+
+def test_joined_paths_stay_inside_their_root(tmp_path):
+    assert inside(tmp_path, "leaves", "r0") == tmp_path / "leaves" / "r0"
+    for parts in (("..", "x"), ("leaves", "../../x"), ("/etc/passwd",)):
+        with pytest.raises(ValueError, match="leads outside"):
+            inside(tmp_path, *parts)
+    (tmp_path / "out").symlink_to("/")  # a planted link out of the folder
+    with pytest.raises(ValueError, match="leads outside"):
+        inside(tmp_path, "out", "etc")
+
+
+def test_split_and_evolve_refuse_a_tree_that_is_a_list_or_names_a_path(tmp_path, capsys):
+    from naslid.cli import main
+
+    listed = tmp_path / "list.json"
+    write_json(listed, [1, 2])
+    assert main(["split", "--tree", str(listed), "--out", str(tmp_path / "t.json")]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err == f"naslid split: error: {listed}: expected an object, found a list"
+    data = _split_tree()
+    data["nodes"]["../../../x"] = data["nodes"].pop("r1")
+    bad = tmp_path / "tree.json"
+    write_json(bad, data)
+    args = ["evolve", "--space", "nb201", "--proxy", str(bad), "--budget", "4"]
+    assert main([*args, "--out", str(tmp_path / "evo")]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"naslid evolve: error: {bad}: node: '../../../x' is not a node id")
+    assert not os.path.exists(tmp_path.parent / "x")
