@@ -13,8 +13,10 @@ dropped from the local copy of the pipeline unless asked for: a step failing on 
 fails the same way again, and the cluster's back-off would only delay the error.
 
 The run owns its step processes: each starts in a process group of its own (wrapping
-``subprocess_task_handler.run_local_subprocess``) and with ``PR_SET_PDEATHSIG`` set, so a
-``naslid run`` killed with SIGKILL takes its steps with it. SIGINT / SIGTERM stop every step's
+``subprocess_task_handler.run_local_subprocess``) and with ``PR_SET_PDEATHSIG`` set; the
+step's own Python process (a grandchild, under kfp's ``sh``) follows the run named in
+``$NASLID_RUN_PID`` (:mod:`naslid.lifeline`), so a ``naslid run`` killed with SIGKILL takes
+its steps with it. SIGINT / SIGTERM stop every step's
 process group (SIGTERM, then SIGKILL after a grace period), start no further step and write
 ``run.json`` with ``status: INTERRUPTED`` and the steps that were running; the checkpoints of
 an interrupted long step stay under the checkpoint root (keyed by the step's inputs), and a
@@ -42,6 +44,7 @@ from typing import Any
 
 import yaml
 
+from naslid.lifeline import RUN_PID_ENV
 from naslid.steps.runtime import THREADS_ENV
 
 _SUFFIX = re.compile(r"(-\d+)+$")
@@ -231,7 +234,7 @@ def _instrumented(watcher: _Watcher) -> Iterator[None]:
     orig_sub = handler.run_local_subprocess
 
     def run_local_subprocess(full_command, env_vars=None):  # kfp 2.17.0's, owning the child
-        env = {**os.environ, **env_vars} if env_vars else None
+        env = {**os.environ, **(env_vars or {}), RUN_PID_ENV: str(os.getpid())}
         if watcher.stopping:
             return 1
         command = [sys.executable, "-c", _DIE_WITH_PARENT, str(os.getpid()), *full_command]
