@@ -20,11 +20,11 @@ from pathlib import Path
 
 import torch
 
-from naslid.io import CorruptFileError, torch_from_bytes, torch_to_bytes
+from naslid.io import CHECKPOINT_DIR, CorruptFileError, torch_from_bytes, torch_to_bytes
 from naslid.store import Store, open_store
 
 FORMAT = "naslid-train-checkpoint/1"
-CKPT_DIR = "ckpt"
+CKPT_DIR = CHECKPOINT_DIR
 LATEST_KEY = f"{CKPT_DIR}/latest.json"
 _CKPT_RE = re.compile(rf"^{CKPT_DIR}/epoch-(\d+)\.pt$")
 

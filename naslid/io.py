@@ -6,9 +6,11 @@ types of an RNG state): write access to a bucket must not be code execution in e
 Every write goes to a temporary name in the target's directory and is renamed into place, so
 a killed process leaves either the old file or the new one, never half of one. Tensor files
 end with a footer (magic, payload length, SHA-256): a truncated or corrupt file is refused
-with a message naming it, before ``torch.load`` sees a byte of it. JSON artifacts are sealed
-through their folder's ``meta.json`` (:func:`seal_meta`: the SHA-256 of every other file and
-of itself), checked on load by :func:`verify_meta`.
+with a message naming it, before ``torch.load`` sees a byte of it. Artifacts are sealed
+through their folder's ``meta.json`` (:func:`seal_meta`: the SHA-256 of every other file,
+weights included, and of itself; an unkeyed hash, see there), checked on load by
+:func:`verify_meta`: a file changed, missing or added after sealing, or a ``meta.json``
+without a seal, is refused with one line naming it.
 """
 
 from __future__ import annotations
@@ -191,15 +193,44 @@ def _canonical(obj: Any) -> bytes:
     return json.dumps(obj, sort_keys=True, separators=(",", ":")).encode()
 
 
+CHECKPOINT_DIR = "ckpt"
+"""The folder of epoch checkpoints inside an output (``naslid.checkpoints.CKPT_DIR``)."""
+UNSEALED = (CHECKPOINT_DIR,)
+"""Folders of an artifact outside its seal, at any depth (``ckpt/``, ``checkpoints/ckpt/``):
+epoch checkpoints, which no loader reads and which may be removed (or resumed from) once a
+run finished."""
+
+
+def _sealed_files(folder: str | os.PathLike) -> list[tuple[str, Path]]:
+    return [
+        (rel, path)
+        for rel, path in folder_files(folder)
+        if rel != "meta.json" and not set(rel.split("/")[:-1]) & set(UNSEALED)
+    ]
+
+
+def _digest(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 def seal_meta(meta: dict, folder: str | os.PathLike) -> dict:
     """``meta`` plus the field ``sealed``: the SHA-256 of every other file of the artifact
-    folder (``.pt`` files excepted: they carry their own footer) and of ``meta`` itself, so
-    that an edited ``tree.json``, profile or ``meta.json`` is refused by :func:`verify_meta`."""
-    files = {
-        rel: hashlib.sha256(path.read_bytes()).hexdigest()
-        for rel, path in folder_files(folder)
-        if rel != "meta.json" and path.suffix != ".pt"
-    }
+    folder (weights included; checkpoint folders, :data:`UNSEALED`, and hidden files not) and
+    of ``meta`` itself, so that an edited ``tree.json``, a swapped ``supernet.pt`` or an
+    edited ``meta.json`` is refused by :func:`verify_meta`.
+
+    The seal is an unkeyed hash: it catches accidents (a truncated copy, an edited file, a
+    file from another run) but not tampering, since whoever can write the artifact can
+    recompute it. A keyed seal (an HMAC with a key from the run's secret) was considered and
+    not adopted: the key would have to reach every pod that reads artifacts, i.e. sit in the
+    same trust domain as the bucket credentials whose holders it is meant to stop; write
+    access to the bucket is the boundary (and ``.pt`` files are loaded ``weights_only``, so a
+    forged artifact can change results but not run code)."""
+    files = {rel: _digest(path) for rel, path in _sealed_files(folder)}
     body = {k: v for k, v in meta.items() if k != SEAL_FIELD}
     seal_ = {"files": files}
     seal_["meta"] = hashlib.sha256(_canonical({**body, SEAL_FIELD: seal_})).hexdigest()
@@ -213,7 +244,9 @@ def verify_meta(meta: Any, folder: str | os.PathLike, source: str) -> None:
         raise CorruptFileError(f"{source}: expected a JSON object, found a {type(meta).__name__}")
     seal_ = meta.get(SEAL_FIELD)
     if seal_ is None:
-        return
+        raise CorruptFileError(
+            f"{source}: has no seal (field {SEAL_FIELD!r}); naslid writes every meta.json sealed"
+        )
     if not isinstance(seal_, dict) or not isinstance(seal_.get("files"), dict):
         raise CorruptFileError(f"{source}: field {SEAL_FIELD!r} is malformed")
     body = {k: v for k, v in meta.items() if k != SEAL_FIELD}
@@ -221,11 +254,17 @@ def verify_meta(meta: Any, folder: str | os.PathLike, source: str) -> None:
     if hashlib.sha256(_canonical({**body, SEAL_FIELD: unsealed})).hexdigest() != seal_.get("meta"):
         raise CorruptFileError(f"{source}: modified after it was written (its seal does not match)")
     folder = Path(folder)
+    for rel, path in _sealed_files(folder):
+        if rel not in seal_["files"]:
+            raise CorruptFileError(f"{path}: not covered by the seal of {source} (added later)")
     for rel, digest in seal_["files"].items():
-        path = folder / rel
+        try:
+            path = inside(folder, rel)
+        except ValueError as exc:  # a link out of the artifact, or a name such as ../x
+            raise CorruptFileError(f"{exc} (listed in {source})") from None
         if not path.is_file():
             raise CorruptFileError(f"{path}: listed in {source} but missing")
-        if hashlib.sha256(path.read_bytes()).hexdigest() != digest:
+        if _digest(path) != digest:
             raise CorruptFileError(
                 f"{path}: modified or damaged after it was written (digest differs from {source})"
             )

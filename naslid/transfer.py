@@ -62,7 +62,15 @@ from naslid.checkpoints import (
 from naslid.data import IMAGENET_MEAN, IMAGENET_STD
 from naslid.distributed import DistEnv, init_distributed
 from naslid.imagefolder import build_datasets, build_loaders, make_digits_imagefolder, resolve_data
-from naslid.io import check_meta, load_torch, read_json, save_torch, write_json
+from naslid.io import (
+    check_meta,
+    load_torch,
+    read_json,
+    save_torch,
+    seal_meta,
+    verify_meta,
+    write_json,
+)
 from naslid.program import count_flops, count_params, export_program
 from naslid.spaces import get as get_space
 from naslid.store import Store, open_store
@@ -435,22 +443,24 @@ def _write_outputs(
     out: Path, net: nn.Module, result: dict, meta: dict, config: TransferConfig, export: bool
 ) -> None:
     """``model.pt2`` (unless not ``export``), ``weights.pt``, ``meta.json``, ``arch.json``,
-    ``history.json``."""
+    ``history.json``; ``meta.json`` last, sealed over the others."""
     out.mkdir(parents=True, exist_ok=True)
     if export:
         export_program(net, out / "model.pt2", config.image_size, config.mean, config.std)
     save_torch(net.state_dict(), out / "weights.pt")
-    write_json(out / "meta.json", {**meta, "stem": "imagenet", "code_version": __version__})
     write_json(
         out / "arch.json", {k: v for k, v in result.items() if k not in ("history", "finished")}
     )
     write_json(out / "history.json", result["history"])
+    meta = {**meta, "stem": "imagenet", "code_version": __version__}
+    write_json(out / "meta.json", seal_meta(meta, out))
 
 
 def load_weights(out: str | os.PathLike) -> nn.Module:
     """Rebuild the trained network of a ``transfer`` output directory (with naslid)."""
     out = Path(out)
     meta = read_json(out / "meta.json")
+    verify_meta(meta, out, str(out / "meta.json"))  # weights.pt is under the seal
     for key in ("space", "arch", "num_classes", "width_mult"):
         if key not in meta:
             raise ValueError(f"{out / 'meta.json'}: no field {key!r}")

@@ -343,7 +343,7 @@ def test_diverging_training_stops_with_epoch_and_step_and_writes_no_checkpoint(d
 
 def test_non_finite_weights_are_never_saved_or_loaded(tmp_path):
     from naslid.divergence import DivergedError
-    from naslid.io import save_torch
+    from naslid.io import read_json, save_torch, seal_meta, write_json
 
     net = fresh()
     with torch.no_grad():
@@ -354,6 +354,10 @@ def test_non_finite_weights_are_never_saved_or_loaded(tmp_path):
     good = fresh()
     save_model(good, tmp_path / "m")
     save_torch(net.state_dict(), tmp_path / "m" / "supernet.pt")  # a model from older code
+    write_json(
+        tmp_path / "m" / "meta.json",
+        seal_meta(read_json(tmp_path / "m" / "meta.json"), tmp_path / "m"),
+    )
     with pytest.raises(DivergedError, match="refused: the weights are not finite"):
         load_model(tmp_path / "m")
 

@@ -11,7 +11,6 @@ from pathlib import Path
 
 from naslid.artifacts import (
     DATA,
-    META,
     PARTITION,
     SEARCH,
     SPACE,
@@ -21,6 +20,7 @@ from naslid.artifacts import (
     leaf_masks,
     leaves,
     load_data,
+    load_meta,
     read_meta,
     space_of,
     write_meta,
@@ -199,8 +199,13 @@ def evolutionary_search(
         shrink=bool(smeta["shrink"]),
         config=ecfg.__dict__,
         seed=seed,
+        evaluated=len(result.history),  # the budget run: fewer than asked in a small space
     )
-    evolution.write_result(result, out, meta=meta)
+    if ecfg.budget is not None and len(result.history) < ecfg.budget:
+        log(
+            f"evolutionary-search: scored {len(result.history)} archs, fewer than the budget "
+            f"of {ecfg.budget} (the space holds no more distinct archs)"
+        )
     best_info = {
         "arch": best["arch"],
         "score": best["score"],
@@ -209,6 +214,7 @@ def evolutionary_search(
         "params_M": sp.params(arch),
     }
     write_json(Path(out) / "best.json", best_info)
+    evolution.write_result(result, out, meta=meta)  # meta.json last: it seals best.json too
     log(f"evolutionary-search: best {best['arch']} ({best['score']:.2f}% proxy, node {owner})")
     return {
         "best_arch": best["arch"],
@@ -279,7 +285,7 @@ def imagenet_transfer(
         raise RuntimeError(
             f"imagenet-transfer: stopped after epoch {result.get('epoch')}, not finished"
         )
-    meta = read_json(out / META, dict)
+    meta = load_meta(out)  # transfer's own meta.json, its seal checked before it is extended
     write_meta(
         out,
         {
