@@ -492,3 +492,11 @@ def test_every_artifact_records_the_inputs_it_was_made_from(chain, tmp_path):
     write_json(other / "meta.json", {**meta, "run_id": "other", "created": meta["created"] + 1})
     problems = rerun.check_lineage({**ok, "partition": other}, found)[0]
     assert problems and "another naslid.partition than input 'partition'" in problems[0]
+
+
+def test_under_torchrun_only_rank_0_writes_the_transfer_artifact(chain, tmp_path, monkeypatch):
+    """Every rank runs the step; ranks > 0 must neither write nor re-seal meta.json."""
+    monkeypatch.setenv("RANK", "1")
+    monkeypatch.setenv("WORLD_SIZE", "1")  # no process group: rank 1 trains alone here
+    steps.imagenet_transfer(chain["search"], tmp_path / "t", profile="smoke")
+    assert not (tmp_path / "t" / "meta.json").exists()

@@ -51,6 +51,7 @@ _RANGES: dict[str, tuple[float, float | None]] = {
     "dropout": (0, 0.999),
     "width_mult": (0.01, None),
     "flops_max": (0, None),
+    "stop_after": (1, None),  # transfer: epochs of this run
     "params_max": (0, None),
 }
 

@@ -102,6 +102,7 @@ def run(args: argparse.Namespace) -> int:
     from naslid.store import open_store
     from naslid.train import evaluate, train
 
+    supernets.options(args.space, _options(args))  # refuses an option out of range before work
     device = resolve_device(args.device)
     train_data = datasets.load(
         args.dataset,

@@ -4,6 +4,7 @@ transfer of the best architecture to ImageNet, and the run's report."""
 from __future__ import annotations
 
 import contextlib
+import os
 import tempfile
 from collections.abc import Callable
 from dataclasses import replace
@@ -285,6 +286,8 @@ def imagenet_transfer(
         raise RuntimeError(
             f"imagenet-transfer: stopped after epoch {result.get('epoch')}, not finished"
         )
+    if int(os.environ.get("RANK", "0")) != 0:  # torchrun: rank 0 writes the artifact
+        return {}
     meta = load_meta(out)  # transfer's own meta.json, its seal checked before it is extended
     write_meta(
         out,
