@@ -105,6 +105,7 @@ def lissnas_shrink(
         "ks_pvalue",
         "flops_coverage",
         "diversity_mean",
+        "diversity_max",
         "queries",
         "iterations",
         "predictor_kendall_tau",
