@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import replace
 
 import numpy as np
@@ -427,7 +428,7 @@ def test_labellers_count_queries_and_reject_bad_output():
         load_scorer("python:nomodule")
     with pytest.raises(ValueError, match="cannot import"):
         load_scorer("python:naslid_no_such_module:f")
-    assert load_scorer("python:numpy:ones") is np.ones
+    assert callable(load_scorer("python:numpy:ones"))  # wrapped: failures become one line
     with pytest.raises(ValueError, match="samples"):
         L.shrink(BINARY, lambda a: np.ones(len(a)), L.LissnasConfig(samples=5))
     with pytest.raises(ValueError, match="exceeds the 64 distinct archs"):
@@ -689,3 +690,21 @@ def test_labels_that_are_all_equal_are_refused_before_any_iteration():
     ):
         L.shrink(BINARY, flat, L.LissnasConfig(samples=30), seed=0)
     assert calls == [30]  # refused right after the first labels, before a predictor was fit
+
+
+@pytest.mark.parametrize(
+    "spec, message",
+    [
+        ("python:os:getcwd", r"os.getcwd\(archs\) failed \(TypeError"),
+        ("python:builtins:len", r"builtins.len returned shape \(\) for 30 archs"),
+    ],
+)
+def test_a_python_labeller_that_does_not_fit_is_one_line(tmp_path, capsys, spec, message):
+    """`lissnas --labels python:os:getcwd` gave a traceback (issue 22, point 9)."""
+    from naslid.cli import main
+
+    args = ["lissnas", "--space", "nb201", "--labels", spec, "--samples", "30"]
+    assert main([*args, "--out", str(tmp_path / "o"), "--no-baselines"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith(f"naslid lissnas: error: labels '{spec}': ")
+    assert re.search(message, err)
