@@ -96,7 +96,7 @@ def _input_paths(args: argparse.Namespace) -> list[tuple[str, Path]]:
 
 
 def check_not_an_input(args: argparse.Namespace, out: Path) -> None:
-    """Refuse an ``--out`` that is, lies inside, or holds an input of the command (one line
+    """Refuse an ``--out`` that is, lies inside, or holds an input folder of the command (one line
     naming both): ``evaluate --out`` equal to ``--scores`` replaced the scores, ``finetune
     --out`` equal to ``--parent`` overwrote the parent supernet."""
     target = out.resolve()
@@ -104,7 +104,7 @@ def check_not_an_input(args: argparse.Namespace, out: Path) -> None:
         src = path.resolve()
         if target == src or target.is_relative_to(src) and src.is_dir():
             raise ValueError(f"--out {out}: is or lies inside {flag} {path}; choose another output")
-        if src.is_relative_to(target) and args.command not in _FILE_OUTPUT:
+        if src.is_relative_to(target) and src.is_dir() and args.command not in _FILE_OUTPUT:
             raise ValueError(f"--out {out}: holds {flag} {path}; choose another output")
 
 
