@@ -413,7 +413,13 @@ def run(
     # a run killed with SIGKILL leaves this record: RUNNING, with a pid that no longer exists
     write_json(
         record,
-        {"status": "RUNNING", "pid": os.getpid(), "started": time.time(), "arguments": arguments},
+        {
+            "status": "RUNNING",
+            "pid": os.getpid(),
+            "started": time.time(),
+            "root": str(out.resolve()),
+            "arguments": arguments,
+        },
     )
     watcher = _Watcher(total, err, progress)
     result = RunResult(record=record)
@@ -460,6 +466,7 @@ def run(
             atomic_write_bytes(out / name, Path(src).read_bytes())
             setattr(result, attr, str(out / name))
     summary = {
+        "root": str(out.resolve()),  # where the run was: a copy rebases the artifacts' paths
         "pipeline": str(Path(pipeline).resolve()),
         "arguments": arguments,
         "cache": cache,
@@ -488,6 +495,10 @@ def run(
     return result
 
 
+# KFP output types that are not naslid artifacts (metrics, reports): no meta.json of their own
+_NO_META_TYPES = {"system.Metrics", "system.HTML", "system.Markdown"}
+
+
 def run_artifacts(root: str | Path) -> list[tuple[Path, dict]]:
     """The artifacts of a run folder, newest first: those ``run.json`` lists (the last local
     run, cached steps included), else every artifact found under ``root``."""
@@ -497,15 +508,25 @@ def run_artifacts(root: str | Path) -> list[tuple[Path, dict]]:
 
     root = Path(root)
     record = root / "run.json"
-    if not record.is_file() or read_json(record).get("status") == "RUNNING":
+    if not record.is_file() or read_json(record, dict).get("status") == "RUNNING":
         return rerun.find_artifacts(root)  # no record, or the run was killed before writing it
+    data = read_json(record, dict)
+    was = Path(data["root"]) if data.get("root") else None
     found: dict[Path, dict] = {}
-    for task in read_json(record).get("tasks", []):
+    for task in data.get("tasks", []):
         for value in task.get("outputs", {}).values():
             if isinstance(value, dict) and value.get("uri"):
                 d = Path(value["uri"])
-                if (d / META).is_file():
-                    meta = read_json(d / META)
-                    if isinstance(meta, dict) and "artifact" in meta:
-                        found[d] = meta
+                if was is not None and d.is_relative_to(was):
+                    d = root / d.relative_to(was)  # a copied or moved run: its own files
+                if value.get("type") in _NO_META_TYPES or d.is_file():
+                    continue  # a metrics file or a report: not an artifact folder
+                if not (d / META).is_file():
+                    raise FileNotFoundError(
+                        f"{record}: task {task.get('task')!r} wrote {d}, which has no {META} "
+                        "(deleted?); refusing to fall back to other artifacts"
+                    )
+                meta = read_json(d / META)
+                if isinstance(meta, dict) and "artifact" in meta:
+                    found[d] = meta
     return sorted(found.items(), key=lambda item: -float(item[1].get("created", 0.0)))

@@ -92,6 +92,18 @@ def select_inputs(
     return out
 
 
+def inputs_profile(artifacts: Sequence[tuple[Path, dict]]) -> str | None:
+    """The profile the run was made with (``prepare-data`` records it in the data artifact),
+    so that ``naslid step`` does not re-run a ``cifar10`` run's step with ``smoke``'s settings;
+    None when no artifact says, and an error when two say differently."""
+    found = {m["profile"] for _, m in artifacts if isinstance(m.get("profile"), str)}
+    if len(found) > 1:
+        raise ValueError(
+            f"inputs: artifacts of profiles {', '.join(sorted(found))}; give --param profile=NAME"
+        )
+    return next(iter(found), None)
+
+
 def run_step(
     name: str, inputs: dict, out: PathLike, params: dict | None = None, run_id: str = ""
 ) -> Any:

@@ -500,3 +500,46 @@ def test_under_torchrun_only_rank_0_writes_the_transfer_artifact(chain, tmp_path
     monkeypatch.setenv("WORLD_SIZE", "1")  # no process group: rank 1 trains alone here
     steps.imagenet_transfer(chain["search"], tmp_path / "t", profile="smoke")
     assert not (tmp_path / "t" / "meta.json").exists()
+
+
+def _recorded_run(chain, root):
+    """A run folder as `naslid run` leaves it: run.json listing its tasks' artifacts."""
+    import shutil
+
+    from naslid.io import write_json
+
+    tasks = []
+    for name in ("data", "p0", "split", "p1", "space", "search"):
+        shutil.copytree(chain[name], root / "pipeline_root" / name)
+        uri = str((root / "pipeline_root" / name).resolve())
+        tasks.append({"task": name, "outputs": {"out": {"uri": uri, "type": "system.Model"}}})
+    write_json(
+        root / "run.json", {"status": "SUCCESS", "root": str(root.resolve()), "tasks": tasks}
+    )
+    return root
+
+
+def test_naslid_step_reads_a_copied_run_s_own_files_and_refuses_a_deleted_input(chain, tmp_path):
+    """`naslid step` on a copy read the original's files (absolute paths in run.json); with
+    the final partition's meta.json deleted it fell back to round 0 (issue 22, point 8)."""
+    import shutil
+
+    from naslid import kfp_local
+
+    run = _recorded_run(chain, tmp_path / "run")
+    copy = tmp_path / "copy"
+    shutil.copytree(run, copy)
+    shutil.rmtree(run)  # the original is gone: only the copy's own files can be read
+    found = kfp_local.run_artifacts(copy)
+    assert len(found) == 6 and all(d.is_relative_to(copy) for d, _ in found)
+    assert rerun.inputs_profile(found) == "smoke"  # prepare-data recorded it
+    (copy / "pipeline_root" / "p1" / "meta.json").unlink()
+    with pytest.raises(FileNotFoundError, match=r"task 'p1' wrote .*p1, which has no meta.json"):
+        kfp_local.run_artifacts(copy)
+
+
+def test_inputs_of_two_profiles_are_refused():
+    metas = [(None, {"profile": "smoke"}), (None, {"profile": "cifar10"}), (None, {})]
+    with pytest.raises(ValueError, match="profiles cifar10, smoke; give --param profile=NAME"):
+        rerun.inputs_profile(metas)
+    assert rerun.inputs_profile(metas[2:]) is None

@@ -109,6 +109,11 @@ def cmd_step(args: argparse.Namespace) -> int:
             default_out = root / "steps" / f"{args.name}-{stamp}"
         artifacts = localrun.run_artifacts(root)
         inputs = rerun.select_inputs(step, artifacts, chosen)
+        if "profile" in step.params and "profile" not in params:
+            profile = rerun.inputs_profile(artifacts)
+            if profile is not None:
+                params["profile"] = profile
+                print(f"  profile: {profile} (the inputs'; --param profile=NAME to change)")
         problems, runs = rerun.check_lineage(inputs, rerun.find_artifacts(root))
         if problems and not args.allow_mixed:
             raise ValueError(f"{problems[0]}; --allow-mixed runs it anyway")
