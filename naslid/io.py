@@ -40,7 +40,10 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     renamed over it. The temporary is created with mode 0666 less the process umask (what
     ``open()`` gives; mkstemp's 0600 would be unreadable to other pods' users)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:  # a parent is a file (File exists / Not a directory), read-only ...
+        raise OSError(f"{path}: cannot create its folder ({exc.strerror})") from None
     while True:
         tmp = path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp"
         try:
@@ -48,12 +51,17 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
             break
         except FileExistsError:
             continue
+        except OSError as exc:
+            raise OSError(f"{path}: cannot be written ({exc.strerror})") from None
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
+    except OSError as exc:  # e.g. no space left on device: say which file
+        tmp.unlink(missing_ok=True)
+        raise OSError(f"{path}: cannot be written ({exc.strerror})") from None
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise

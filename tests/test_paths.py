@@ -96,3 +96,47 @@ def test_split_and_evolve_refuse_a_tree_that_is_a_list_or_names_a_path(tmp_path,
     err = capsys.readouterr().err.strip()
     assert err.startswith(f"naslid evolve: error: {bad}: node: '../../../x' is not a node id")
     assert not os.path.exists(tmp_path.parent / "x")
+
+
+def test_write_errors_name_the_file(tmp_path, monkeypatch):
+    """`[Errno 28] No space left on device`, `[Errno 20] Not a directory` said no file
+    (issue 22, point 10)."""
+    import errno
+
+    (tmp_path / "afile").write_text("x")
+    target = tmp_path / "afile" / "out.json"
+    with pytest.raises(OSError, match=rf"^{target}: cannot create its folder \("):
+        write_json(target, {})
+
+    def full(src, dst):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(os, "replace", full)
+    with pytest.raises(OSError, match=rf"^{tmp_path / 'a.json'}: cannot be written \(No space"):
+        write_json(tmp_path / "a.json", {})
+    assert [p.name for p in tmp_path.iterdir()] == ["afile"]  # no temporary left
+
+
+@pytest.mark.parametrize("content", [b"PAR1\x00\xff\xfe binary", b"\x89PNG\r\n\x1a\n\x00\x00"])
+def test_a_table_that_is_no_csv_names_the_file(tmp_path, content):
+    from naslid.benchmarks import load_table
+
+    path = tmp_path / "t.csv"
+    path.write_bytes(content)
+    with pytest.raises(ValueError, match=rf"table file {path} is (not UTF-8 text|not a)"):
+        load_table(f"table:{path}:acc")
+
+
+def test_a_table_of_another_space_is_refused_before_work(tmp_path, capsys):
+    """`evolve --space mobilenet` with an NB201 table failed only after the search started
+    (issue 22, point 10)."""
+    from naslid.cli import main
+
+    path = tmp_path / "nb201.csv"
+    cell = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_1x1~1|+|skip_connect~0|nor_conv_3x3~1|avg_pool_3x3~2|"
+    path.write_text(f"arch_str,acc\n{cell},90.0\n")
+    for cmd in (["evolve", "--oracle"], ["lissnas", "--labels"]):
+        argv = [cmd[0], "--space", "mobilenet", cmd[1], f"table:{path}:acc"]
+        assert main([*argv, "--out", str(tmp_path / cmd[0])]) == 1
+        err = capsys.readouterr().err.strip().splitlines()[-1]
+        assert "the table does not fit space mobilenet" in err and str(path) in err

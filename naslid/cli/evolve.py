@@ -88,11 +88,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _evaluator(args: argparse.Namespace):
-    from naslid.benchmarks import load_table
+    from naslid import spaces
+    from naslid.benchmarks import check_covers, load_table
     from naslid.scorer import TableScorer
 
     if args.oracle:
-        return TableScorer(load_table(args.oracle))
+        table = load_table(args.oracle)
+        check_covers(table, spaces.get(args.space).SPACE)  # before any work
+        return TableScorer(table)
     from pathlib import Path
 
     from naslid import data
