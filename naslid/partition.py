@@ -240,17 +240,19 @@ class PartitionTree:
         root = data.get("root", ROOT)
         if root != ROOT or root not in nodes_json:
             raise ValueError(f"{source}: field 'nodes' has no root {ROOT!r}")
-        tree = cls(
-            space,
-            space.mask_from_json(nodes_json[root]["mask"]),
-            data.get("criterion", DEFAULT_CRITERION),
-        )
+        try:
+            root_mask = space.mask_from_json(nodes_json[root]["mask"])
+        except (ValueError, TypeError, KeyError) as exc:
+            raise ValueError(f"{source}: node {root!r}: {str(exc).strip(chr(39))}") from None
+        tree = cls(space, root_mask, data.get("criterion", DEFAULT_CRITERION))
         tree.root, tree.nodes = root, {}
         for nid, entry in nodes_json.items():
             _check_entry(nid, entry, f"{source}: node")
-            node = Node(
-                nid, entry["parent"], int(entry["depth"]), space.mask_from_json(entry["mask"])
-            )
+            try:
+                mask = space.mask_from_json(entry["mask"])
+            except (ValueError, TypeError, KeyError) as exc:  # which tree, which node
+                raise ValueError(f"{source}: node {nid!r}: {str(exc).strip(chr(39))}") from None
+            node = Node(nid, entry["parent"], int(entry["depth"]), mask)
             if entry.get("split_edge") is not None:
                 node.split_edge = int(entry["split_edge"])
                 node.groups = groups_from_json(space, node.split_edge, entry["groups"])

@@ -140,3 +140,11 @@ def test_a_table_of_another_space_is_refused_before_work(tmp_path, capsys):
         assert main([*argv, "--out", str(tmp_path / cmd[0])]) == 1
         err = capsys.readouterr().err.strip().splitlines()[-1]
         assert "the table does not fit space mobilenet" in err and str(path) in err
+
+
+def test_a_mask_of_another_space_names_the_tree_and_node():
+    data = _split_tree()
+    data["nodes"]["r1"]["mask"] = data["nodes"]["r1"]["mask"][:2]
+    with pytest.raises(ValueError, match=r"^t.json: node 'r1': .*mask") as err:
+        PartitionTree.from_json(data, "t.json")
+    assert "\n" not in str(err.value)
