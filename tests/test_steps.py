@@ -524,18 +524,16 @@ def test_naslid_step_reads_a_copied_run_s_own_files_and_refuses_a_deleted_input(
     the final partition's meta.json deleted it fell back to round 0 (issue 22, point 8)."""
     import shutil
 
-    from naslid import kfp_local
-
     run = _recorded_run(chain, tmp_path / "run")
     copy = tmp_path / "copy"
     shutil.copytree(run, copy)
     shutil.rmtree(run)  # the original is gone: only the copy's own files can be read
-    found = kfp_local.run_artifacts(copy)
+    found = rerun.run_artifacts(copy)
     assert len(found) == 6 and all(d.is_relative_to(copy) for d, _ in found)
     assert rerun.inputs_profile(found) == "smoke"  # prepare-data recorded it
     (copy / "pipeline_root" / "p1" / "meta.json").unlink()
     with pytest.raises(FileNotFoundError, match=r"task 'p1' wrote .*p1, which has no meta.json"):
-        kfp_local.run_artifacts(copy)
+        rerun.run_artifacts(copy)
 
 
 def test_inputs_of_two_profiles_are_refused():
