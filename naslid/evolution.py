@@ -40,7 +40,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from naslid.io import seal_meta, write_json, write_table
+from naslid.io import read_table, seal_meta, write_json, write_table
 from naslid.scorer import Scorer, scores_of
 from naslid.spaces.base import Arch, Mask, SlotSpace
 
@@ -431,7 +431,7 @@ def load_archs(space: SlotSpace, path: str | Path) -> list[Arch]:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"restrict: file {path} not found")
-    frame = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
+    frame = read_table(path, "restrict")
     if "arch_str" not in frame.columns:
         raise ValueError(f"restrict: {path} has no 'arch_str' column")
     archs = []

@@ -182,6 +182,24 @@ def write_table(path: str | os.PathLike, frame: Any) -> Path:
     return atomic_write_bytes(path, buf.getvalue())
 
 
+def read_table(path: str | os.PathLike, what: str) -> Any:
+    """A CSV (or ``.parquet``) file as a pandas DataFrame; a file that is empty, not text, or
+    not a table is one line naming ``what`` and the file (``No columns to parse from file``
+    and ``'utf-8' codec can't decode ...`` said neither)."""
+    import pandas as pd
+
+    path = Path(path)
+    try:
+        return pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
+    except pd.errors.EmptyDataError:
+        raise ValueError(f"{what}: {path} is empty (no header, no rows)") from None
+    except UnicodeDecodeError:
+        raise ValueError(f"{what}: {path} is not UTF-8 text (a CSV is expected)") from None
+    except (pd.errors.ParserError, ValueError, OSError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ValueError(f"{what}: {path} is not a readable table ({first})") from None
+
+
 SEAL_FIELD = "sealed"
 
 

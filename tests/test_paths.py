@@ -148,3 +148,21 @@ def test_a_mask_of_another_space_names_the_tree_and_node():
     with pytest.raises(ValueError, match=r"^t.json: node 'r1': .*mask") as err:
         PartitionTree.from_json(data, "t.json")
     assert "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (b"", "is empty"),
+        (b"\xff\xfe\x00bad", "is not UTF-8 text"),
+        (b"arch_str,score\nx,abc\n", "row 2: 'abc' is not a number"),
+    ],
+)
+def test_scores_that_are_no_table_name_the_file(tmp_path, content, message):
+    """`No columns to parse from file` and a codec error named no file (issue 22, point 10)."""
+    from naslid.evaluate import load_scores
+
+    path = tmp_path / "scores.csv"
+    path.write_bytes(content)
+    with pytest.raises(ValueError, match=rf"^scores: {path}.*{message}"):
+        load_scores(path)
