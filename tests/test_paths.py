@@ -166,3 +166,14 @@ def test_scores_that_are_no_table_name_the_file(tmp_path, content, message):
     path.write_bytes(content)
     with pytest.raises(ValueError, match=rf"^scores: {path}.*{message}"):
         load_scores(path)
+
+
+def test_a_node_profile_naming_a_path_is_refused():
+    """`split --profiles` accepted node ids with `../`, `;` or absolute paths (issue 22, 3)."""
+    from naslid.node_profile import NodeProfile
+
+    data = NodeProfile("lid", SPACE.full_mask(), {}, "r").to_json(SPACE)
+    assert NodeProfile.from_json(SPACE, data, "p.json").node_id == "r"
+    for bad in ("../../x", "/etc/x", "r0;rm -rf"):
+        with pytest.raises(ValueError, match=r"^p.json: field 'node': .* is not a node id"):
+            NodeProfile.from_json(SPACE, {**data, "node": bad}, "p.json")
