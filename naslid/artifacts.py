@@ -40,7 +40,8 @@ from pathlib import Path
 from typing import Any
 
 from naslid import __version__
-from naslid.io import check_meta, read_json, seal_meta, verify_meta, write_json
+from naslid.io import check_meta, inside, read_json, seal_meta, verify_meta, write_json
+from naslid.node_ids import check_node_id
 
 PathLike = str | os.PathLike
 
@@ -247,7 +248,7 @@ def check_partition(directory: PathLike, meta: dict) -> None:
     if sum(space.mask_size(m) for m in masks.values()) != space.mask_size(root):
         raise ValueError(f"{source}: the leaves do not cover the root mask")
     for node, mask in masks.items():
-        leaf_meta_path = directory / "leaves" / node / META
+        leaf_meta_path = inside(directory, "leaves", node, META)
         if not leaf_meta_path.is_file():
             continue  # checked when the leaf is loaded (load_model names the file)
         # its bytes are covered by the partition's seal, verified above: not verified again
@@ -266,12 +267,15 @@ def check_partition(directory: PathLike, meta: dict) -> None:
 def leaf_masks(meta: dict) -> dict[str, Any]:
     """Node id -> mask of every sub-supernet of a partition (or split), in node order."""
     space = space_of(meta)
-    return {node: space.mask_from_json(mask) for node, mask in sorted(meta["leaves"].items())}
+    return {
+        check_node_id(node, "meta.json: field 'leaves'"): space.mask_from_json(mask)
+        for node, mask in sorted(meta["leaves"].items())
+    }
 
 
 def leaves(partition: PathLike, meta: dict) -> list[tuple[Any, Path]]:
     """(mask, model dir) of every sub-supernet of a partition, in node order."""
-    return [(mask, Path(partition) / "leaves" / node) for node, mask in leaf_masks(meta).items()]
+    return [(mask, inside(partition, "leaves", node)) for node, mask in leaf_masks(meta).items()]
 
 
 # --------------------------------------------------------------------------- naslid.data

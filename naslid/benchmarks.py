@@ -69,11 +69,19 @@ def _read_csv(path: Path, column: str, name: str, kind: str = "accuracy") -> Tab
         header = pd.read_csv(path, nrows=0).columns
     except pd.errors.EmptyDataError:
         raise ValueError(f"{name}: table file {path} is empty (no header, no rows)") from None
+    except (UnicodeDecodeError, pd.errors.ParserError) as exc:  # a parquet, a PNG, ...
+        why = "not UTF-8 text" if isinstance(exc, UnicodeDecodeError) else "not a CSV"
+        raise ValueError(f"{name}: table file {path} is {why} (a CSV is expected)") from None
     if "arch_str" not in header:
         raise ValueError(f"{name}: {path} has no 'arch_str' column")
     if column not in header:
         raise ValueError(f"{name}: {path} has no column {column!r} (columns: {', '.join(header)})")
-    frame = pd.read_csv(path, usecols=["arch_str", column])
+    try:
+        frame = pd.read_csv(path, usecols=["arch_str", column])
+    except (UnicodeDecodeError, pd.errors.ParserError) as exc:
+        raise ValueError(
+            f"{name}: table file {path} is not a readable CSV ({type(exc).__name__})"
+        ) from None
     if frame.empty:
         raise ValueError(f"{name}: table file {path} has a header but no rows")
     values = pd.to_numeric(frame[column], errors="coerce")
@@ -120,7 +128,16 @@ def _read_csv(path: Path, column: str, name: str, kind: str = "accuracy") -> Tab
 
 
 def check_covers(table: Table, space) -> None:
-    """A table that labels a space must have a row for every cell of it (enumerable spaces)."""
+    """A table that labels a space must hold archs of that space (checked on its first rows,
+    before any work) and have a row for every cell of it (enumerable spaces)."""
+    for key in list(table.accuracy)[:5]:
+        try:
+            space.from_str(key)
+        except ValueError:
+            raise ValueError(
+                f"{table.name}: the table does not fit space {space.name} (arch_str {key!r} is "
+                f"not an arch of it); give a table of {space.name} archs or another --space"
+            ) from None
     if space.mask_size() > 200_000:
         return
     missing = [a for a in space.all_archs() if a not in table]

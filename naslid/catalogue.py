@@ -10,13 +10,12 @@ under it, so a copied tree can be checked file by file without an archive.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import shutil
 from pathlib import Path
 from typing import Any
 
-from naslid.io import folder_files
+from naslid.io import folder_files, read_json
 
 REPO_CATALOGUE = Path(__file__).resolve().parents[1] / "data" / "catalogue.json"
 ENV = "NASLID_CATALOGUE"
@@ -32,7 +31,14 @@ def load(path: str | os.PathLike | None = None) -> dict[str, dict]:
     path = Path(path) if path else catalogue_path()
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no dataset catalogue (set {ENV})")
-    entries = json.loads(path.read_text())["datasets"]
+    data = read_json(path, expect=dict)  # one line naming the file: not JSON, not an object
+    entries = data.get("datasets")
+    if not isinstance(entries, list) or not all(
+        isinstance(e, dict) and isinstance(e.get("name"), str) for e in entries
+    ):
+        raise ValueError(
+            f"{path}: field 'datasets' must be a list of objects with a 'name' (set {ENV})"
+        )
     return {e["name"]: e for e in entries}
 
 

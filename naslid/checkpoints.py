@@ -20,11 +20,11 @@ from pathlib import Path
 
 import torch
 
-from naslid.io import CorruptFileError, torch_from_bytes, torch_to_bytes
+from naslid.io import CHECKPOINT_DIR, CorruptFileError, torch_from_bytes, torch_to_bytes
 from naslid.store import Store, open_store
 
 FORMAT = "naslid-train-checkpoint/1"
-CKPT_DIR = "ckpt"
+CKPT_DIR = CHECKPOINT_DIR
 LATEST_KEY = f"{CKPT_DIR}/latest.json"
 _CKPT_RE = re.compile(rf"^{CKPT_DIR}/epoch-(\d+)\.pt$")
 
@@ -126,20 +126,51 @@ def check_shapes(saved: dict[str, torch.Tensor], own: dict[str, torch.Tensor], k
         )
 
 
+def hardware(net: torch.nn.Module) -> dict:
+    """What decides the floating-point results of an epoch besides the state: the CPU thread
+    count (torch splits reductions by it) and the device type."""
+    param = next(net.parameters(), None)
+    device = param.device.type if param is not None else "cpu"
+    return {"threads": torch.get_num_threads(), "device": device}
+
+
+def resume_difference(saved: dict | None, now: dict) -> str | None:
+    """What differs between the hardware a checkpoint was written on and this one, or None.
+
+    A resume guarantees the same weights, optimiser and schedule state, data order and
+    augmentation. It is bit-exact only on the same device type with the same thread count:
+    between 1 and 2 CPU threads 141 of 183 NB201 supernet tensors differed after one more
+    epoch (reductions are split by thread), so the run goes on, but not bit for bit."""
+    if not saved:
+        return None  # written before the hardware was recorded
+    diffs = [f"{k} {saved.get(k)} -> {now[k]}" for k in now if saved.get(k) != now[k]]
+    return ", ".join(diffs) or None
+
+
 def training_state(net: torch.nn.Module, optimizer, scheduler) -> dict:
-    """What every loop checkpoints: the model (a CPU copy), the optimiser and the schedule."""
+    """What every loop checkpoints: the model (a CPU copy), the optimiser, the schedule and
+    the hardware it ran on (:func:`hardware`)."""
     return {
         "model": {k: v.detach().cpu() for k, v in net.state_dict().items()},
         "optimizer": optimizer.state_dict(),
         "scheduler": scheduler.state_dict(),
+        "hardware": hardware(net),
     }
 
 
 def restore_training_state(state: dict, net: torch.nn.Module, optimizer, scheduler) -> None:
-    """Load a checkpoint's :func:`training_state` back (after :func:`check_shapes`)."""
+    """Load a checkpoint's :func:`training_state` back (after :func:`check_shapes`); warn
+    when this hardware differs from the checkpoint's (:func:`resume_difference`)."""
     net.load_state_dict(state["model"])
     optimizer.load_state_dict(state["optimizer"])
     scheduler.load_state_dict(state["scheduler"])
+    diff = resume_difference(state.get("hardware"), hardware(net))
+    if diff:
+        warnings.warn(
+            f"resumed on other hardware ({diff}): training continues from the same state, "
+            "but not bit-exact with an uninterrupted run",
+            stacklevel=2,
+        )
 
 
 def continuation_state(net: torch.nn.Module, optimizer: torch.optim.Optimizer) -> dict:

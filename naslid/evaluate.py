@@ -27,6 +27,7 @@ import pandas as pd
 from scipy import stats
 
 from naslid.benchmarks import Table
+from naslid.io import read_table
 
 DEFAULT_SUBSETS: tuple[int, ...] = (50, 100, 150)
 
@@ -168,7 +169,7 @@ def load_scores(path: str | Path, column: str = "score") -> dict[str, float]:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"scores: file {path} not found")
-    frame = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
+    frame = read_table(path, "scores")
     key = next((c for c in ("arch_str", "arch") if c in frame.columns), None)
     if key is None:
         raise ValueError(f"scores: {path} has no 'arch_str' or 'arch' column")
@@ -178,8 +179,14 @@ def load_scores(path: str | Path, column: str = "score") -> dict[str, float]:
         )
     if frame[column].isna().any():
         raise ValueError(f"scores: column {column!r} of {path} has empty cells")
+    values = pd.to_numeric(frame[column], errors="coerce")
+    if values.isna().any():
+        i = int(values.isna().to_numpy().argmax())
+        raise ValueError(
+            f"scores: {path} column {column!r}, row {i + 2}: {frame[column].iloc[i]!r} is not a number"
+        )
     scores: dict[str, float] = {}
-    for arch, score in zip(frame[key].astype(str).str.strip(), frame[column].astype(float)):
+    for arch, score in zip(frame[key].astype(str).str.strip(), values):
         if arch in scores and scores[arch] != score:
             raise ValueError(
                 f"scores: {path} gives arch {arch!r} two scores ({scores[arch]} and {score})"

@@ -40,7 +40,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from naslid.io import write_json, write_table
+from naslid.io import read_table, seal_meta, write_json, write_table
 from naslid.scorer import Scorer, scores_of
 from naslid.spaces.base import Arch, Mask, SlotSpace
 
@@ -435,7 +435,7 @@ def load_archs(space: SlotSpace, path: str | Path) -> list[Arch]:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"restrict: file {path} not found")
-    frame = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
+    frame = read_table(path, "restrict")
     if "arch_str" not in frame.columns:
         raise ValueError(f"restrict: {path} has no 'arch_str' column")
     archs = []
@@ -451,11 +451,12 @@ def load_archs(space: SlotSpace, path: str | Path) -> list[Arch]:
 
 def write_result(result: SearchResult, out: str | Path, meta: dict | None = None) -> Path:
     """``out/top.json`` (best first), ``out/history.parquet``, ``out/history.csv`` and, when
-    given, ``out/meta.json``; every file written atomically."""
+    given, ``out/meta.json`` last, sealed over the folder's files (write any other file of
+    the output before); every file written atomically."""
     out = Path(out)
     write_json(out / "top.json", result.top)
     write_table(out / "history.parquet", result.history)
     write_table(out / "history.csv", result.history)
     if meta is not None:
-        write_json(out / "meta.json", meta)
+        write_json(out / "meta.json", seal_meta(meta, out))
     return out

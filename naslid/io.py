@@ -6,9 +6,11 @@ types of an RNG state): write access to a bucket must not be code execution in e
 Every write goes to a temporary name in the target's directory and is renamed into place, so
 a killed process leaves either the old file or the new one, never half of one. Tensor files
 end with a footer (magic, payload length, SHA-256): a truncated or corrupt file is refused
-with a message naming it, before ``torch.load`` sees a byte of it. JSON artifacts are sealed
-through their folder's ``meta.json`` (:func:`seal_meta`: the SHA-256 of every other file and
-of itself), checked on load by :func:`verify_meta`.
+with a message naming it, before ``torch.load`` sees a byte of it. Artifacts are sealed
+through their folder's ``meta.json`` (:func:`seal_meta`: the SHA-256 of every other file,
+weights included, and of itself; an unkeyed hash, see there), checked on load by
+:func:`verify_meta`: a file changed, missing or added after sealing, or a ``meta.json``
+without a seal, is refused with one line naming it.
 """
 
 from __future__ import annotations
@@ -38,7 +40,10 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     renamed over it. The temporary is created with mode 0666 less the process umask (what
     ``open()`` gives; mkstemp's 0600 would be unreadable to other pods' users)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:  # a parent is a file (File exists / Not a directory), read-only ...
+        raise OSError(f"{path}: cannot create its folder ({exc.strerror})") from None
     while True:
         tmp = path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp"
         try:
@@ -46,12 +51,17 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
             break
         except FileExistsError:
             continue
+        except OSError as exc:
+            raise OSError(f"{path}: cannot be written ({exc.strerror})") from None
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
+    except OSError as exc:  # e.g. no space left on device: say which file
+        tmp.unlink(missing_ok=True)
+        raise OSError(f"{path}: cannot be written ({exc.strerror})") from None
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
@@ -127,6 +137,18 @@ def load_torch(path: str | os.PathLike, map_location: str | torch.device = "cpu"
     return torch_from_bytes(path.read_bytes(), str(path), map_location)
 
 
+def inside(root: str | os.PathLike, *parts: str) -> Path:
+    """``root`` joined with ``parts``, refused (one line naming both) unless the result,
+    symlinks resolved, stays inside ``root``: names read from artifacts (node ids, file
+    names) must never lead a step to read or write elsewhere."""
+    root = Path(root)
+    path = root.joinpath(*parts)
+    base = root.resolve()
+    if not path.resolve().is_relative_to(base) or any(Path(p).is_absolute() for p in parts):
+        raise ValueError(f"{path}: leads outside {root}; refused")
+    return path
+
+
 def write_json(path: str | os.PathLike, obj: Any) -> Path:
     return atomic_write_bytes(path, (json.dumps(obj, indent=2, sort_keys=False) + "\n").encode())
 
@@ -160,6 +182,24 @@ def write_table(path: str | os.PathLike, frame: Any) -> Path:
     return atomic_write_bytes(path, buf.getvalue())
 
 
+def read_table(path: str | os.PathLike, what: str) -> Any:
+    """A CSV (or ``.parquet``) file as a pandas DataFrame; a file that is empty, not text, or
+    not a table is one line naming ``what`` and the file (``No columns to parse from file``
+    and ``'utf-8' codec can't decode ...`` said neither)."""
+    import pandas as pd
+
+    path = Path(path)
+    try:
+        return pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
+    except pd.errors.EmptyDataError:
+        raise ValueError(f"{what}: {path} is empty (no header, no rows)") from None
+    except UnicodeDecodeError:
+        raise ValueError(f"{what}: {path} is not UTF-8 text (a CSV is expected)") from None
+    except (pd.errors.ParserError, ValueError, OSError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ValueError(f"{what}: {path} is not a readable table ({first})") from None
+
+
 SEAL_FIELD = "sealed"
 
 
@@ -179,15 +219,44 @@ def _canonical(obj: Any) -> bytes:
     return json.dumps(obj, sort_keys=True, separators=(",", ":")).encode()
 
 
+CHECKPOINT_DIR = "ckpt"
+"""The folder of epoch checkpoints inside an output (``naslid.checkpoints.CKPT_DIR``)."""
+UNSEALED = (CHECKPOINT_DIR,)
+"""Folders of an artifact outside its seal, at any depth (``ckpt/``, ``checkpoints/ckpt/``):
+epoch checkpoints, which no loader reads and which may be removed (or resumed from) once a
+run finished."""
+
+
+def _sealed_files(folder: str | os.PathLike) -> list[tuple[str, Path]]:
+    return [
+        (rel, path)
+        for rel, path in folder_files(folder)
+        if rel != "meta.json" and not set(rel.split("/")[:-1]) & set(UNSEALED)
+    ]
+
+
+def _digest(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 def seal_meta(meta: dict, folder: str | os.PathLike) -> dict:
     """``meta`` plus the field ``sealed``: the SHA-256 of every other file of the artifact
-    folder (``.pt`` files excepted: they carry their own footer) and of ``meta`` itself, so
-    that an edited ``tree.json``, profile or ``meta.json`` is refused by :func:`verify_meta`."""
-    files = {
-        rel: hashlib.sha256(path.read_bytes()).hexdigest()
-        for rel, path in folder_files(folder)
-        if rel != "meta.json" and path.suffix != ".pt"
-    }
+    folder (weights included; checkpoint folders, :data:`UNSEALED`, and hidden files not) and
+    of ``meta`` itself, so that an edited ``tree.json``, a swapped ``supernet.pt`` or an
+    edited ``meta.json`` is refused by :func:`verify_meta`.
+
+    The seal is an unkeyed hash: it catches accidents (a truncated copy, an edited file, a
+    file from another run) but not tampering, since whoever can write the artifact can
+    recompute it. A keyed seal (an HMAC with a key from the run's secret) was considered and
+    not adopted: the key would have to reach every pod that reads artifacts, i.e. sit in the
+    same trust domain as the bucket credentials whose holders it is meant to stop; write
+    access to the bucket is the boundary (and ``.pt`` files are loaded ``weights_only``, so a
+    forged artifact can change results but not run code)."""
+    files = {rel: _digest(path) for rel, path in _sealed_files(folder)}
     body = {k: v for k, v in meta.items() if k != SEAL_FIELD}
     seal_ = {"files": files}
     seal_["meta"] = hashlib.sha256(_canonical({**body, SEAL_FIELD: seal_})).hexdigest()
@@ -201,7 +270,9 @@ def verify_meta(meta: Any, folder: str | os.PathLike, source: str) -> None:
         raise CorruptFileError(f"{source}: expected a JSON object, found a {type(meta).__name__}")
     seal_ = meta.get(SEAL_FIELD)
     if seal_ is None:
-        return
+        raise CorruptFileError(
+            f"{source}: has no seal (field {SEAL_FIELD!r}); naslid writes every meta.json sealed"
+        )
     if not isinstance(seal_, dict) or not isinstance(seal_.get("files"), dict):
         raise CorruptFileError(f"{source}: field {SEAL_FIELD!r} is malformed")
     body = {k: v for k, v in meta.items() if k != SEAL_FIELD}
@@ -209,11 +280,17 @@ def verify_meta(meta: Any, folder: str | os.PathLike, source: str) -> None:
     if hashlib.sha256(_canonical({**body, SEAL_FIELD: unsealed})).hexdigest() != seal_.get("meta"):
         raise CorruptFileError(f"{source}: modified after it was written (its seal does not match)")
     folder = Path(folder)
+    for rel, path in _sealed_files(folder):
+        if rel not in seal_["files"]:
+            raise CorruptFileError(f"{path}: not covered by the seal of {source} (added later)")
     for rel, digest in seal_["files"].items():
-        path = folder / rel
+        try:
+            path = inside(folder, rel)
+        except ValueError as exc:  # a link out of the artifact, or a name such as ../x
+            raise CorruptFileError(f"{exc} (listed in {source})") from None
         if not path.is_file():
             raise CorruptFileError(f"{path}: listed in {source} but missing")
-        if hashlib.sha256(path.read_bytes()).hexdigest() != digest:
+        if _digest(path) != digest:
             raise CorruptFileError(
                 f"{path}: modified or damaged after it was written (digest differs from {source})"
             )

@@ -237,6 +237,9 @@ def call_step(name: str, args: dict) -> Any:
     """The body of every component: run step ``name`` with the component's arguments (its
     artifacts' paths, its parameters, its checkpoint location derived from the inputs), record
     the run of its outputs, publish its metrics, return what the DAG takes from it."""
+    from naslid.lifeline import follow_run
+
+    follow_run()  # under naslid run: end with it, even when it is SIGKILLed
     step = steps.STEPS[name]
     if step.gpu:  # given GPUs, it must find CUDA usable (or be allowed the CPU) before work
         from naslid.gpu_check import require_cuda

@@ -13,8 +13,10 @@ dropped from the local copy of the pipeline unless asked for: a step failing on 
 fails the same way again, and the cluster's back-off would only delay the error.
 
 The run owns its step processes: each starts in a process group of its own (wrapping
-``subprocess_task_handler.run_local_subprocess``) and with ``PR_SET_PDEATHSIG`` set, so a
-``naslid run`` killed with SIGKILL takes its steps with it. SIGINT / SIGTERM stop every step's
+``subprocess_task_handler.run_local_subprocess``) and with ``PR_SET_PDEATHSIG`` set; the
+step's own Python process (a grandchild, under kfp's ``sh``) follows the run named in
+``$NASLID_RUN_PID`` (:mod:`naslid.lifeline`), so a ``naslid run`` killed with SIGKILL takes
+its steps with it. SIGINT / SIGTERM stop every step's
 process group (SIGTERM, then SIGKILL after a grace period), start no further step and write
 ``run.json`` with ``status: INTERRUPTED`` and the steps that were running; the checkpoints of
 an interrupted long step stay under the checkpoint root (keyed by the step's inputs), and a
@@ -42,6 +44,7 @@ from typing import Any
 
 import yaml
 
+from naslid.lifeline import RUN_PID_ENV
 from naslid.steps.runtime import THREADS_ENV
 
 _SUFFIX = re.compile(r"(-\d+)+$")
@@ -231,7 +234,7 @@ def _instrumented(watcher: _Watcher) -> Iterator[None]:
     orig_sub = handler.run_local_subprocess
 
     def run_local_subprocess(full_command, env_vars=None):  # kfp 2.17.0's, owning the child
-        env = {**os.environ, **env_vars} if env_vars else None
+        env = {**os.environ, **(env_vars or {}), RUN_PID_ENV: str(os.getpid())}
         if watcher.stopping:
             return 1
         command = [sys.executable, "-c", _DIE_WITH_PARENT, str(os.getpid()), *full_command]
@@ -410,7 +413,13 @@ def run(
     # a run killed with SIGKILL leaves this record: RUNNING, with a pid that no longer exists
     write_json(
         record,
-        {"status": "RUNNING", "pid": os.getpid(), "started": time.time(), "arguments": arguments},
+        {
+            "status": "RUNNING",
+            "pid": os.getpid(),
+            "started": time.time(),
+            "root": str(out.resolve()),
+            "arguments": arguments,
+        },
     )
     watcher = _Watcher(total, err, progress)
     result = RunResult(record=record)
@@ -457,6 +466,7 @@ def run(
             atomic_write_bytes(out / name, Path(src).read_bytes())
             setattr(result, attr, str(out / name))
     summary = {
+        "root": str(out.resolve()),  # where the run was: a copy rebases the artifacts' paths
         "pipeline": str(Path(pipeline).resolve()),
         "arguments": arguments,
         "cache": cache,
@@ -483,26 +493,3 @@ def run(
         where = f"step {failed[0]} failed" if failed else f"the pipeline failed ({failure})"
         raise RuntimeError(f"{where}; its log is in {log_path}. Last lines:\n{_tail(log_path)}")
     return result
-
-
-def run_artifacts(root: str | Path) -> list[tuple[Path, dict]]:
-    """The artifacts of a run folder, newest first: those ``run.json`` lists (the last local
-    run, cached steps included), else every artifact found under ``root``."""
-    from naslid import rerun
-    from naslid.artifacts import META
-    from naslid.io import read_json
-
-    root = Path(root)
-    record = root / "run.json"
-    if not record.is_file() or read_json(record).get("status") == "RUNNING":
-        return rerun.find_artifacts(root)  # no record, or the run was killed before writing it
-    found: dict[Path, dict] = {}
-    for task in read_json(record).get("tasks", []):
-        for value in task.get("outputs", {}).values():
-            if isinstance(value, dict) and value.get("uri"):
-                d = Path(value["uri"])
-                if (d / META).is_file():
-                    meta = read_json(d / META)
-                    if isinstance(meta, dict) and "artifact" in meta:
-                        found[d] = meta
-    return sorted(found.items(), key=lambda item: -float(item[1].get("created", 0.0)))

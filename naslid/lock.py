@@ -17,6 +17,10 @@ refusal at once). S3 has no compare-and-swap here, so taking a lease is write-th
 the writer whose token reads back after a settle delay holds it; a racing writer that lost
 reads another token and is refused.
 
+The lock file is opened with ``O_NOFOLLOW`` (a planted symlink is refused, never followed
+and truncated). A releasing holder unlinks the file of a folder it created, so a flock is
+only taken as held once the path still names the locked inode (else the file is reopened).
+
 Locks are per process and re-entrant: a command holding ``--out`` may train with
 checkpoints in the same folder.
 """
@@ -24,11 +28,13 @@ checkpoints in the same folder.
 from __future__ import annotations
 
 import atexit
+import errno
 import fcntl
 import json
 import os
 import secrets
 import socket
+import stat
 import sys
 import threading
 import time
@@ -63,7 +69,8 @@ def describe(holder: dict) -> str:
 
 _held: dict[str, tuple[int, int, bool]] = {}  # lock file -> (fd, count, folder created)
 _leases: dict[str, Lease] = {}
-_guard = threading.Lock()
+_acquiring: dict[str, threading.Lock] = {}  # prefix -> held while its lease is being taken
+_guard = threading.Lock()  # guards the two dicts above; never held across a network wait
 
 
 def lock_dir(path: str | os.PathLike, what: str = "output", name: str = LOCK_FILE) -> Path:
@@ -91,13 +98,41 @@ def lock_dir(path: str | os.PathLike, what: str = "output", name: str = LOCK_FIL
             fd, count, made = _held[key]
             _held[key] = (fd, count + 1, made)
             return folder
-        lock_path = folder / name
-        try:
-            fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
-        except PermissionError:
-            raise PermissionError(f"{what} {folder}: not writable (permission denied)") from None
-        except OSError as exc:
-            raise OSError(f"{what} {folder}: cannot be written ({exc.strerror})") from None
+        fd = _open_locked(folder / name, what, folder)
+        record = (json.dumps(_holder()) + "\n").encode()
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, record, 0)
+        os.fsync(fd)
+        _held[key] = (fd, 1, created)
+    return folder
+
+
+def _open_lock_file(lock_path: Path, what: str, folder: Path) -> int:
+    """Open (create) the lock file without following a symlink (``O_NOFOLLOW``): a planted
+    link must not make the holder record truncate the file it points to."""
+    try:
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+    except PermissionError:
+        raise PermissionError(f"{what} {folder}: not writable (permission denied)") from None
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise OSError(
+                f"{what} {folder}: lock file {lock_path.name} is a symbolic link; remove it"
+            ) from None
+        raise OSError(f"{what} {folder}: cannot be written ({exc.strerror})") from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise OSError(f"{what} {folder}: lock file {lock_path.name} is not a regular file")
+    return fd
+
+
+def _open_locked(lock_path: Path, what: str, folder: Path) -> int:
+    """An fd of ``lock_path`` holding its exclusive flock. A holder that releases unlinks
+    the file (to leave no empty output folder), so a flock won on a file that was unlinked or
+    replaced meanwhile is not the lock: check that the path still names the locked inode,
+    and retry on the new file otherwise (else two processes could each hold "the" lock)."""
+    while True:
+        fd = _open_lock_file(lock_path, what, folder)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -110,12 +145,14 @@ def lock_dir(path: str | os.PathLike, what: str = "output", name: str = LOCK_FIL
                 f"{what} {folder}: in use by another naslid process, {describe(holder)}; "
                 "wait for it to finish or choose another output"
             ) from None
-        record = (json.dumps(_holder()) + "\n").encode()
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, record, 0)
-        os.fsync(fd)
-        _held[key] = (fd, 1, created)
-    return folder
+        try:
+            now = os.lstat(lock_path)
+        except FileNotFoundError:
+            now = None
+        mine = os.fstat(fd)
+        if now is not None and (now.st_dev, now.st_ino) == (mine.st_dev, mine.st_ino):
+            return fd
+        os.close(fd)  # the file we locked was unlinked by its releasing holder: retry
 
 
 def unlock_dir(path: str | os.PathLike, name: str = LOCK_FILE) -> None:
@@ -247,12 +284,18 @@ def hold_store(store, what: str = "checkpoints") -> None:
         lock_dir(root, what)
         return
     with _guard:
-        lease = _leases.get(store.uri)
-        if lease is None:
-            lease = Lease(store)
-            lease.acquire(what)
+        pending = _acquiring.setdefault(store.uri, threading.Lock())
+    with pending:  # one acquisition per prefix; other prefixes and releases go on meanwhile
+        with _guard:
+            lease = _leases.get(store.uri)
+            if lease is not None:
+                lease.count += 1
+                return
+        lease = Lease(store)
+        lease.acquire(what)  # network round trips, perhaps a wait of one ttl: not under _guard
+        with _guard:
             _leases[store.uri] = lease
-        lease.count += 1
+            lease.count += 1
 
 
 def check_held(store, what: str = "checkpoints") -> None:

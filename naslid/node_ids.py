@@ -9,7 +9,24 @@ pipeline's fan-out, the fine-tuning of a child from its parent -- derives them h
 
 from __future__ import annotations
 
+import re
+
 ROOT = "r"
+MAX_DEPTH = 32
+"""Deeper trees than this are refused (2^32 leaves: far beyond any run)."""
+_PATTERN = re.compile(rf"{ROOT}[01]{{0,{MAX_DEPTH}}}")
+
+
+def check_node_id(value: object, source: str) -> str:
+    """``value`` if it is a node id (``r`` and at most :data:`MAX_DEPTH` binary digits);
+    else one line naming ``source``. Node ids become folder names (``leaves/<id>``), so this
+    is checked wherever one is read: ``../x``, ``/abs`` or ``a;b`` never reach a path."""
+    if not isinstance(value, str) or not _PATTERN.fullmatch(value):
+        raise ValueError(
+            f"{source}: {value!r} is not a node id ({ROOT!r} followed by at most {MAX_DEPTH} "
+            "binary digits)"
+        )
+    return value
 
 
 def child_ids(node: str) -> tuple[str, str]:
@@ -20,6 +37,11 @@ def child_ids(node: str) -> tuple[str, str]:
 def parent_id(node: str) -> str | None:
     """The id of ``node``'s parent; ``None`` for the root."""
     return None if node == ROOT else node[:-1]
+
+
+def depth(node: str) -> int:
+    """The number of splits between the root and ``node``."""
+    return len(node) - len(ROOT)
 
 
 def node_ids(level: int) -> list[str]:

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from naslid.io import read_json, write_json
-from naslid.node_ids import ROOT
+from naslid.node_ids import ROOT, check_node_id
 from naslid.spaces.base import Mask, SlotSpace
 
 PROFILE_FORMAT = "naslid.node_profile/1"
@@ -119,7 +119,7 @@ class NodeProfile:
             data["criterion"],
             mask,
             edges,
-            data.get("node", ROOT),
+            check_node_id(data.get("node", ROOT), f"{source}: field 'node'"),
             int(data.get("seed", 0)),
             data.get("config", {}),
         )

@@ -19,7 +19,7 @@ from naslid import criteria
 from naslid.criteria import DEFAULT_CRITERION
 from naslid.io import read_json, write_json
 from naslid.lid import unsplit_edges
-from naslid.node_ids import ROOT, child_ids
+from naslid.node_ids import ROOT, check_node_id, child_ids, depth, parent_id
 from naslid.node_profile import (
     PROFILE_FORMAT,
     NodeProfile,
@@ -238,22 +238,29 @@ class PartitionTree:
     def from_json(cls, data: Mapping[str, Any], source: str = "tree") -> PartitionTree:
         from naslid import spaces
 
+        if not isinstance(data, Mapping):
+            raise ValueError(f"{source}: expected a partition tree (a JSON object)")
         check_format(data, TREE_FORMAT, source)
         space = spaces.get(data["space"]).SPACE
         nodes_json = data["nodes"]
+        if not isinstance(nodes_json, Mapping):
+            raise ValueError(f"{source}: field 'nodes' is not an object")
         root = data.get("root", ROOT)
-        if root not in nodes_json:
-            raise ValueError(f"{source}: field 'nodes' has no root {root!r}")
-        tree = cls(
-            space,
-            space.mask_from_json(nodes_json[root]["mask"]),
-            data.get("criterion", DEFAULT_CRITERION),
-        )
+        if root != ROOT or root not in nodes_json:
+            raise ValueError(f"{source}: field 'nodes' has no root {ROOT!r}")
+        try:
+            root_mask = space.mask_from_json(nodes_json[root]["mask"])
+        except (ValueError, TypeError, KeyError) as exc:
+            raise ValueError(f"{source}: node {root!r}: {str(exc).strip(chr(39))}") from None
+        tree = cls(space, root_mask, data.get("criterion", DEFAULT_CRITERION))
         tree.root, tree.nodes = root, {}
         for nid, entry in nodes_json.items():
-            node = Node(
-                nid, entry["parent"], int(entry["depth"]), space.mask_from_json(entry["mask"])
-            )
+            _check_entry(nid, entry, f"{source}: node")
+            try:
+                mask = space.mask_from_json(entry["mask"])
+            except (ValueError, TypeError, KeyError) as exc:  # which tree, which node
+                raise ValueError(f"{source}: node {nid!r}: {str(exc).strip(chr(39))}") from None
+            node = Node(nid, entry["parent"], int(entry["depth"]), mask)
             if entry.get("split_edge") is not None:
                 node.split_edge = int(entry["split_edge"])
                 node.groups = groups_from_json(space, node.split_edge, entry["groups"])
@@ -283,6 +290,7 @@ class PartitionTree:
                     raise ValueError(
                         f"{source}: node {node.id!r} names a child {c!r} that does not point back"
                     )
+            _check_split(tree, node, source)
         return tree
 
     def save(self, path: str | Path) -> Path:
@@ -291,4 +299,50 @@ class PartitionTree:
 
     @classmethod
     def load(cls, path: str | Path) -> PartitionTree:
-        return cls.from_json(read_json(path), str(path))
+        return cls.from_json(read_json(path, expect=dict), str(path))
+
+
+def _check_entry(nid: Any, entry: Any, source: str) -> None:
+    """A node's id is a path from the root (:mod:`naslid.node_ids`): its ``id``, ``parent``,
+    ``depth`` and ``children`` must say the same, so an id never names another place."""
+    check_node_id(nid, source)
+    if not isinstance(entry, Mapping):
+        raise ValueError(f"{source} {nid}: not an object")
+    if entry.get("id", nid) != nid:
+        raise ValueError(f"{source} {nid}: field 'id' is {entry.get('id')!r}")
+    if entry.get("parent") != parent_id(nid):
+        raise ValueError(
+            f"{source} {nid}: field 'parent' is {entry.get('parent')!r}, expected {parent_id(nid)!r}"
+        )
+    if entry.get("depth") != depth(nid):
+        raise ValueError(
+            f"{source} {nid}: field 'depth' is {entry.get('depth')!r}, expected {depth(nid)}"
+        )
+    children = entry.get("children", [])
+    if children and list(children) != list(child_ids(nid)):
+        raise ValueError(
+            f"{source} {nid}: field 'children' is {children!r}, expected {list(child_ids(nid))}"
+        )
+
+
+def _check_split(tree: PartitionTree, node: Node, source: str) -> None:
+    """A split node's two children hold its mask but on the split edge, where their groups
+    divide its options (disjoint, covering): then the leaves are disjoint and cover the root."""
+    if not node.children:
+        return
+    edge = node.split_edge
+    if edge is None:
+        raise ValueError(f"{source}: node {node.id!r} has children but no 'split_edge'")
+    a, b = (tree.nodes[c].mask for c in node.children)
+    for e, allowed in enumerate(node.mask):
+        if e != edge and not (tuple(a[e]) == tuple(b[e]) == tuple(allowed)):
+            raise ValueError(
+                f"{source}: children of node {node.id!r} differ from it on edge {e}, "
+                f"which it did not split"
+            )
+    ga, gb = set(a[edge]), set(b[edge])
+    if ga & gb or ga | gb != set(node.mask[edge]) or not ga or not gb:
+        raise ValueError(
+            f"{source}: children of node {node.id!r} do not divide the options of edge {edge} "
+            "(their masks overlap or leave some out)"
+        )

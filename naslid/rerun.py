@@ -37,6 +37,39 @@ def find_artifacts(root: PathLike) -> list[tuple[Path, dict]]:
     return found
 
 
+# KFP output types that are not naslid artifacts (metrics, reports): no meta.json of their own
+_NO_META_TYPES = {"system.Metrics", "system.HTML", "system.Markdown"}
+
+
+def run_artifacts(root: str | Path) -> list[tuple[Path, dict]]:
+    """The artifacts of a run folder, newest first: those ``run.json`` lists (the last local
+    run, cached steps included), else every artifact found under ``root``."""
+    root = Path(root)
+    record = root / "run.json"
+    if not record.is_file() or read_json(record, dict).get("status") == "RUNNING":
+        return find_artifacts(root)  # no record, or the run was killed before writing it
+    data = read_json(record, dict)
+    was = Path(data["root"]) if data.get("root") else None
+    found: dict[Path, dict] = {}
+    for task in data.get("tasks", []):
+        for value in task.get("outputs", {}).values():
+            if isinstance(value, dict) and value.get("uri"):
+                d = Path(value["uri"])
+                if was is not None and d.is_relative_to(was):
+                    d = root / d.relative_to(was)  # a copied or moved run: its own files
+                if value.get("type") in _NO_META_TYPES or d.is_file():
+                    continue  # a metrics file or a report: not an artifact folder
+                if not (d / META).is_file():
+                    raise FileNotFoundError(
+                        f"{record}: task {task.get('task')!r} wrote {d}, which has no {META} "
+                        "(deleted?); refusing to fall back to other artifacts"
+                    )
+                meta = read_json(d / META)
+                if isinstance(meta, dict) and "artifact" in meta:
+                    found[d] = meta
+    return sorted(found.items(), key=lambda item: -float(item[1].get("created", 0.0)))
+
+
 def select_inputs(
     step: Step, artifacts: Sequence[tuple[Path, dict]], chosen: dict[str, PathLike] | None = None
 ) -> dict:
@@ -90,6 +123,18 @@ def select_inputs(
             f"(it has {', '.join(step.inputs) or 'none'})"
         )
     return out
+
+
+def inputs_profile(artifacts: Sequence[tuple[Path, dict]]) -> str | None:
+    """The profile the run was made with (``prepare-data`` records it in the data artifact),
+    so that ``naslid step`` does not re-run a ``cifar10`` run's step with ``smoke``'s settings;
+    None when no artifact says, and an error when two say differently."""
+    found = {m["profile"] for _, m in artifacts if isinstance(m.get("profile"), str)}
+    if len(found) > 1:
+        raise ValueError(
+            f"inputs: artifacts of profiles {', '.join(sorted(found))}; give --param profile=NAME"
+        )
+    return next(iter(found), None)
 
 
 def run_step(

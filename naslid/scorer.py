@@ -79,7 +79,26 @@ def _import_callable(spec: str, rest: str) -> Scorer:
         raise ValueError(f"labels {spec!r}: cannot import {module}.{attr} ({exc})") from None
     if not callable(fn):
         raise ValueError(f"labels {spec!r}: {module}.{attr} is not callable")
-    return fn
+
+    def scorer(archs: Sequence[Arch]) -> np.ndarray:
+        """``fn(archs)``, any failure or a reply that is not one number per arch as one line
+        naming the spec (``python:os:getcwd`` gave a TypeError traceback)."""
+        try:
+            out = np.asarray(fn(list(archs)), dtype=np.float64)
+        except Exception as exc:  # the user's callable: whatever it raises
+            raise ValueError(
+                f"labels {spec!r}: {module}.{attr}(archs) failed "
+                f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}); "
+                "expected a callable taking a list of archs and returning one number each"
+            ) from None
+        if out.shape != (len(archs),):
+            raise ValueError(
+                f"labels {spec!r}: {module}.{attr} returned shape {out.shape} for "
+                f"{len(archs)} archs; expected one number per arch"
+            )
+        return out
+
+    return scorer
 
 
 def load_scorer(spec: str, kind: str = "accuracy") -> Scorer:

@@ -61,8 +61,18 @@ from naslid.checkpoints import (
 )
 from naslid.data import IMAGENET_MEAN, IMAGENET_STD
 from naslid.distributed import DistEnv, init_distributed
+from naslid.divergence import DivergedError, check_finite
 from naslid.imagefolder import build_datasets, build_loaders, make_digits_imagefolder, resolve_data
-from naslid.io import check_meta, load_torch, read_json, save_torch, write_json
+from naslid.io import (
+    check_meta,
+    load_torch,
+    read_json,
+    save_torch,
+    seal_meta,
+    verify_meta,
+    write_json,
+)
+from naslid.lock import hold_store, release_store
 from naslid.program import count_flops, count_params, export_program
 from naslid.spaces import get as get_space
 from naslid.store import Store, open_store
@@ -268,6 +278,18 @@ def _resume(store: Store, run_meta: dict, net, optimizer, scheduler, ema, env: D
     return int(state["epoch"]), list(state["history"])
 
 
+def check_training(train_loss: float, net: nn.Module, epoch: int, config: TransferConfig) -> None:
+    """Stop a diverged run before it is checkpointed or exported (a NaN model was written
+    with ``loss: NaN`` and exit 0): a non-finite loss or weights is a :class:`DivergedError`."""
+    lr = config.lr * config.batch_size / 256
+    if not math.isfinite(train_loss):
+        raise DivergedError(
+            f"transfer: epoch {epoch + 1}: the training loss is {train_loss} (diverged at "
+            f"lr {lr:g} = --lr x --batch-size / 256); lower --lr or --batch-size"
+        )
+    check_finite(net.state_dict(), f"transfer: epoch {epoch + 1}")
+
+
 def train_epoch(model, net, batches, optimizer, scheduler, ema, criterion, env, amp_dtype):
     """One pass over ``batches`` training ``model`` (``net``, or its DDP / compiled wrapper);
     the mean training loss over every process."""
@@ -315,8 +337,9 @@ def transfer(
     from tqdm.auto import tqdm
 
     config = config or TransferConfig()
-    sp = get_space(space)
-    arch = str(sp.canonical(sp.from_str(arch)))  # validates; the network's canonical text
+    if stop_after is not None and stop_after < 1:
+        raise ValueError(f"stop_after: must be >= 1 (epochs of this run), got {stop_after}")
+    arch = str(get_space(space).network(get_space(space).from_str(arch)))  # validates; canonical
     out = Path(out)
     env = init_distributed(device)
     root = resolve_data(data, out / "data-cache")
@@ -350,108 +373,119 @@ def transfer(
         "supernet": str(supernet) if supernet else None,
     }
     ckpts = open_store(str(checkpoint_dir or out / "checkpoints"))
-    start, history = _resume(ckpts, run_meta, net, optimizer, scheduler, ema, env)
+    if env.main:  # the one writer of the checkpoints (ranks > 0 only read them)
+        hold_store(ckpts, "transfer checkpoints")
+    try:
+        start, history = _resume(ckpts, run_meta, net, optimizer, scheduler, ema, env)
 
-    train_model: nn.Module = net
-    if env.distributed:
-        train_model = nn.parallel.DistributedDataParallel(
-            net, device_ids=[env.local_rank] if env.device.type == "cuda" else None
-        )
-    if config.compile:
-        train_model = torch.compile(train_model)
+        train_model: nn.Module = net
+        if env.distributed:
+            train_model = nn.parallel.DistributedDataParallel(
+                net, device_ids=[env.local_rank] if env.device.type == "cuda" else None
+            )
+        if config.compile:
+            train_model = torch.compile(train_model)
 
-    end = config.epochs if stop_after is None else min(config.epochs, start + stop_after)
-    for epoch in range(start, end):
-        # augmentation, dropout and shuffling: seeded per epoch, so a resumed run repeats them
-        torch.manual_seed(_epoch_seed(config.seed, epoch, env.rank))
-        if sampler is not None:
-            sampler.set_epoch(epoch)
-        quiet = not (progress and env.main)
-        batches = tqdm(
-            train_loader,
-            desc=f"transfer epoch {epoch + 1}/{config.epochs}",
-            leave=False,
-            disable=quiet,
-        )
-        train_loss = train_epoch(
-            train_model, net, batches, optimizer, scheduler, ema, criterion, env, amp_dtype
-        )
-        metrics = evaluate(ema.module if ema is not None else net, val_loader, env, amp_dtype)
-        history.append(
-            {
-                "epoch": epoch + 1,
-                "train_loss": train_loss,
-                "lr": scheduler.get_last_lr()[0],
-                **metrics,
-            }
-        )
+        end = config.epochs if stop_after is None else min(config.epochs, start + stop_after)
+        for epoch in range(start, end):
+            # augmentation, dropout and shuffling: seeded per epoch, so a resumed run repeats them
+            torch.manual_seed(_epoch_seed(config.seed, epoch, env.rank))
+            if sampler is not None:
+                sampler.set_epoch(epoch)
+            quiet = not (progress and env.main)
+            batches = tqdm(
+                train_loader,
+                desc=f"transfer epoch {epoch + 1}/{config.epochs}",
+                leave=False,
+                disable=quiet,
+            )
+            train_loss = train_epoch(
+                train_model, net, batches, optimizer, scheduler, ema, criterion, env, amp_dtype
+            )
+            check_training(train_loss, net, epoch, config)
+            metrics = evaluate(ema.module if ema is not None else net, val_loader, env, amp_dtype)
+            history.append(
+                {
+                    "epoch": epoch + 1,
+                    "train_loss": train_loss,
+                    "lr": scheduler.get_last_lr()[0],
+                    **metrics,
+                }
+            )
+            if env.main:
+                state = {
+                    **training_state(net, optimizer, scheduler),
+                    "ema": ema.state_dict() if ema is not None else None,
+                    "history": history,
+                    "meta": run_meta,
+                }
+                write_checkpoint(ckpts, epoch + 1, state, KEEP_CHECKPOINTS)
+            if env.distributed:
+                torch.distributed.barrier()
+            if not quiet:
+                tqdm.write(
+                    f"epoch {epoch + 1}: train loss {train_loss:.4f}, "
+                    f"top-1 {metrics['top1']:.2f}, top-5 {metrics['top5']:.2f}"
+                )
+
+        if end < config.epochs:
+            return {"finished": False, "epoch": end, "history": history}
+        final = copy.deepcopy(ema.module if ema is not None else net).float().cpu().eval()
+        result = {
+            "finished": True,
+            "space": space,
+            "arch": arch,
+            "flops_M": count_flops(final, config.image_size) / 1e6,
+            "params_M": count_params(final) / 1e6,
+            "top1": history[-1]["top1"],
+            "top5": history[-1]["top5"],
+            "image_size": config.image_size,
+            "mean": list(config.mean),
+            "std": list(config.std),
+            "num_classes": num_classes,
+            "classes": list(train_ds.classes),
+            "width_mult": width,
+            "epochs": config.epochs,
+            "ema": config.ema_decay > 0,
+            "program": "model.pt2" if export else None,
+            "input": "RGB float in [0, 1], NCHW; normalisation is inside model.pt2",
+            "init": init_report and {"supernet": str(supernet), "loaded": init_report["loaded"]},
+            "history": history,
+        }
         if env.main:
-            state = {
-                **training_state(net, optimizer, scheduler),
-                "ema": ema.state_dict() if ema is not None else None,
-                "history": history,
-                "meta": run_meta,
-            }
-            write_checkpoint(ckpts, epoch + 1, state, KEEP_CHECKPOINTS)
+            _write_outputs(
+                out, final, result, {**run_meta, "config": asdict(config)}, config, export
+            )
         if env.distributed:
             torch.distributed.barrier()
-        if not quiet:
-            tqdm.write(
-                f"epoch {epoch + 1}: train loss {train_loss:.4f}, "
-                f"top-1 {metrics['top1']:.2f}, top-5 {metrics['top5']:.2f}"
-            )
-
-    if end < config.epochs:
-        return {"finished": False, "epoch": end, "history": history}
-    final = copy.deepcopy(ema.module if ema is not None else net).float().cpu().eval()
-    result = {
-        "finished": True,
-        "space": space,
-        "arch": arch,
-        "flops_M": count_flops(final, config.image_size) / 1e6,
-        "params_M": count_params(final) / 1e6,
-        "top1": history[-1]["top1"],
-        "top5": history[-1]["top5"],
-        "image_size": config.image_size,
-        "mean": list(config.mean),
-        "std": list(config.std),
-        "num_classes": num_classes,
-        "classes": list(train_ds.classes),
-        "width_mult": width,
-        "epochs": config.epochs,
-        "ema": config.ema_decay > 0,
-        "program": "model.pt2" if export else None,
-        "input": "RGB float in [0, 1], NCHW; normalisation is inside model.pt2",
-        "init": init_report and {"supernet": str(supernet), "loaded": init_report["loaded"]},
-        "history": history,
-    }
-    if env.main:
-        _write_outputs(out, final, result, {**run_meta, "config": asdict(config)}, config, export)
-    if env.distributed:
-        torch.distributed.barrier()
-    return result
+        return result
+    finally:
+        if env.main:
+            release_store(ckpts)
 
 
 def _write_outputs(
     out: Path, net: nn.Module, result: dict, meta: dict, config: TransferConfig, export: bool
 ) -> None:
     """``model.pt2`` (unless not ``export``), ``weights.pt``, ``meta.json``, ``arch.json``,
-    ``history.json``."""
+    ``history.json``; ``meta.json`` last, sealed over the others."""
     out.mkdir(parents=True, exist_ok=True)
     if export:
         export_program(net, out / "model.pt2", config.image_size, config.mean, config.std)
     save_torch(net.state_dict(), out / "weights.pt")
-    write_json(out / "meta.json", {**meta, "stem": "imagenet", "code_version": __version__})
     write_json(
         out / "arch.json", {k: v for k, v in result.items() if k not in ("history", "finished")}
     )
     write_json(out / "history.json", result["history"])
+    meta = {**meta, "stem": "imagenet", "code_version": __version__}
+    write_json(out / "meta.json", seal_meta(meta, out))
 
 
 def load_weights(out: str | os.PathLike) -> nn.Module:
     """Rebuild the trained network of a ``transfer`` output directory (with naslid)."""
     out = Path(out)
     meta = read_json(out / "meta.json")
+    verify_meta(meta, out, str(out / "meta.json"))  # weights.pt is under the seal
     for key in ("space", "arch", "num_classes", "width_mult"):
         if key not in meta:
             raise ValueError(f"{out / 'meta.json'}: no field {key!r}")

@@ -111,3 +111,23 @@ def test_stage_job_mounts_the_dataset_pvc():
     validate.validate(job, "1.30.0", strict=True)
     dockerfile = (REPO / "images" / "naslid" / "Dockerfile").read_text()
     assert "COPY data/catalogue.json" in dockerfile and "NASLID_CATALOGUE=" in dockerfile
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ("[1, 2]", "expected an object, found a list"),
+        ('{"datasets": {"a": 1}}', "field 'datasets' must be a list of objects with a 'name'"),
+        ("not json", "not valid JSON"),
+    ],
+)
+def test_a_catalogue_of_the_wrong_shape_is_one_line(
+    tmp_path, monkeypatch, capsys, content, message
+):
+    """NASLID_CATALOGUE holding a list gave a traceback (issue 22, point 9)."""
+    path = tmp_path / "catalogue.json"
+    path.write_text(content)
+    monkeypatch.setenv(catalogue.ENV, str(path))
+    assert main(["data", "list"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"naslid data: error: {path}: ") and message in err and "\n" not in err

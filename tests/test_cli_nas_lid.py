@@ -147,7 +147,7 @@ def test_finetune_unknown_node_is_one_clear_line(tmp_path, capsys, node):
                 "--node",
                 node,
                 "--parent",
-                str(tmp_path),
+                str(tmp_path / "parent"),
                 "--out",
                 str(tmp_path / "o"),
             ]

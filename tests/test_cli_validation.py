@@ -79,3 +79,16 @@ def test_an_unreachable_host_is_one_line_naming_it(tmp_path, capsys):
     assert errors[0].startswith(f"naslid submit: error: cannot reach 127.0.0.1:{port}: ")
     assert "Connection refused" in errors[0]
     assert "Traceback" not in "\n".join(lines)
+
+
+def test_a_supernet_too_large_to_build_is_one_line_before_work(tmp_path, capsys):
+    """`pretrain --N 1000000` built for hours without a word (issue 22, point 9)."""
+    import time
+
+    t0 = time.monotonic()
+    assert main(["pretrain", "--N", "1000000", "--out", str(tmp_path / "o")]) == 1
+    assert time.monotonic() - t0 < 30
+    err = capsys.readouterr().err.strip()
+    assert err == (
+        "naslid pretrain: error: supernet: nb201 option 'N' must be between 1 and 64, got 1000000"
+    )

@@ -131,6 +131,7 @@ def test_cifar100_torchvision_pickles(tmp_path):
                     "coarse_labels": [0] * n,
                 },
                 f,
+                protocol=4,  # numpy's _reconstruct path, as in the torchvision files
             )
     train = load("cifar100", tmp_path, "train")
     assert (
@@ -139,6 +140,38 @@ def test_cifar100_torchvision_pickles(tmp_path):
         and train.labels.tolist() == [0, 1, 2] * 2
     )
     assert len(load("cifar100", tmp_path, "test")) == 2
+
+
+class _RunsCode:
+    """Unpickling this calls ``pathlib.Path.touch`` (a crafted batch's payload)."""
+
+    def __init__(self, path):
+        self.path = path
+
+    def __reduce__(self):
+        import pathlib
+
+        return (pathlib.Path.touch, (pathlib.Path(self.path),))
+
+
+def test_a_cifar_batch_that_would_run_code_is_refused_naming_it(tmp_path):
+    write_cifar10_pickles(tmp_path)
+    marker = tmp_path / "pwned"
+    batch = tmp_path / "cifar-10-batches-py" / "data_batch_2"
+    with batch.open("wb") as f:
+        pickle.dump({"data": _RunsCode(marker), "labels": [0]}, f)
+    with pytest.raises(ValueError) as err:
+        load("cifar10", tmp_path, "train")
+    assert not marker.exists()  # nothing ran
+    msg = str(err.value)
+    assert (
+        msg.startswith(f"cifar10: {batch}: refused: the pickle names pathlib") and "\n" not in msg
+    )
+    # an object array (elements of any type) is not pixels either
+    with batch.open("wb") as f:
+        pickle.dump({"data": np.array([[1] * 3072], dtype=object), "labels": [0]}, f)
+    with pytest.raises(ValueError, match=r"data_batch_2: 'data' is not an array of pixels"):
+        load("cifar10", tmp_path, "train")
 
 
 def test_cifar10_valid_is_a_fixed_stratified_half_split(tmp_path):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import replace
 
 import numpy as np
@@ -58,12 +59,29 @@ def test_shrink_index_hand_example():
 
 
 def test_flops_coverage_hand_example():
-    original = np.arange(0.0, 101.0, 10.0)  # every one of the 10 bins of [0, 100] occupied
-    assert L.flops_coverage(np.array([5.0, 12.0, 95.0, 100.0]), original) == pytest.approx(0.3)
+    # 10 bins of [0, 100]: each FLOPs value covers +-5. The original 0, 10, ..., 100 covers
+    # all of [0, 100]; 5, 12, 95, 100 cover [0, 17] and [90, 100]: 27 of 100.
+    original = np.arange(0.0, 101.0, 10.0)
+    assert L.flops_coverage(np.array([5.0, 12.0, 95.0, 100.0]), original) == pytest.approx(0.27)
     assert L.flops_coverage(original, original) == 1.0
-    # Only the occupied bins of the original count: [0, 1, 100] occupies bins 0 and 9.
+    # Only the range near an original arch counts: 0, 1, 100 cover [0, 6] and [95, 100] (11);
+    # 0.5 covers [0, 5.5] of it, 50 none.
     assert L.flops_coverage(np.array([0.5]), np.array([0.0, 1.0, 100.0])) == pytest.approx(0.5)
     assert L.flops_coverage(np.array([50.0]), np.array([0.0, 1.0, 100.0])) == 0.0
+
+
+def test_flops_coverage_is_stable_where_bins_had_edges():
+    """Equal-width bins moved the figure between 0.9 and 1.0 when FLOPs on a bin edge were
+    rounded (issue 22, point 12): a shift of eps moves this measure by at most ~eps / range."""
+    original, shrunk = np.array([0.0, 25.0, 30.0, 100.0]), np.array([0.0, 30.0, 100.0])
+    base = L.flops_coverage(shrunk, original)  # 30 sat on the edge of bins 2 and 3
+    for eps in (1e-9, -1e-9, 1e-6):
+        # the arch at 30 costs 30 + eps in both spaces (another rounding of its FLOPs)
+        moved = L.flops_coverage(
+            np.where(shrunk == 30.0, 30.0 + eps, shrunk),
+            np.where(original == 30.0, 30.0 + eps, original),
+        )
+        assert abs(moved - base) < 1e-4
 
 
 def test_cosine_diversity_hand_example():
@@ -114,8 +132,9 @@ def test_error_edf_and_space_stats_on_toy():
         p1 - (1 - (63 / 64) ** 10 - 10 / 64 * (63 / 64) ** 9)
     )
     assert set(s["shrink_indices"]) == {"top_1%", "top_5%", "top_10%"}
-    # FLOPs 5 and 6 of the range 0..6 (10 bins): bins 8 and 9 of 7 occupied ones.
-    assert s["flops_coverage"] == pytest.approx(2 / 7)
+    # FLOPs 0..6 (10 bins: each value covers +-0.3): the original covers 0.3 + 5 x 0.6 + 0.3
+    # = 3.6 of the range, FLOPs 5 and 6 cover 0.6 + 0.3 of it.
+    assert s["flops_coverage"] == pytest.approx(0.9 / 3.6)
     # One-sided KS against the complement (57 archs, all at most 70): every error of the space
     # lies below every error of the complement.
     assert s["complement_size"] == 57 and s["ks_statistic"] == pytest.approx(1.0)
@@ -409,7 +428,7 @@ def test_labellers_count_queries_and_reject_bad_output():
         load_scorer("python:nomodule")
     with pytest.raises(ValueError, match="cannot import"):
         load_scorer("python:naslid_no_such_module:f")
-    assert load_scorer("python:numpy:ones") is np.ones
+    assert callable(load_scorer("python:numpy:ones"))  # wrapped: failures become one line
     with pytest.raises(ValueError, match="samples"):
         L.shrink(BINARY, lambda a: np.ones(len(a)), L.LissnasConfig(samples=5))
     with pytest.raises(ValueError, match="exceeds the 64 distinct archs"):
@@ -655,3 +674,37 @@ def test_cost_dataset_comes_from_the_labels_and_is_checked_before_any_label():
     with pytest.raises(ValueError, match="cost_dataset: nb201 has no 'cifar1000' cost model"):
         L.run(nb201.SPACE, labeller, L.LissnasConfig(cost_dataset="cifar1000"))
     assert asked == []
+
+
+def test_labels_that_are_all_equal_are_refused_before_any_iteration():
+    """All labels equal: the predictor learnt nothing and the original space came back with
+    exit 0 (issue 22, point 12)."""
+    calls = []
+
+    def flat(archs):
+        calls.append(len(archs))
+        return np.full(len(archs), 70.0)
+
+    with pytest.raises(
+        ValueError, match=r"^labels: all 30 sampled archs have the same label \(70\)"
+    ):
+        L.shrink(BINARY, flat, L.LissnasConfig(samples=30), seed=0)
+    assert calls == [30]  # refused right after the first labels, before a predictor was fit
+
+
+@pytest.mark.parametrize(
+    "spec, message",
+    [
+        ("python:os:getcwd", r"os.getcwd\(archs\) failed \(TypeError"),
+        ("python:builtins:len", r"builtins.len returned shape \(\) for 30 archs"),
+    ],
+)
+def test_a_python_labeller_that_does_not_fit_is_one_line(tmp_path, capsys, spec, message):
+    """`lissnas --labels python:os:getcwd` gave a traceback (issue 22, point 9)."""
+    from naslid.cli import main
+
+    args = ["lissnas", "--space", "nb201", "--labels", spec, "--samples", "30"]
+    assert main([*args, "--out", str(tmp_path / "o"), "--no-baselines"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith(f"naslid lissnas: error: labels '{spec}': ")
+    assert re.search(message, err)

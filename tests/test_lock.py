@@ -210,3 +210,90 @@ def test_a_command_refused_before_work_leaves_no_empty_output_folder(tmp_path, c
     assert main(["run", "--pipeline", str(tmp_path / "missing.yaml"), "--out", str(out)]) == 1
     assert "no compiled pipeline" in capsys.readouterr().err
     assert not out.exists()  # the folder the lock created is gone again
+
+
+def test_a_planted_lock_symlink_is_refused_and_its_target_untouched(tmp_path, capsys):
+    victim = tmp_path / "precious.txt"
+    victim.write_text("keep me")
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / LOCK_FILE).symlink_to(victim)
+    assert main(["pretrain", "--out", str(out), "--epochs", "1", "--no-progress"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err == (
+        f"naslid pretrain: error: --out {out}: lock file {LOCK_FILE} is a symbolic link; remove it"
+    )
+    assert victim.read_text() == "keep me"
+    # the per-file lock of a file output (.NAME.lock) is opened the same way
+    (out / ".tree.json.lock").symlink_to(victim)
+    assert main(["split", "--model", str(tmp_path / "m"), "--out", str(out / "tree.json")]) == 1
+    assert "is a symbolic link" in capsys.readouterr().err
+    assert victim.read_text() == "keep me"
+
+
+def test_a_lock_won_on_a_file_its_holder_unlinked_is_not_taken_as_held(tmp_path, monkeypatch):
+    """The releasing holder of a folder it created unlinks the lock file; a process that
+    opened that file just before and wins its flock afterwards must not count as holding the
+    lock, or a third process creating the file anew would hold it too."""
+    import naslid.lock as lock
+
+    out = tmp_path / "out"
+    out.mkdir()
+    stale = os.open(out / LOCK_FILE, os.O_RDWR | os.O_CREAT)
+    os.unlink(out / LOCK_FILE)  # its holder released meanwhile
+    real, calls = lock._open_lock_file, []
+
+    def first_stale(path, what, folder):
+        calls.append(path)
+        return stale if len(calls) == 1 else real(path, what, folder)
+
+    monkeypatch.setattr(lock, "_open_lock_file", first_stale)
+    lock_dir(out)
+    try:
+        assert len(calls) == 2  # retried on the file that is there
+        probe = subprocess.run(
+            [sys.executable, "-c", f"from naslid.lock import lock_dir; lock_dir({str(out)!r})"],
+            capture_output=True,
+            text=True,
+            cwd=REPO,
+            env={**os.environ, "PYTHONPATH": REPO},
+        )
+        assert probe.returncode != 0 and "LockedError" in probe.stderr
+    finally:
+        unlock_dir(out)
+
+
+def test_hold_store_does_not_hold_the_process_guard_while_it_waits(monkeypatch):
+    """Taking a lease may wait one ttl on the network; meanwhile another thread must be able
+    to release or check its own store."""
+    import threading
+
+    import naslid.lock as lock
+
+    entered, go_on = threading.Event(), threading.Event()
+
+    class SlowLease:
+        def __init__(self, store):
+            self.count = 0
+
+        def acquire(self, what):
+            entered.set()
+            go_on.wait(10)
+
+        def release(self):
+            pass
+
+    class Store:
+        uri = "s3://b/slow"
+
+    monkeypatch.setattr(lock, "Lease", SlowLease)
+    t = threading.Thread(target=lock.hold_store, args=(Store(),))
+    t.start()
+    try:
+        assert entered.wait(10)
+        assert lock._guard.acquire(timeout=2)  # free while the lease is being taken
+        lock._guard.release()
+    finally:
+        go_on.set()
+        t.join(10)
+    assert lock._leases.pop(Store.uri).count == 1

@@ -789,7 +789,7 @@ def test_local_run_end_to_end_then_cached_then_one_step(tmp_path, capsys, monkey
     # lineage: each artifact names the local run (kfp.local's job folder) and its inputs
     from naslid import rerun
 
-    found = kfp_local.run_artifacts(out)
+    found = rerun.run_artifacts(out)
     by_kind = {m["artifact"]: (d, m) for d, m in found}
     search_dir, search_meta = by_kind[artifacts.SEARCH]
     assert search_meta["run_id"] == search_dir.parts[-3] and search_meta["run_id"]

@@ -64,18 +64,25 @@ def _alive(pid: int) -> bool:
 
 
 def _step_pids(run_pid: int) -> list[int]:
-    """Processes whose command line runs a kfp.local task, started by this run."""
-    pids = []
+    """Processes whose command line runs a kfp.local task, started by this run: its children
+    and their descendants (the step's Python process runs under kfp's ``sh``)."""
+    parent, commands = {}, {}
     for d in Path("/proc").iterdir():
         if not d.name.isdigit():
             continue
         try:
             cmd = (d / "cmdline").read_bytes().split(b"\0")
-            stat = (d / "stat").read_text().split()
+            stat = (d / "stat").read_text().rsplit(")", 1)[1].split()
         except OSError:
             continue
-        if int(stat[3]) == run_pid and any(b"kfp" in c or b"executor" in c for c in cmd):
-            pids.append(int(d.name))
+        parent[int(d.name)], commands[int(d.name)] = int(stat[1]), cmd
+    pids = []
+    for pid, cmd in commands.items():
+        up = parent.get(pid)
+        while up not in (None, 0, 1, run_pid):
+            up = parent.get(up)
+        if up == run_pid and any(b"kfp" in c or b"executor" in c for c in cmd):
+            pids.append(pid)
     return pids
 
 

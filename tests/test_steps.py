@@ -366,6 +366,22 @@ def test_swapped_or_overlapping_leaf_masks_are_refused_even_when_resealed(chain,
         artifacts.read_meta(p1, artifacts.PARTITION)
 
 
+def test_gather_refuses_a_node_id_that_leads_outside_its_output(chain, tmp_path):
+    """A resealed split and child naming node '../../../../x' must not make
+    gather-subsupernets write outside its output folder."""
+    split, r0 = _copy(chain, "split", tmp_path), _copy(chain, "r0", tmp_path)
+    evil = "../../../../escaped"
+    smeta = read_json(split / "meta.json")
+    smeta["children"] = [evil if c == "r0" else c for c in smeta["children"]]
+    smeta["leaves"] = {(evil if k == "r0" else k): v for k, v in smeta["leaves"].items()}
+    write_json(split / "meta.json", seal_meta(smeta, split))
+    write_json(r0 / "meta.json", seal_meta({**read_json(r0 / "meta.json"), "node": evil}, r0))
+    out = tmp_path / "a" / "b" / "gathered"
+    with pytest.raises(ValueError, match=r"field 'node': '../../../../escaped' is not a node id"):
+        steps.gather_subsupernets(split, [r0, chain["r1"]], out)
+    assert not list(tmp_path.rglob("escaped"))
+
+
 def test_a_leaf_of_another_space_is_refused(chain, tmp_path):
     from naslid.io import CorruptFileError
 
@@ -485,3 +501,52 @@ def test_every_artifact_records_the_inputs_it_was_made_from(chain, tmp_path):
     write_json(other / "meta.json", {**meta, "run_id": "other", "created": meta["created"] + 1})
     problems = rerun.check_lineage({**ok, "partition": other}, found)[0]
     assert problems and "another naslid.partition than input 'partition'" in problems[0]
+
+
+def test_under_torchrun_only_rank_0_writes_the_transfer_artifact(chain, tmp_path, monkeypatch):
+    """Every rank runs the step; ranks > 0 must neither write nor re-seal meta.json."""
+    monkeypatch.setenv("RANK", "1")
+    monkeypatch.setenv("WORLD_SIZE", "1")  # no process group: rank 1 trains alone here
+    steps.imagenet_transfer(chain["search"], tmp_path / "t", profile="smoke")
+    assert not (tmp_path / "t" / "meta.json").exists()
+
+
+def _recorded_run(chain, root):
+    """A run folder as `naslid run` leaves it: run.json listing its tasks' artifacts."""
+    import shutil
+
+    from naslid.io import write_json
+
+    tasks = []
+    for name in ("data", "p0", "split", "p1", "space", "search"):
+        shutil.copytree(chain[name], root / "pipeline_root" / name)
+        uri = str((root / "pipeline_root" / name).resolve())
+        tasks.append({"task": name, "outputs": {"out": {"uri": uri, "type": "system.Model"}}})
+    write_json(
+        root / "run.json", {"status": "SUCCESS", "root": str(root.resolve()), "tasks": tasks}
+    )
+    return root
+
+
+def test_naslid_step_reads_a_copied_run_s_own_files_and_refuses_a_deleted_input(chain, tmp_path):
+    """`naslid step` on a copy read the original's files (absolute paths in run.json); with
+    the final partition's meta.json deleted it fell back to round 0 (issue 22, point 8)."""
+    import shutil
+
+    run = _recorded_run(chain, tmp_path / "run")
+    copy = tmp_path / "copy"
+    shutil.copytree(run, copy)
+    shutil.rmtree(run)  # the original is gone: only the copy's own files can be read
+    found = rerun.run_artifacts(copy)
+    assert len(found) == 6 and all(d.is_relative_to(copy) for d, _ in found)
+    assert rerun.inputs_profile(found) == "smoke"  # prepare-data recorded it
+    (copy / "pipeline_root" / "p1" / "meta.json").unlink()
+    with pytest.raises(FileNotFoundError, match=r"task 'p1' wrote .*p1, which has no meta.json"):
+        rerun.run_artifacts(copy)
+
+
+def test_inputs_of_two_profiles_are_refused():
+    metas = [(None, {"profile": "smoke"}), (None, {"profile": "cifar10"}), (None, {})]
+    with pytest.raises(ValueError, match="profiles cifar10, smoke; give --param profile=NAME"):
+        rerun.inputs_profile(metas)
+    assert rerun.inputs_profile(metas[2:]) is None

@@ -378,7 +378,7 @@ def test_diverging_training_stops_with_epoch_and_step_and_writes_no_checkpoint(d
 
 def test_non_finite_weights_are_never_saved_or_loaded(tmp_path):
     from naslid.divergence import DivergedError
-    from naslid.io import save_torch
+    from naslid.io import read_json, save_torch, seal_meta, write_json
 
     net = fresh()
     with torch.no_grad():
@@ -389,6 +389,10 @@ def test_non_finite_weights_are_never_saved_or_loaded(tmp_path):
     good = fresh()
     save_model(good, tmp_path / "m")
     save_torch(net.state_dict(), tmp_path / "m" / "supernet.pt")  # a model from older code
+    write_json(
+        tmp_path / "m" / "meta.json",
+        seal_meta(read_json(tmp_path / "m" / "meta.json"), tmp_path / "m"),
+    )
     with pytest.raises(DivergedError, match="refused: the weights are not finite"):
         load_model(tmp_path / "m")
 
@@ -401,3 +405,27 @@ def test_cli_refuses_a_non_finite_learning_rate_before_work(lr, tmp_path, capsys
     assert err.startswith("naslid pretrain: error: --lr: must be") and "\n" not in err
     with pytest.raises(ValueError, match="train config: lr must be a finite number >= 0"):
         TrainConfig(lr=float(lr))  # the library refuses it too
+
+
+def test_checkpoints_record_the_thread_count_and_a_resume_on_others_says_so(tmp_path):
+    """A pod resumed with another CPU count is not bit-exact (issue 22, point 11): the
+    checkpoint records the thread count and device, and a resume that differs warns."""
+    import warnings
+
+    from naslid.checkpoints import restore_training_state, training_state
+
+    net = fresh()
+    opt = torch.optim.SGD(net.parameters(), lr=0.1)
+    sched = torch.optim.lr_scheduler.StepLR(opt, 1)
+    before = torch.get_num_threads()
+    state = training_state(net, opt, sched)
+    assert state["hardware"] == {"threads": before, "device": "cpu"}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        restore_training_state(state, net, opt, sched)  # same hardware: silent
+    torch.set_num_threads(before + 1)
+    try:
+        with pytest.warns(UserWarning, match=rf"threads {before} -> {before + 1}.*not bit-exact"):
+            restore_training_state(state, net, opt, sched)
+    finally:
+        torch.set_num_threads(before)

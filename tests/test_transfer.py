@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -384,3 +385,23 @@ def test_data_and_checkpoints_on_an_s3_server(tmp_path, monkeypatch, seaweedfs):
 
     state = torch_from_bytes(ckpts.get_bytes(checkpoint_key(1)))
     assert state["epoch"] == 1 and state["meta"]["arch"] == ARCH
+
+
+def test_a_diverged_or_zero_epoch_run_is_one_line_and_writes_no_model(digits, tmp_path, capsys):
+    """`transfer --lr 1e6` exported a NaN model with exit 0; `--stop-after -1` exited 0
+    without one (issue 22, point 5)."""
+    cell = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_1x1~1|+|skip_connect~0|nor_conv_3x3~1|avg_pool_3x3~2|"
+    args = ["transfer", "--space", "nb201", "--arch", cell, "--data", str(digits), "--quiet"]
+    args += ["--image-size", "32", "--epochs", "2", "--workers", "0", "--out", str(tmp_path / "o")]
+    assert main([*args, "--lr", "1e12"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert re.fullmatch(
+        r"naslid transfer: error: transfer: epoch \d: (the training loss is nan .*; lower --lr or "
+        r"--batch-size|the weights are not finite .*; lower the learning rate)",
+        err,
+    )
+    assert not list((tmp_path / "o").glob("*.pt*")) and not (tmp_path / "o" / "meta.json").exists()
+    assert main([*args, "--stop-after", "-1"]) == 1
+    assert capsys.readouterr().err.strip() == (
+        "naslid transfer: error: --stop-after: must be >= 1, got -1"
+    )

@@ -18,6 +18,12 @@ from naslid import __version__
 # compile writes the committed YAML in one atomic rename and takes no lock.
 _FILE_OUTPUT = {"evaluate", "profile-lid", "split"}
 _NO_LOCK = {"compile"}
+# Options naming what a command reads (a file, a folder, or a table:CSV:COLUMN spec): --out
+# may not be one of them, lie inside one, or hold one (an output replaced its own input).
+_INPUTS = (
+    "scores", "parent", "model", "tree", "proxy", "models", "supernet", "arch_from",
+    "data", "data_root", "profiles", "labels", "oracle", "table", "mask", "restrict",
+)  # fmt: skip
 
 
 # Ranges of the numeric options, by destination name, for every command that has one:
@@ -51,6 +57,7 @@ _RANGES: dict[str, tuple[float, float | None]] = {
     "dropout": (0, 0.999),
     "width_mult": (0.01, None),
     "flops_max": (0, None),
+    "stop_after": (1, None),  # transfer: epochs of this run
     "params_max": (0, None),
 }
 
@@ -71,6 +78,36 @@ def check_ranges(args: argparse.Namespace) -> None:
             raise ValueError(f"{flag}: must be {want}, got {value}")
 
 
+def _input_paths(args: argparse.Namespace) -> list[tuple[str, Path]]:
+    from naslid.store import is_remote
+
+    found = []
+    for name in _INPUTS:
+        values = getattr(args, name, None)
+        for value in values if isinstance(values, list | tuple) else [values]:
+            if not isinstance(value, str) or not value or is_remote(value):
+                continue
+            if value.startswith("table:"):  # table:CSV:COLUMN
+                value = value[len("table:") :].rsplit(":", 1)[0]
+            if value.lstrip().startswith(("[", "{", "python:")):  # inline JSON, not a path
+                continue
+            found.append((f"--{name.replace('_', '-')}", Path(value)))
+    return found
+
+
+def check_not_an_input(args: argparse.Namespace, out: Path) -> None:
+    """Refuse an ``--out`` that is, lies inside, or holds an input folder of the command (one line
+    naming both): ``evaluate --out`` equal to ``--scores`` replaced the scores, ``finetune
+    --out`` equal to ``--parent`` overwrote the parent supernet."""
+    target = out.resolve()
+    for flag, path in _input_paths(args):
+        src = path.resolve()
+        if target == src or target.is_relative_to(src) and src.is_dir():
+            raise ValueError(f"--out {out}: is or lies inside {flag} {path}; choose another output")
+        if src.is_relative_to(target) and src.is_dir() and args.command not in _FILE_OUTPUT:
+            raise ValueError(f"--out {out}: holds {flag} {path}; choose another output")
+
+
 def hold_output(args: argparse.Namespace):
     """Check ``--out`` and take its one-writer lock before any work (naslid.lock); returns
     the function that releases it."""
@@ -78,9 +115,12 @@ def hold_output(args: argparse.Namespace):
     from naslid.store import is_remote
 
     out = getattr(args, "out", None)
+    if out is not None and not str(out).strip():
+        raise ValueError("--out: empty; give the output's path")  # "" meant the current folder
     if not out or args.command in _NO_LOCK or is_remote(out):
         return lambda: None
     path = Path(out)
+    check_not_an_input(args, path)
     if args.command in _FILE_OUTPUT:
         if path.is_dir():
             raise IsADirectoryError(f"--out {path}: is a folder; a file name is expected")

@@ -88,14 +88,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _evaluator(args: argparse.Namespace):
-    from naslid.benchmarks import load_table
+    from naslid import spaces
+    from naslid.benchmarks import check_covers, load_table
     from naslid.scorer import TableScorer
 
     if args.oracle:
-        return TableScorer(load_table(args.oracle))
+        table = load_table(args.oracle)
+        check_covers(table, spaces.get(args.space).SPACE)  # before any work
+        return TableScorer(table)
     from pathlib import Path
 
     from naslid import data
+    from naslid.io import inside
     from naslid.scoring import ProxyEvaluator, ScoringConfig
     from naslid.split import PartitionTree
 
@@ -105,7 +109,7 @@ def _evaluator(args: argparse.Namespace):
             f"{args.proxy}: tree of space {tree.space.name!r}, but --space is {args.space!r}"
         )
     models = Path(args.models) if args.models else Path(args.proxy).parent / "leaves"
-    leaves = [(leaf.mask, models / leaf.id) for leaf in tree.leaves()]
+    leaves = [(leaf.mask, inside(models, leaf.id)) for leaf in tree.leaves()]
     missing = [str(d) for _, d in leaves if not (d / "meta.json").is_file()]
     if missing:
         raise FileNotFoundError(f"--models: no sub-supernet in {', '.join(missing)}")

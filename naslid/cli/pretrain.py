@@ -102,6 +102,7 @@ def run(args: argparse.Namespace) -> int:
     from naslid.store import open_store
     from naslid.train import evaluate, train
 
+    supernets.options(args.space, _options(args))  # refuses an option out of range before work
     device = resolve_device(args.device)
     train_data = datasets.load(
         args.dataset,
@@ -147,14 +148,16 @@ def run(args: argparse.Namespace) -> int:
         print(
             f"epoch {last['epoch']}: train loss {last['loss']:.3f}, train accuracy {last['accuracy']:.1f}%"
         )
-    extra = {"dataset": args.dataset, "num_train": len(train_data), "seed": args.seed}
-    path = save_model(net, args.out, config=config, extra=extra, continuation=result.continuation)
     rng = np.random.default_rng([args.seed, 7])
     rows = []
     for arch in net.space.sample(rng, args.eval_paths, net.mask):
         acc = evaluate(net, eval_data, arch)
         rows.append({"arch": str(arch), "accuracy": acc})
         print(f"{eval_split} accuracy {acc:6.2f}%  {arch}")
+    # every file of the output before meta.json, which seals them (a resumed run over a
+    # finished output rewrote eval.json after sealing: the model was refused from then on)
     write_json(f"{args.out}/eval.json", {"split": eval_split, "paths": rows})
+    extra = {"dataset": args.dataset, "num_train": len(train_data), "seed": args.seed}
+    path = save_model(net, args.out, config=config, extra=extra, continuation=result.continuation)
     print(f"wrote {path} and meta.json")
     return 0

@@ -81,7 +81,6 @@ def cmd_step(args: argparse.Namespace) -> int:
     import inspect
     import tempfile
 
-    from naslid import kfp_local as localrun
     from naslid import rerun, store
 
     params = step_params(args.name, parse_pairs(args.param))
@@ -107,8 +106,13 @@ def cmd_step(args: argparse.Namespace) -> int:
             if not root.is_dir():
                 raise FileNotFoundError(f"--inputs {root}: no such folder")
             default_out = root / "steps" / f"{args.name}-{stamp}"
-        artifacts = localrun.run_artifacts(root)
+        artifacts = rerun.run_artifacts(root)
         inputs = rerun.select_inputs(step, artifacts, chosen)
+        if "profile" in step.params and "profile" not in params:
+            profile = rerun.inputs_profile(artifacts)
+            if profile is not None:
+                params["profile"] = profile
+                print(f"  profile: {profile} (the inputs'; --param profile=NAME to change)")
         problems, runs = rerun.check_lineage(inputs, rerun.find_artifacts(root))
         if problems and not args.allow_mixed:
             raise ValueError(f"{problems[0]}; --allow-mixed runs it anyway")

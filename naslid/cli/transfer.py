@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+from pathlib import Path
 
 from naslid.cli._options import add_config_options, config_values, signature_defaults
 from naslid.io import read_json
@@ -48,6 +49,23 @@ def _arch_from(path: str) -> str:
     )
 
 
+def _check_digits_target(out: Path) -> None:
+    """``--out`` must be new, empty or an earlier digits tree: written into a data set, the
+    tree added its ten classes to it."""
+    digits = {str(c) for c in range(10)}
+    for entry in out.iterdir() if out.is_dir() else ():
+        if entry.name.startswith("."):
+            continue  # the output's lock file
+        if entry.name not in ("train", "val") or not entry.is_dir():
+            raise ValueError(f"--out {out}: holds {entry.name!r}, not a tree made by transfer-data")
+        extra = sorted({c.name for c in entry.iterdir()} - digits)
+        if extra:
+            raise ValueError(
+                f"--out {out}: {entry.name}/ holds class {extra[0]!r}: a data set, not a tree "
+                "made by transfer-data; choose another output"
+            )
+
+
 def run_transfer(args: argparse.Namespace) -> int:
     from naslid.transfer import transfer
 
@@ -85,6 +103,7 @@ def run_transfer(args: argparse.Namespace) -> int:
 
 
 def run_transfer_data(args: argparse.Namespace) -> int:
+    _check_digits_target(Path(args.out))
     root = make_digits_imagefolder(args.out, **config_values(args, _DIGITS_OPTIONS))
     print(f"wrote a 10-class ImageNet-layout tree of digits to {root} (train/, val/)")
     return 0

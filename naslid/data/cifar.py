@@ -1,5 +1,9 @@
 """CIFAR-10 / CIFAR-100 in any of three layouts (torchvision pickle batches, an ImageFolder
-tree, packed ``train.npz`` / ``test.npz``), the download, and ``cifar10-valid``'s halves."""
+tree, packed ``train.npz`` / ``test.npz``), the download, and ``cifar10-valid``'s halves.
+
+The pickle batches are parsed by a restricted unpickler that resolves only numpy's array
+reconstruction (:class:`_BatchUnpickler`): a batch that names any other global is refused
+with one line naming the file, so a data file cannot run code."""
 
 from __future__ import annotations
 
@@ -137,6 +141,40 @@ def _load_cifar(
     )
 
 
+class _Refused(Exception):
+    """A pickle that names a global outside the CIFAR batch format."""
+
+
+# The only globals a CIFAR python batch names: numpy's array reconstruction. Everything else a
+# pickle can name (os.system, builtins.eval, any class) would run code on load: refused.
+_BATCH_GLOBALS = frozenset(
+    {
+        ("numpy.core.multiarray", "_reconstruct"),
+        ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy.core.numeric", "_frombuffer"),  # protocol 5, as numpy >= 1.16 writes it
+        ("numpy._core.numeric", "_frombuffer"),
+        ("numpy", "ndarray"),
+        ("numpy", "dtype"),
+    }
+)
+
+
+class _BatchUnpickler(pickle.Unpickler):
+    """Reads the torchvision CIFAR batches (dicts of lists, strings, bytes and uint8 numpy
+    arrays) and nothing else: a global outside :data:`_BATCH_GLOBALS` is refused before it
+    is looked up, so a crafted batch cannot run code (the data set comes from a bucket)."""
+
+    def find_class(self, module: str, name: str):
+        if (module, name) not in _BATCH_GLOBALS:
+            raise _Refused(
+                f"the pickle names {module}.{name}, which is not part of the CIFAR batch format "
+                "(only numpy arrays, lists, strings and numbers are read)"
+            )
+        if module.startswith("numpy.core.") and hasattr(np, "_core"):
+            module = "numpy._core." + module[len("numpy.core.") :]  # numpy 2 (no warning)
+        return super().find_class(module, name)
+
+
 def _read_pickle(path: Path, base: str) -> dict:
     if not path.is_file():
         tv = _CIFAR_TV[base]
@@ -146,8 +184,10 @@ def _read_pickle(path: Path, base: str) -> dict:
         )
     try:
         with path.open("rb") as f:
-            obj = pickle.load(f, encoding="latin1")
-    except (pickle.UnpicklingError, EOFError, ValueError) as exc:
+            obj = _BatchUnpickler(f, encoding="latin1").load()
+    except _Refused as exc:
+        raise ValueError(f"{base}: {path}: refused: {exc}") from None
+    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError) as exc:
         raise ValueError(f"{base}: {path} is not a CIFAR pickle batch ({exc})") from None
     if not isinstance(obj, dict):
         raise ValueError(f"{base}: {path} is not a CIFAR pickle batch (no dict inside)")
@@ -165,6 +205,8 @@ def _torchvision_index(base: str, folder: Path, split: str) -> _Index:
         for key in ("data", tv.labels_key):
             if key not in batch:
                 raise ValueError(f"{base}: {folder / fname} has no {key!r}")
+        if not isinstance(batch["data"], np.ndarray) or batch["data"].dtype.hasobject:
+            raise ValueError(f"{base}: {folder / fname}: 'data' is not an array of pixels")
         arr = np.asarray(batch["data"], dtype=np.uint8)
         if arr.ndim != 2 or arr.shape[1] != 3 * 32 * 32:
             raise ValueError(

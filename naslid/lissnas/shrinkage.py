@@ -184,6 +184,21 @@ def _seed_scorer(cfg: LissnasConfig, current: Callable[[], Predictor]) -> Scorer
     return lambda pool: current().predict(pool)
 
 
+def check_labels_vary(labels: np.ndarray) -> None:
+    """Refuse labels that are all equal (or not finite): the predictor learns nothing from
+    them, every arch is predicted alike and the "shrunk" space was the original, with exit 0."""
+    labels = np.asarray(labels, dtype=np.float64)
+    if not np.isfinite(labels).all():
+        raise ValueError(
+            f"labels: {int((~np.isfinite(labels)).sum())} of {len(labels)} are not finite"
+        )
+    if len(labels) and float(np.ptp(labels)) == 0.0:
+        raise ValueError(
+            f"labels: all {len(labels)} sampled archs have the same label ({labels[0]:g}); the "
+            "predictor can learn nothing from them (check the labels' source or column)"
+        )
+
+
 def shrink(
     space: SlotSpace,
     labeller: Scorer,
@@ -209,6 +224,7 @@ def shrink(
             f"space {space.name}: only {len(labelled)} distinct archs, too few to shrink"
         )
     labels = counter(labelled)
+    check_labels_vary(labels)
     known = dict(zip(labelled, labels.tolist()))
     first = fit_predictor(space, labelled, labels, cfg, seed, pcount)
     state = {"predictor": first}

@@ -80,26 +80,44 @@ def shrink_indices(
 def flops_coverage(
     flops: np.ndarray, original_flops: np.ndarray, bins: int = LissnasConfig.flops_bins
 ) -> float:
-    """Share of the original FLOPs range, cut in ``bins`` equal bins, that ``flops`` still covers:
-    occupied bins of the shrunk space over occupied bins of the original."""
+    """How much of the original's FLOPs range ``flops`` still covers (LISSNAS 5.4: shrinkage
+    should keep the whole FLOPs range), at a resolution of ``1 / bins`` of that range: the length
+    of the range lying within ``h = (max - min) / (2 bins)`` of a shrunk arch's FLOPs, over the
+    length lying within ``h`` of an original arch's (1.0: nothing lost); of the first, only the
+    part that also lies within ``h`` of an original arch counts.
+
+    Counting occupied equal-width bins was unstable: NB201's FLOPs are discrete and many cells
+    sit on a bin edge, so rounding moved the figure between 0.9 and 1.0. This measure moves by
+    at most ``|shift| / range`` per arch when FLOPs move, and has no edges."""
     orig = np.asarray(original_flops, dtype=np.float64)
     lo, hi = float(orig.min()), float(orig.max())
     if hi <= lo:
         return 1.0 if len(flops) else 0.0
-    edges = np.linspace(lo, hi, bins + 1)
+    h = (hi - lo) / (2 * bins)
 
-    def occupied(values: np.ndarray) -> set[int]:
-        values = np.asarray(values, dtype=np.float64)
-        values = values[(values >= lo) & (values <= hi)]
-        return set(np.clip(np.searchsorted(edges, values, side="right") - 1, 0, bins - 1).tolist())
+    def union(values: np.ndarray) -> list[tuple[float, float]]:
+        merged: list[list[float]] = []
+        for v in np.unique(np.asarray(values, dtype=np.float64)):  # sorted
+            start, end = max(lo, v - h), min(hi, v + h)
+            if start >= end:
+                continue  # outside the original range
+            if merged and start <= merged[-1][1]:
+                merged[-1][1] = max(merged[-1][1], end)
+            else:
+                merged.append([start, end])
+        return [(a, b) for a, b in merged]
 
-    return len(occupied(flops) & occupied(orig)) / len(occupied(orig))
+    near_orig = union(orig)
+    both = sum(max(0.0, min(b, d) - max(a, c)) for a, b in union(flops) for c, d in near_orig)
+    return both / sum(b - a for a, b in near_orig)
 
 
 def cosine_diversity(encodings: np.ndarray) -> tuple[float, float]:
     """Mean and max pairwise cosine distance between rows (0, 0 for fewer than two). The
-    paper's diversity (5.4, appendix J) is the mean; the max is 1 for almost any space of one-hot
-    encodings and says nothing."""
+    paper's diversity (LISSNAS 5.4, Table 7, appendix J) is the *maximum* cosine distance
+    between architecture embeddings (``diversity_max``); with one-hot encodings it is 1 for
+    almost any space, so the mean (``diversity_mean``) is reported beside it as the figure
+    that discriminates."""
     enc = np.asarray(encodings, dtype=np.float64)
     if len(enc) < 2:
         return 0.0, 0.0
@@ -229,6 +247,8 @@ def space_stats(
         "diversity_edit_distance": edit_diversity(sub),
         "diversity_mean": div_mean,
         "diversity_max": div_max,
+        "diversity": "diversity_max: the paper's (LISSNAS 5.4), max pairwise cosine distance of "
+        "one-hot encodings; diversity_mean: the mean, which discriminates",
         "cost_dataset": ds or "default",
         "flops_coverage": flops_coverage(flops, oflops, cfg.flops_bins),
         "params_coverage": flops_coverage(params, oparams, cfg.flops_bins),

@@ -8,7 +8,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from naslid.artifacts import leaf_masks
-from naslid.io import read_json
+from naslid.io import inside, read_json
+from naslid.node_ids import check_node_id
 from naslid.report.load import RunArtifacts
 
 
@@ -136,7 +137,9 @@ def step_timings(run: RunArtifacts, step_order: Sequence[str] = ()) -> list[dict
         r["step"] == "finetune-subsupernet" for r in rows
     ):
         for node in sorted(run.partition["leaves"]):
-            path = run.partition_dir / "leaves" / node / "meta.json"
+            path = inside(
+                run.partition_dir, "leaves", check_node_id(node, "partition"), "meta.json"
+            )
             if not path.is_file():
                 continue
             hist = read_json(path).get("history") or []

@@ -4,6 +4,7 @@ transfer of the best architecture to ImageNet, and the run's report."""
 from __future__ import annotations
 
 import contextlib
+import os
 import tempfile
 from collections.abc import Callable
 from dataclasses import replace
@@ -11,7 +12,6 @@ from pathlib import Path
 
 from naslid.artifacts import (
     DATA,
-    META,
     PARTITION,
     SEARCH,
     SPACE,
@@ -21,6 +21,7 @@ from naslid.artifacts import (
     leaf_masks,
     leaves,
     load_data,
+    load_meta,
     read_meta,
     space_of,
     write_meta,
@@ -104,6 +105,7 @@ def lissnas_shrink(
         "ks_pvalue",
         "flops_coverage",
         "diversity_mean",
+        "diversity_max",
         "queries",
         "iterations",
         "predictor_kendall_tau",
@@ -199,8 +201,13 @@ def evolutionary_search(
         shrink=bool(smeta["shrink"]),
         config=ecfg.__dict__,
         seed=seed,
+        evaluated=len(result.history),  # the budget run: fewer than asked in a small space
     )
-    evolution.write_result(result, out, meta=meta)
+    if ecfg.budget is not None and len(result.history) < ecfg.budget:
+        log(
+            f"evolutionary-search: scored {len(result.history)} archs, fewer than the budget "
+            f"of {ecfg.budget} (the space holds no more distinct archs)"
+        )
     best_info = {
         "arch": best["arch"],
         "score": best["score"],
@@ -209,6 +216,7 @@ def evolutionary_search(
         "params_M": sp.params(arch),
     }
     write_json(Path(out) / "best.json", best_info)
+    evolution.write_result(result, out, meta=meta)  # meta.json last: it seals best.json too
     log(f"evolutionary-search: best {best['arch']} ({best['score']:.2f}% proxy, node {owner})")
     return {
         "best_arch": best["arch"],
@@ -279,7 +287,9 @@ def imagenet_transfer(
         raise RuntimeError(
             f"imagenet-transfer: stopped after epoch {result.get('epoch')}, not finished"
         )
-    meta = read_json(out / META, dict)
+    if int(os.environ.get("RANK", "0")) != 0:  # torchrun: rank 0 writes the artifact
+        return {}
+    meta = load_meta(out)  # transfer's own meta.json, its seal checked before it is extended
     write_meta(
         out,
         {

@@ -28,8 +28,8 @@ from naslid.artifacts import (
 )
 from naslid.config import DEFAULT_PROFILE
 from naslid.criteria import DEFAULT_CRITERION
-from naslid.io import write_json
-from naslid.node_ids import ROOT, parent_id
+from naslid.io import inside, write_json
+from naslid.node_ids import ROOT, check_node_id, parent_id
 from naslid.steps.registry import HOUR, In, Out, step
 from naslid.steps.runtime import checkpoints, copy_file, log, resolve, seed_all, step_device
 
@@ -182,7 +182,7 @@ def profile_lid(
             f"expected {cfg.criterion!r}"
         )
     device = step_device()
-    net, _ = load_model(Path(partition) / "leaves" / node, device=device)
+    net, _ = load_model(inside(partition, "leaves", node), device=device)
     space = net.space
     mask = space.mask_from_json(pmeta["leaves"][node])
     tree_path = Path(partition) / "tree.json"
@@ -432,6 +432,7 @@ def gather_subsupernets(split: PathLike, subsupernets: Sequence[PathLike], out: 
     found = {}
     for d in subsupernets:
         meta = read_meta(d, SUBSUPERNET, {"round": smeta["round"], "space": smeta["space"]})
+        check_node_id(meta["node"], f"{Path(d) / META}: field 'node'")
         if meta["node"] not in smeta["children"]:
             raise ValueError(
                 f"{Path(d) / META}: field 'node' is {meta['node']!r}, not a child of {split}"
@@ -444,7 +445,7 @@ def gather_subsupernets(split: PathLike, subsupernets: Sequence[PathLike], out: 
         raise ValueError(f"subsupernets: no fine-tuned child for node(s) {', '.join(missing)}")
     for node, d in sorted(found.items()):
         for name in ("supernet.pt", "optimizer.pt", META):
-            copy_file(d / name, out / "leaves" / node / name)
+            copy_file(d / name, inside(out, "leaves", node, name))
     copy_file(Path(split) / "tree.json", out / "tree.json")
     copy_file(Path(split) / "decisions.json", out / "decisions.json")
     data_meta = {"dataset": smeta["dataset"], "num_classes": smeta["num_classes"]}

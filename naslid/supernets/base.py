@@ -26,7 +26,8 @@ Choice = Arch | Mask
 class SupernetOptions:
     """The choices a profile makes about a space's network (``Profile.supernet``). A space's
     supernet module subclasses it as ``Options``: one field per constructor argument, its
-    default the paper's, its help in ``metadata["help"]``."""
+    default the paper's, its help in ``metadata["help"]``, its bounds (inclusive) in
+    ``metadata["range"]``: a network too large to build is refused before it is built."""
 
     @classmethod
     def parse(cls, space: str, values: Mapping[str, Any]) -> SupernetOptions:
@@ -38,6 +39,14 @@ class SupernetOptions:
                 f"supernet: {space} has no option {unknown[0]!r}; expected "
                 f"{', '.join(names) or 'none'}"
             )
+        for f in dataclasses.fields(cls):
+            low, high = f.metadata.get("range", (None, None))
+            value = values.get(f.name)
+            if low is not None and isinstance(value, int | float) and not low <= value <= high:
+                raise ValueError(
+                    f"supernet: {space} option {f.name!r} must be between {low} and {high}, "
+                    f"got {value}"
+                )
         return cls(**values)
 
     def __str__(self) -> str:

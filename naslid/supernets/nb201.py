@@ -100,8 +100,12 @@ class ResidualReduction(nn.Module):
 class Options(SupernetOptions):
     """The NAS-Bench-201 network a profile chooses (the paper's by default)."""
 
-    C: int = field(default=CHANNELS, metadata={"help": "channels of the first stage"})
-    N: int = field(default=CELLS_PER_STAGE, metadata={"help": "cells per stage"})
+    # the bounds keep a typo (--N 1000000) from building for hours: NAS-Bench-201's network
+    # is C=16, N=5; 64 cells per stage and 1024 channels are far beyond any use of the space
+    C: int = field(
+        default=CHANNELS, metadata={"help": "channels of the first stage", "range": (1, 1024)}
+    )
+    N: int = field(default=CELLS_PER_STAGE, metadata={"help": "cells per stage", "range": (1, 64)})
 
 
 class Supernet(MaskedSupernet):

@@ -3,7 +3,8 @@ time per step and the supernet's training curves."""
 
 from __future__ import annotations
 
-from naslid.io import read_json
+from naslid.io import inside, read_json
+from naslid.node_ids import check_node_id
 from naslid.report import plots
 from naslid.report.analytics import best_accuracy, step_timings
 from naslid.report.context import SectionContext
@@ -117,7 +118,9 @@ def draw(ctx: SectionContext) -> None:
     curves = {"pretrain": run.supernet.get("history") or []}
     if rounds:
         for node in sorted(run.partition["leaves"]):
-            path = run.partition_dir / "leaves" / node / "meta.json"
+            path = inside(
+                run.partition_dir, "leaves", check_node_id(node, "partition"), "meta.json"
+            )
             if path.is_file():
                 curves[f"fine-tune {node}"] = read_json(path).get("history") or []
     if any(curves.values()):

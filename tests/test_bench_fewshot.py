@@ -1,0 +1,49 @@
+"""The few-shot benchmark's GPU command, run end to end on the CPU with its quick setting:
+the same stages (pretraining, rounds of profiling, splitting and fine-tuning per criterion,
+scoring, search, the split cost), on synthetic data in minutes (slow)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.slow
+def test_gpu_command_runs_its_quick_setting_on_the_cpu(tmp_path):
+    env = {**os.environ, "QUICK": "1", "PY": sys.executable, "RESULTS": str(tmp_path)}
+    done = subprocess.run(
+        ["bash", str(REPO / "bench" / "gpu_fewshot.sh")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=1800,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    machine = json.loads((tmp_path / "machine.json").read_text())
+    assert machine["torch"]
+    report = json.loads((tmp_path / "nb201_fewshot-quick.json").read_text())
+    assert report["criteria"] == [
+        "lid", "lid-separability", "gradient", "random-0", "random-1", "oneshot"
+    ]  # fmt: skip
+    seed = report["per_seed"]["0"]
+    for name in report["criteria"]:
+        corr = seed[name]["correlations"]
+        assert {"top50", "top100", "top150"} <= set(corr)
+        uniform = [k for k in corr if k.startswith("uniform")]
+        assert len(uniform) == 1 and "uniformly" in corr[uniform[0]]["covers"]
+        expected = 1 if name == "oneshot" else 4  # R=2: four sub-supernets
+        assert seed[name]["sub_supernets"] == expected
+    assert seed["lid"]["decisions"]["r"]["edge_rule"] == "partition"
+    assert seed["lid-separability"]["decisions"]["r"]["edge_rule"] == "separability"
+    edges = {seed["lid"]["decisions"][n]["edge"] for n in ("r0", "r1")}
+    assert seed["lid"]["decisions"]["r"]["edge"] not in edges  # never-partitioned edges only
+    assert "minus_oneshot" in report["summary"]["lid"]["top50"]
+    cost = json.loads((tmp_path / "split_cost-quick.json").read_text())
+    assert cost
