@@ -169,6 +169,20 @@ def test_a_unit_ends_at_its_first_skip(one_thread):
         torch.testing.assert_close(net(x, tuple(a)), net(x, tuple(b)))
     sub = net.export(S.from_str(MIN_TEXT))
     assert not any(len(sub.layers[s].candidates) for s in (2, 3))  # dropped: no weights
+    # a child split on a unit's 4th layer holds no skip there; profiling its 3rd layer's skip
+    # (the unit of depth 2, 4th layer idle) runs as in the parent instead of failing
+    mask = list(S.full_mask())
+    mask[3] = tuple(o for o in mask[3] if o != O.SKIP_INDEX)
+    child = net.restrict(tuple(mask)).eval()
+    shallow = S.from_str(MIN_TEXT)  # unit 0 of depth 2: its canonical 4th layer is skip
+    assert shallow.ops[3] == O.SKIP_INDEX
+    fixed = list(mask)
+    fixed[2] = (O.SKIP_INDEX,)
+    with torch.no_grad():
+        torch.testing.assert_close(child(x, shallow), net(x, shallow))
+        torch.testing.assert_close(child(x, tuple(fixed)), net(x, tuple(fixed)))
+    with pytest.raises(ValueError, match="does not hold"):  # a layer that runs must be held
+        child(x, S.from_str("_".join(["mb3k3-mb3k3-mb3k3-skip"] + tokens[1:])))
 
 
 # ---------------------------------------------------------------------- report

@@ -113,10 +113,14 @@ class MaskedSupernet(nn.Module):
             return self.mask
         space = self.space
         sel = space.arch_mask(choice) if isinstance(choice, Arch) else space.check_mask(choice)
+        return self.check_held(sel)
+
+    def check_held(self, sel: Mask) -> Mask:
+        """``sel`` itself, unless a slot asks for an option this network does not hold."""
         for i, (ops, allowed) in enumerate(zip(sel, self.mask)):
             missing = set(ops) - set(allowed)
             if missing:
-                names = space.slot_options[i]
+                names = self.space.slot_options[i]
                 raise ValueError(
                     f"choice: {self.slot_name} {i} asks for {[names[o] for o in sorted(missing)]}, "
                     f"which this network does not hold (it holds {[names[o] for o in allowed]})"

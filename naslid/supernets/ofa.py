@@ -37,13 +37,14 @@ from dataclasses import dataclass, field
 
 from torch import Tensor, nn
 
-from naslid.spaces.base import Arch, Mask
+from naslid.spaces.base import Arch, Mask, SlotSpace
 from naslid.spaces.ofa import (
     FEATURE_MIX_CHANNELS,
     FINAL_EXPAND_CHANNELS,
     FIRST_BLOCK_CHANNELS,
     IMAGENET,
     MAX_DEPTH,
+    NUM_UNITS,
     OP_SPEC,
     SKIP,
     SKIP_INDEX,
@@ -55,6 +56,7 @@ from naslid.spaces.ofa import (
     NetConfig,
     layer_plan,
     se_channels,
+    unit_slots,
 )
 from naslid.supernets.base import Choice, MaskedSupernet, SupernetOptions
 
@@ -186,10 +188,27 @@ class Supernet(MaskedSupernet):
         return 1 + len(self.layers)
 
     def selection(self, choice: Choice | None) -> Mask:
-        """As :meth:`MaskedSupernet.selection`, an arch read as its network."""
-        return super().selection(
-            self.space.canonical(choice) if isinstance(choice, Arch) else choice
-        )
+        """As :meth:`MaskedSupernet.selection`, an arch read as its network, and a layer
+        after its unit's first skip idle.
+
+        Idle layers do not run, so what they select does not matter: a sub-supernet split on
+        a unit's fourth layer holds no skip there in one child, whose third layer's skip is
+        then an option no network of the child has -- yet profiling that layer runs it (the
+        unit ending at the third layer, as in the parent). The idle layer takes an option the
+        network holds instead of failing; every layer that runs must select held options."""
+        if choice is None:
+            return self.mask
+        if isinstance(choice, Arch):
+            sel = [(op,) for op in self.space.canonical(choice).ops]
+        else:  # per-slot validity only: a profiled choice may hold no whole network
+            sel = [tuple(ops) for ops in SlotSpace.check_mask(self.space, choice)]
+        for u in range(NUM_UNITS):
+            ended = False
+            for slot in unit_slots(u):
+                if ended and not set(sel[slot]) <= set(self.mask[slot]):
+                    sel[slot] = (self.mask[slot][0],)
+                ended = ended or sel[slot] == (SKIP_INDEX,)
+        return self.check_held(tuple(sel))
 
     def _blocks(self, x: Tensor, sel: Mask) -> Iterator[Tensor]:
         """The fixed block, then the 20 layer slots; a unit ends at a layer selecting only
