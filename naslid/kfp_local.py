@@ -42,6 +42,7 @@ from typing import Any
 
 import yaml
 
+from naslid import docker_runner
 from naslid.steps.runtime import THREADS_ENV
 
 _SUFFIX = re.compile(r"(-\d+)+$")
@@ -282,6 +283,7 @@ def _stop_children(watcher: _Watcher, grace: float = 10.0) -> list[int]:
             pass
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(proc.pid, signal.SIGKILL)  # the group: the step and anything it started
+    docker_runner.stop_all(grace)  # step containers (--runner docker)
     return [p.pid for p in children]
 
 
@@ -372,12 +374,14 @@ def run(
     out: Path,
     *,
     runner: Any = None,
+    image: str | None = None,
     cache: bool = True,
     retries: bool = False,
     verbose: bool = False,
     progress: bool = True,
 ) -> RunResult:
-    """Run the compiled ``pipeline`` with ``arguments`` under ``kfp.local``; results in ``out``."""
+    """Run the compiled ``pipeline`` with ``arguments`` under ``kfp.local``; results in ``out``.
+    With ``image``, every step runs in a container of that local image (naslid.docker_runner)."""
     from kfp import local
     from kfp.components import load_component_from_text
 
@@ -386,8 +390,15 @@ def run(
     text = Path(pipeline).read_text()
     if not retries:
         text = strip_retries(text)
-    component = load_component_from_text(text)
     out = Path(out).resolve()
+    key = code_fingerprint()
+    if image is not None:  # the image's code runs: its id keys the cache, not this checkout's
+        from naslid.cli.submit import with_image
+
+        key = f"{key}-{docker_runner.image_id(image).removeprefix('sha256:')[:12]}"
+        text = yaml.safe_dump_all(with_image([d for d in yaml.safe_load_all(text) if d], image))
+        runner = runner or local.DockerRunner()
+    component = load_component_from_text(text)
     out.mkdir(parents=True, exist_ok=True)
     # The cache key covers the component code in the YAML, not the library it calls: one cache
     # folder per version of naslid's source, so a code change never serves stale results.
@@ -395,7 +406,7 @@ def run(
         runner=runner or local.SubprocessRunner(use_venv=False),
         pipeline_root=str(out / "pipeline_root"),
         enable_caching=cache,
-        cache_root=str(out / "cache" / code_fingerprint()),
+        cache_root=str(out / "cache" / key),
         raise_on_error=True,
     )
     prof = config.resolve(
@@ -425,6 +436,7 @@ def run(
                 _process_state(),
                 _signals(watcher),
                 _instrumented(watcher),
+                docker_runner.patched(docker_runner.container_settings(out)),
                 contextlib.redirect_stdout(sink),
             ):
                 component(**arguments)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -132,7 +133,14 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
         "--runner",
         default="subprocess",
         choices=("subprocess", "docker"),
-        help="kfp.local runner: subprocess (this Python) or docker (needs a Docker engine)",
+        help="kfp.local runner: subprocess (this Python) or docker (every step in a container of "
+        "--image, on the engine of $DOCKER_HOST)",
+    )
+    p.add_argument(
+        "--image",
+        default=os.environ.get("NASLID_IMAGE"),
+        help="with --runner docker: the local naslid image (make image prints it; default "
+        "$NASLID_IMAGE)",
     )
     p.add_argument(
         "--no-cache", action="store_true", help="run every step, ignoring the local cache"
@@ -147,20 +155,6 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_run)
 
 
-def _docker_runner():
-    from kfp import local
-
-    try:
-        import docker
-
-        docker.from_env().ping()
-    except Exception:
-        raise RuntimeError(
-            "--runner docker: no Docker engine reachable here (start one, or use --runner subprocess)"
-        ) from None
-    return local.DockerRunner()
-
-
 def cmd_run(args: argparse.Namespace) -> int:
     from naslid import kfp_local as localrun
 
@@ -170,13 +164,17 @@ def cmd_run(args: argparse.Namespace) -> int:
     if "checkpoint_root" in known and not arguments.get("checkpoint_root"):
         # keyed by each step's inputs: a re-run of an interrupted run resumes from them
         arguments["checkpoint_root"] = str(Path(args.out).resolve() / "checkpoints")
-    runner = _docker_runner() if args.runner == "docker" else None
+    image = None
+    if args.runner == "docker":
+        if not args.image:
+            raise ValueError("--runner docker: give --image (the tag make image printed)")
+        image = args.image
     try:
         result = localrun.run(
             args.pipeline,
             arguments,
             Path(args.out),
-            runner=runner,
+            image=image,
             cache=not args.no_cache,
             retries=args.retries,
             verbose=args.verbose,
