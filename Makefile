@@ -27,6 +27,11 @@ SOURCE ?= $(shell git remote get-url origin 2>/dev/null || echo unknown)
 $(STAMP): pyproject.toml $(LOCK)
 	@command -v $(PY) >/dev/null || { echo "make: $(PY) not found (naslid needs Python 3.11; set PY=...)"; exit 1; }
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	@# a venv made before the lock has xgboost's GPU wheel, whose nvidia-nccl-cu12 overwrote
+	@# torch's libnccl.so.2: remove both, then put back the NCCL the lock pins (torch's)
+	@if $(BIN)/pip show -q nvidia-nccl-cu12 2>/dev/null; then \
+	  $(BIN)/pip uninstall -y -q xgboost nvidia-nccl-cu12 && \
+	  $(BIN)/pip install --quiet --force-reinstall --no-deps $$(grep -i '^nvidia-nccl' $(LOCK)); fi
 	$(BIN)/pip install --quiet -c $(LOCK) $(TORCH_PINS)
 	$(BIN)/pip install --quiet -c $(LOCK) -e '.[dev]'
 	@touch $(STAMP)

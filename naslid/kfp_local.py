@@ -381,7 +381,8 @@ def run(
     progress: bool = True,
 ) -> RunResult:
     """Run the compiled ``pipeline`` with ``arguments`` under ``kfp.local``; results in ``out``.
-    With ``image``, every step runs in a container of that local image (naslid.docker_runner)."""
+    With ``image`` (the one ``pipeline`` names), every step runs in a container of that local
+    image (naslid.docker_runner), and the image's id keys the cache as the source does."""
     from kfp import local
     from kfp.components import load_component_from_text
 
@@ -392,11 +393,8 @@ def run(
         text = strip_retries(text)
     out = Path(out).resolve()
     key = code_fingerprint()
-    if image is not None:  # the image's code runs: its id keys the cache, not this checkout's
-        from naslid.cli.submit import with_image
-
+    if image is not None:  # steps in containers of ``image`` (the pipeline must name it)
         key = f"{key}-{docker_runner.image_id(image).removeprefix('sha256:')[:12]}"
-        text = yaml.safe_dump_all(with_image([d for d in yaml.safe_load_all(text) if d], image))
         runner = runner or local.DockerRunner()
     component = load_component_from_text(text)
     out.mkdir(parents=True, exist_ok=True)

@@ -52,7 +52,7 @@ def test_run_with_docker_and_no_engine_fails_in_one_line(monkeypatch, capsys, tm
         f"naslid run: error: --runner docker: no Docker engine reachable at unix://{tmp_path}/"
         "no-engine.sock (start one, e.g. images/dockerd.sh start, or use --runner subprocess)"
     )
-    assert not out.exists()  # refused before any work
+    assert not (out / "run.json").exists() and not (out / "pipeline.yaml").exists()  # no work
     assert main(["run", "--runner", "docker", "--out", str(out)]) == 1
     assert "--runner docker: give --image" in capsys.readouterr().err
 

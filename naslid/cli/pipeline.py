@@ -108,6 +108,17 @@ def load_pipeline_module():
     return module
 
 
+def with_image(docs: list[dict], image: str) -> list[dict]:
+    """The compiled documents with every executor's image set to ``image`` (a copy)."""
+    import copy
+
+    docs = copy.deepcopy(docs)
+    for executor in docs[0]["deploymentSpec"]["executors"].values():
+        if "container" in executor:
+            executor["container"]["image"] = image
+    return docs
+
+
 # --------------------------------------------------------------------------- run
 def _add_run(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -164,14 +175,24 @@ def cmd_run(args: argparse.Namespace) -> int:
     if "checkpoint_root" in known and not arguments.get("checkpoint_root"):
         # keyed by each step's inputs: a re-run of an interrupted run resumes from them
         arguments["checkpoint_root"] = str(Path(args.out).resolve() / "checkpoints")
-    image = None
+    image, pipeline = None, args.pipeline
     if args.runner == "docker":
         if not args.image:
             raise ValueError("--runner docker: give --image (the tag make image printed)")
+        import yaml
+
+        from naslid import docker_runner
+        from naslid.io import atomic_write_bytes
+
         image = args.image
+        docker_runner.image_id(image)  # an engine that holds it, before any work
+        pipeline = Path(args.out).resolve() / "pipeline.yaml"  # what ran: the YAML, this image
+        Path(args.out).mkdir(parents=True, exist_ok=True)
+        text = yaml.safe_dump_all(with_image(docs, image), sort_keys=False)
+        atomic_write_bytes(pipeline, text.encode())
     try:
         result = localrun.run(
-            args.pipeline,
+            pipeline,
             arguments,
             Path(args.out),
             image=image,
