@@ -39,6 +39,16 @@ def image() -> str:
     return name
 
 
+@pytest.fixture
+def s3(request):
+    """The session's SeaweedFS server; under make test-containers its absence fails."""
+    from s3server import weed_binary
+
+    if REQUIRED and weed_binary() is None:
+        pytest.fail("NASLID_REQUIRE_DOCKER=1 but SeaweedFS 'weed' is not installed (dev extras)")
+    return request.getfixturevalue("seaweedfs")
+
+
 def _docker(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run(["docker", *args], capture_output=True, text=True, timeout=300)
 
@@ -78,10 +88,10 @@ def _search_top(out: Path) -> list[dict]:
 
 
 @pytest.mark.slow
-def test_smoke_run_in_containers_equals_the_subprocess_run(image, seaweedfs, tmp_path, monkeypatch):
+def test_smoke_run_in_containers_equals_the_subprocess_run(image, s3, tmp_path, monkeypatch):
     """Every step in its own container (host network, run folder mounted), long steps
     checkpointing to S3; same best architecture and scores as the subprocess runner."""
-    monkeypatch.setenv("MINIO_ENDPOINT", f"http://{seaweedfs.endpoint}")
+    monkeypatch.setenv("MINIO_ENDPOINT", f"http://{s3.endpoint}")
     monkeypatch.setenv("MINIO_ACCESS_KEY", ACCESS_KEY)
     monkeypatch.setenv("MINIO_SECRET_KEY", SECRET_KEY)
     boxed, local = tmp_path / "docker", tmp_path / "subprocess"
@@ -105,11 +115,11 @@ def test_smoke_run_in_containers_equals_the_subprocess_run(image, seaweedfs, tmp
 
 @pytest.mark.slow
 def test_a_step_failing_in_its_container_is_reported_with_its_log(
-    image, seaweedfs, tmp_path, monkeypatch, capsys
+    image, s3, tmp_path, monkeypatch, capsys
 ):
     """Wrong S3 credentials: the first step that checkpoints fails inside its container, and
     naslid run says which step failed, with the tail of its log."""
-    monkeypatch.setenv("MINIO_ENDPOINT", f"http://{seaweedfs.endpoint}")
+    monkeypatch.setenv("MINIO_ENDPOINT", f"http://{s3.endpoint}")
     monkeypatch.setenv("MINIO_ACCESS_KEY", ACCESS_KEY)
     monkeypatch.setenv("MINIO_SECRET_KEY", "not-the-secret")
     out = tmp_path / "run"
