@@ -23,4 +23,7 @@ mmdebstrap --quiet --variant=minbase \
       --change 'CMD ["python3"]' \
       --message "naslid base: mmdebstrap minbase bookworm python3 python3-venv" \
       - "$tag" >/dev/null
+for old in $(docker image ls --format '{{.Repository}}:{{.Tag}}' "${tag%:*}"); do
+  [[ $old == "$tag" ]] || docker image rm "$old" >/dev/null  # one base is kept
+done
 echo "base image $tag: built in $(( $(date +%s) - start )) s, $(docker image inspect -f '{{.Size}}' "$tag" | awk '{printf "%.0f MB", $1/1e6}')"
