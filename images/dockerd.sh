@@ -42,14 +42,19 @@ stop)
   kill "$p" 2>/dev/null || true
   for _ in $(seq 1 60); do kill -0 "$p" 2>/dev/null || break; sleep 0.5; done
   if kill -0 "$p" 2>/dev/null; then kill -9 "$p"; sleep 1; fi
+  # dockerd leaves its default network namespace bind-mounted under the exec root
+  while read -r target; do umount "$target" 2>/dev/null || true; done \
+    < <(awk -v r="$run/" 'index($2, r) == 1 {print $2}' /proc/mounts | sort -r)
   left=""
+  awk -v r="$run/" 'index($2, r) == 1' /proc/mounts | grep -q . && left+=" mounts"
   pgrep -f -- "--exec-root $run/exec" >/dev/null && left+=" dockerd"
   pgrep -f -- "$run/exec/containerd" >/dev/null && left+=" containerd"
   ip link show docker0 >/dev/null 2>&1 && left+=" bridge docker0"
   if command -v iptables >/dev/null && iptables -S 2>/dev/null | grep -qi docker; then left+=" iptables rules"; fi
   rm -f "$pid" "$sock"
+  [[ -n $left ]] || rm -rf "$run/exec"
   [[ -z $left ]] || fail "stopped pid $p but left behind:$left"
-  echo "dockerd: stopped (pid $p); no process, bridge or rule left"
+  echo "dockerd: stopped (pid $p); no process, mount, bridge or rule left"
   ;;
 *) echo "usage: images/dockerd.sh start|stop" >&2; exit 2 ;;
 esac
