@@ -20,7 +20,9 @@ WHEELHOUSE_PORT ?= 38471
 # The base: a digest-pinned registry image for a cluster build (BASE=python:3.11-slim-bookworm@sha256:...),
 # or by default the one make base-image builds from Debian packages (keyed by its recipe).
 BASE ?= naslid-base:$(shell sha256sum images/base/build.sh | cut -c1-12)
+# The image's OCI labels: where the source lives and the commit it was built from.
 SOURCE ?= $(shell git remote get-url origin 2>/dev/null || echo unknown)
+REVISION ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
 
 .PHONY: install run test test-all lint format compile bench lock wheelhouse base-image image test-containers clean
 
@@ -75,14 +77,15 @@ base-image:
 	@images/base/build.sh $(BASE)
 
 image:
-	@PY=$(PY) SOURCE=$(SOURCE) REVISION=$(shell git rev-parse HEAD 2>/dev/null || echo unknown) \
+	@PY=$(PY) SOURCE=$(SOURCE) REVISION=$(REVISION) \
 	  images/build-image.sh $(IMAGE) $(BASE) $(LOCK) $(WHEELHOUSE) $(WHEELHOUSE_PORT)
 
 # The pipeline in real containers: starts a dockerd of its own, builds base and image, runs
 # tests/test_containers.py (which may not skip here), stops dockerd (images/test-containers.sh).
 test-containers: $(STAMP)
 	@PY=$(PY) BIN=$(BIN) IMAGE=$(IMAGE) BASE=$(BASE) LOCK=$(LOCK) WHEELHOUSE=$(WHEELHOUSE) \
-	  WHEELHOUSE_PORT=$(WHEELHOUSE_PORT) images/test-containers.sh
+	  WHEELHOUSE_PORT=$(WHEELHOUSE_PORT) SOURCE=$(SOURCE) REVISION=$(REVISION) \
+	  images/test-containers.sh
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

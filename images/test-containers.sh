@@ -5,7 +5,8 @@
 # under /var/cache/naslid, keyed by their inputs), runs tests/test_containers.py with
 # NASLID_REQUIRE_DOCKER=1 (a missing engine or image fails those tests, never skips them),
 # then stops dockerd by its pid and checks that no process, bridge or rule is left.
-# Environment (the Makefile passes it): PY, BIN, IMAGE, BASE, LOCK, WHEELHOUSE, WHEELHOUSE_PORT.
+# Environment (the Makefile passes it): PY, BIN, IMAGE, BASE, LOCK, WHEELHOUSE, WHEELHOUSE_PORT,
+# SOURCE, REVISION (the labels).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 : "${IMAGE:?}" "${BASE:?}" "${LOCK:?}" "${WHEELHOUSE:?}" "${BIN:?}"

@@ -55,6 +55,7 @@ def _docker(*args: str) -> subprocess.CompletedProcess:
 
 def test_run_with_docker_and_no_engine_fails_in_one_line(monkeypatch, capsys, tmp_path):
     monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/no-engine.sock")
+    monkeypatch.delenv("NASLID_IMAGE", raising=False)
     out = tmp_path / "run"
     assert main(["run", "--runner", "docker", "--image", "naslid:x", "--out", str(out)]) == 1
     err = capsys.readouterr().err.strip()
