@@ -44,6 +44,7 @@ from typing import Any
 
 import yaml
 
+from naslid import docker_runner
 from naslid.lifeline import RUN_PID_ENV
 from naslid.steps.runtime import THREADS_ENV
 
@@ -285,6 +286,7 @@ def _stop_children(watcher: _Watcher, grace: float = 10.0) -> list[int]:
             pass
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(proc.pid, signal.SIGKILL)  # the group: the step and anything it started
+    docker_runner.stop_all(grace)  # step containers (--runner docker)
     return [p.pid for p in children]
 
 
@@ -375,12 +377,15 @@ def run(
     out: Path,
     *,
     runner: Any = None,
+    image: str | None = None,
     cache: bool = True,
     retries: bool = False,
     verbose: bool = False,
     progress: bool = True,
 ) -> RunResult:
-    """Run the compiled ``pipeline`` with ``arguments`` under ``kfp.local``; results in ``out``."""
+    """Run the compiled ``pipeline`` with ``arguments`` under ``kfp.local``; results in ``out``.
+    With ``image`` (the one ``pipeline`` names), every step runs in a container of that local
+    image (naslid.docker_runner), and the image's id keys the cache as the source does."""
     from kfp import local
     from kfp.components import load_component_from_text
 
@@ -389,8 +394,12 @@ def run(
     text = Path(pipeline).read_text()
     if not retries:
         text = strip_retries(text)
-    component = load_component_from_text(text)
     out = Path(out).resolve()
+    key = code_fingerprint()
+    if image is not None:  # steps in containers of ``image`` (the pipeline must name it)
+        key = f"{key}-{docker_runner.image_id(image).removeprefix('sha256:')[:12]}"
+        runner = runner or local.DockerRunner()
+    component = load_component_from_text(text)
     out.mkdir(parents=True, exist_ok=True)
     # The cache key covers the component code in the YAML, not the library it calls: one cache
     # folder per version of naslid's source, so a code change never serves stale results.
@@ -398,7 +407,7 @@ def run(
         runner=runner or local.SubprocessRunner(use_venv=False),
         pipeline_root=str(out / "pipeline_root"),
         enable_caching=cache,
-        cache_root=str(out / "cache" / code_fingerprint()),
+        cache_root=str(out / "cache" / key),
         raise_on_error=True,
     )
     prof = config.resolve(
@@ -434,6 +443,7 @@ def run(
                 _process_state(),
                 _signals(watcher),
                 _instrumented(watcher),
+                docker_runner.patched(docker_runner.container_settings(out)),
                 contextlib.redirect_stdout(sink),
             ):
                 component(**arguments)

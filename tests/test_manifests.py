@@ -1,4 +1,4 @@
-"""Kubernetes manifests (kustomize base + GPU overlay) and the image's Dockerfile."""
+"""Kubernetes manifests (kustomize base, overlays, layouts); the image's recipe is in tests/test_image.py."""
 
 from __future__ import annotations
 
@@ -13,7 +13,6 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 MANIFESTS = REPO / "manifests"
 OVERLAYS = [MANIFESTS / "overlays" / n for n in ("seaweedfs", "minio", "gpu")]
-DOCKERFILE = REPO / "images" / "naslid" / "Dockerfile"
 
 
 def _documents(path: Path) -> list[dict]:
@@ -142,66 +141,6 @@ def test_schema_validation_offline(overlay):
     )
     for obj in _build(overlay):
         validate.validate(obj, "1.30.0", strict=True)
-
-
-def test_dockerfile_is_pinned_and_non_root():
-    text = DOCKERFILE.read_text()
-    base = re.search(r"^ARG BASE=(\S+)$", text, re.M).group(1)
-    # the Python the tests run; CUDA comes with the pinned torch wheels (cu130 index)
-    assert re.fullmatch(r"python:3\.11\.\d+-slim-\w+", base), base
-    assert re.search(r"^ARG TORCH_INDEX=https://download.pytorch.org/whl/cu130$", text, re.M)
-    assert re.search(r"^FROM \$\{BASE\}$", text, re.M)
-    assert text.count("-c constraints.txt") == 2  # torch and the rest, both pinned
-    users = re.findall(r"^USER (\S+)$", text, re.M)
-    assert users and users[-1].split(":")[0] not in ("0", "root")
-    assert "pip install -c constraints.txt ." in text and "COPY naslid ./naslid" in text
-    ignore = (DOCKERFILE.parent / "Dockerfile.dockerignore").read_text()
-    assert "**/.venv" in ignore and "**/runs" in ignore
-
-
-def test_constraints_pin_what_the_tests_run():
-    """images/naslid/constraints.txt pins every runtime requirement of pyproject.toml exactly,
-    at the torch the Makefile installs and the kfp pins of pyproject.toml."""
-    import tomllib
-
-    from packaging.requirements import Requirement
-    from packaging.utils import canonicalize_name
-
-    pins = {}
-    for line in (DOCKERFILE.parent / "constraints.txt").read_text().splitlines():
-        if line.strip() and not line.startswith("#"):
-            name, _, version = line.partition("==")
-            assert version, line
-            pins[canonicalize_name(name)] = version
-    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
-    for text in project["dependencies"]:
-        req = Requirement(text)
-        name = canonicalize_name(req.name)
-        assert name in pins, f"constraints.txt does not pin {req.name}"
-        assert req.specifier.contains(pins[name]), f"{req.name}=={pins[name]} violates {text}"
-    make = (REPO / "Makefile").read_text()
-    torch_pins = re.search(r"^TORCH_PINS \?= (.+)$", make, re.M).group(1).split()
-    for pin in torch_pins:
-        name, _, version = pin.partition("==")
-        assert pins[name] == version, pin
-
-
-def test_make_image_fails_clearly_without_docker():
-    make = shutil.which("make")
-    if make is None:
-        pytest.skip("make not on PATH")
-    probe = (
-        subprocess.run(["docker", "info"], capture_output=True, timeout=30)
-        if shutil.which("docker")
-        else None
-    )
-    if probe is not None and probe.returncode == 0:
-        pytest.skip("a Docker engine is reachable here: make image would really build")
-    out = subprocess.run(
-        [make, "-s", "image"], cwd=REPO, capture_output=True, text=True, timeout=60
-    )
-    assert out.returncode != 0
-    assert "no Docker engine reachable" in out.stdout + out.stderr
 
 
 # ----------------------------------------------------------------------------- three layouts

@@ -718,21 +718,6 @@ def test_compile_out_writes_anywhere_and_leaves_the_committed_files(tmp_path, ca
     assert counts == {"8"}
 
 
-def test_run_with_docker_and_no_engine_fails_in_one_line(monkeypatch, capsys):
-    import docker
-
-    def no_engine():
-        raise docker.errors.DockerException("Error while fetching server API version")
-
-    monkeypatch.setattr(docker, "from_env", no_engine)
-    assert main(["run", "--runner", "docker", "--out", "unused"]) == 1
-    err = capsys.readouterr().err.strip()
-    assert (
-        err
-        == "naslid run: error: --runner docker: no Docker engine reachable here (start one, or use --runner subprocess)"
-    )
-
-
 def test_local_helpers():
     assert kfp_local.step_name("comp-report-2-3") == "report"
     assert kfp_local.step_name("comp-split-round") == "split-round"

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -140,6 +141,17 @@ def load_pipeline_module():
     return module
 
 
+def with_image(docs: list[dict], image: str) -> list[dict]:
+    """The compiled documents with every executor's image set to ``image`` (a copy)."""
+    import copy
+
+    docs = copy.deepcopy(docs)
+    for executor in docs[0]["deploymentSpec"]["executors"].values():
+        if "container" in executor:
+            executor["container"]["image"] = image
+    return docs
+
+
 # --------------------------------------------------------------------------- run
 def _add_run(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -165,7 +177,14 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
         "--runner",
         default="subprocess",
         choices=("subprocess", "docker"),
-        help="kfp.local runner: subprocess (this Python) or docker (needs a Docker engine)",
+        help="kfp.local runner: subprocess (this Python) or docker (every step in a container of "
+        "--image, on the engine of $DOCKER_HOST)",
+    )
+    p.add_argument(
+        "--image",
+        default=os.environ.get("NASLID_IMAGE"),
+        help="with --runner docker: the local naslid image (make image prints it; default "
+        "$NASLID_IMAGE)",
     )
     p.add_argument(
         "--no-cache", action="store_true", help="run every step, ignoring the local cache"
@@ -180,20 +199,6 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_run)
 
 
-def _docker_runner():
-    from kfp import local
-
-    try:
-        import docker
-
-        docker.from_env().ping()
-    except Exception:
-        raise RuntimeError(
-            "--runner docker: no Docker engine reachable here (start one, or use --runner subprocess)"
-        ) from None
-    return local.DockerRunner()
-
-
 def cmd_run(args: argparse.Namespace) -> int:
     from naslid import kfp_local as localrun
 
@@ -204,13 +209,27 @@ def cmd_run(args: argparse.Namespace) -> int:
         # keyed by each step's inputs: a re-run of an interrupted run resumes from them
         arguments["checkpoint_root"] = str(Path(args.out).resolve() / "checkpoints")
     check_arguments(docs[0], arguments, local=True)  # one line now, not a failed step later
-    runner = _docker_runner() if args.runner == "docker" else None
+    image, pipeline = None, args.pipeline
+    if args.runner == "docker":
+        if not args.image:
+            raise ValueError("--runner docker: give --image (the tag make image printed)")
+        import yaml
+
+        from naslid import docker_runner
+        from naslid.io import atomic_write_bytes
+
+        image = args.image
+        docker_runner.image_id(image)  # an engine that holds it, before any work
+        pipeline = Path(args.out).resolve() / "pipeline.yaml"  # what ran: the YAML, this image
+        Path(args.out).mkdir(parents=True, exist_ok=True)
+        text = yaml.safe_dump_all(with_image(docs, image), sort_keys=False)
+        atomic_write_bytes(pipeline, text.encode())
     try:
         result = localrun.run(
-            args.pipeline,
+            pipeline,
             arguments,
             Path(args.out),
-            runner=runner,
+            image=image,
             cache=not args.no_cache,
             retries=args.retries,
             verbose=args.verbose,

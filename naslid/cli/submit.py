@@ -18,6 +18,7 @@ from naslid.cli.pipeline import (
     parse_pairs,
     pipeline_arguments,
     read_pipeline_yaml,
+    with_image,
 )
 
 # --------------------------------------------------------------------------- submit
@@ -48,17 +49,6 @@ def check_image(image: str | None, compiled: str, allow_mutable: bool) -> str:
             "give @sha256:DIGEST or a git-SHA tag, or --allow-mutable-image"
         )
     return chosen
-
-
-def with_image(docs: list[dict], image: str) -> list[dict]:
-    """The compiled documents with every executor's image set to ``image`` (a copy)."""
-    import copy
-
-    docs = copy.deepcopy(docs)
-    for executor in docs[0]["deploymentSpec"]["executors"].values():
-        if "container" in executor:
-            executor["container"]["image"] = image
-    return docs
 
 
 def parse_version(text: str) -> tuple[int, int, int] | None:
