@@ -336,6 +336,41 @@ def summarise(per_seed: dict, names: list[str], keys: list[str]) -> dict:
     return out
 
 
+def _cell(stat: dict, digits: int = 3, sign: str = "+") -> str:
+    if stat.get("mean") is None:
+        return "-"
+    text = f"{stat['mean']:{sign}.{digits}f}"
+    if "ci95" in stat:
+        lo, hi = stat["ci95"]
+        text += f" [{lo:{sign}.{digits}f}, {hi:{sign}.{digits}f}]"
+    return text
+
+
+def markdown(summary: dict, keys: list[str]) -> str:
+    """The summary as two Markdown tables: each criterion's mean [95 % interval] over seeds,
+    and its paired difference against one-shot and against random."""
+    cols = [*keys, "best_test_accuracy"]
+    head = [f"tau {k}" for k in keys] + ["best cell, test acc."]
+    rows = ["| criterion | n | " + " | ".join(head) + " |", "|---" * (len(cols) + 2) + "|"]
+    for name, row in summary.items():
+        n = row[cols[0]]["value"]["n"]
+        cells = [
+            _cell(row[c]["value"], *((2, "") if c == "best_test_accuracy" else (3, "+")))
+            for c in cols
+        ]
+        rows.append(f"| {name} | {n} | " + " | ".join(cells) + " |")
+    rows += ["", "| paired difference | " + " | ".join(head) + " |", "|---" * (len(cols) + 1) + "|"]
+    for name, row in summary.items():
+        for other in ("oneshot", "random"):
+            if name in (other, "oneshot") or not row[cols[0]][f"minus_{other}"]["n"]:
+                continue
+            cells = [
+                _cell(row[c][f"minus_{other}"], 2 if c == "best_test_accuracy" else 3) for c in cols
+            ]
+            rows.append(f"| {name} - {other} | " + " | ".join(cells) + " |")
+    return "\n".join(rows) + "\n"
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data", help="CIFAR-10 folder (packed npz, ImageFolder or torchvision)")
@@ -425,7 +460,9 @@ def main() -> None:
     }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(report, indent=2, default=float) + "\n")
-    print(f"wrote {args.out}")
+    table = markdown(report["summary"], keys)
+    Path(args.out).with_suffix(".md").write_text(table)
+    print(table + f"wrote {args.out} and its .md table")
 
 
 if __name__ == "__main__":
