@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from naslid import artifacts, config, kfp_local, spaces
+from naslid import artifacts, config, rerun, spaces
 from naslid.cli import main
 from naslid.io import read_json
 from naslid.node_profile import NodeProfile
@@ -68,7 +68,7 @@ def test_mobile_profile_end_to_end(profile, tmp_path, capsys):
         "imagenet-transfer": 1,
         "report": 1,
     }
-    found = kfp_local.run_artifacts(out)
+    found = rerun.run_artifacts(out)
     assert all(m.get("space", prof.space) == prof.space for _, m in found)
     # the supernet (round 0): the space's CIFAR stem at the profile's width
     partitions = sorted(_by_kind(found, artifacts.PARTITION), key=lambda dm: dm[1]["round"])
