@@ -151,6 +151,13 @@ def protocol_images(space_name: str) -> dict:
     }
 
 
+def _shown(path: Path) -> str:
+    """``path`` relative to the repository when it lies inside (no machine paths in results)."""
+    repo = Path(__file__).resolve().parents[1]
+    full = Path(path).resolve()
+    return str(full.relative_to(repo)) if full.is_relative_to(repo) else str(path)
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--device", default="cpu")
@@ -205,7 +212,7 @@ def main(argv=None) -> int:
         args.out,
         {
             "machine": platform.processor() or platform.machine(),
-            "args": vars(args) | {"out": str(args.out)},
+            "args": vars(args) | {"out": _shown(args.out)},
             "rows": rows,
         },
     )
