@@ -823,9 +823,9 @@ def test_transfer_runs_one_torchrun_process_per_gpu(tmp_path, monkeypatch, capfd
 
     search = tmp_path / "search"
     search.mkdir()
-    write_json(search / "meta.json", artifacts.artifact_meta(artifacts.SEARCH, space="nb201"))
     arch = "|nor_conv_3x3~0|+|skip_connect~0|nor_conv_1x1~1|+|skip_connect~0|none~1|avg_pool_3x3~2|"
     write_json(search / "best.json", {"arch": arch, "score": 50.0})
+    artifacts.write_meta(search, artifacts.artifact_meta(artifacts.SEARCH, space="nb201"))
     env = kfp_components.ddp_environment(2, {"NCCL_SOCKET_IFNAME": "eth1"})
     assert env["MASTER_ADDR"] == "127.0.0.1" and env["GLOO_SOCKET_IFNAME"] == "lo"
     assert env["NCCL_SOCKET_IFNAME"] == "eth1"  # the operator's setting wins
