@@ -28,7 +28,7 @@ PYEOF
 if [ -n "${QUICK:-}" ]; then
   timeout 600 "$PY" bench/nb201_fewshot.py --quick --seeds 0 --no-progress \
     --work "$RESULTS/work" --out "$RESULTS/nb201_fewshot-quick.json"
-  timeout 300 "$PY" bench/split_cost.py --device cpu --batch 16 --C 4 --N 1 \
+  timeout 300 "$PY" bench/split_cost.py --device cpu --batch 32 --C 4 --N 1 \
     --out "$RESULTS/split_cost-quick.json"
 else
   timeout 400 "$PY" bench/nb201_fewshot.py --gpu --data "$DATA" --seeds 0 --no-progress \
