@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 from s3server import ACCESS_KEY, SECRET_KEY
 
-from naslid import artifacts, docker_runner, kfp_local
+from naslid import artifacts, docker_runner, rerun
 from naslid.cli import main
 
 REPO = Path(__file__).resolve().parents[1]
@@ -84,7 +84,7 @@ def test_image_checks_itself(image):
 
 
 def _search_top(out: Path) -> list[dict]:
-    found = {m["artifact"]: d for d, m in kfp_local.run_artifacts(out)}
+    found = {m["artifact"]: d for d, m in rerun.run_artifacts(out)}
     return json.loads((found[artifacts.SEARCH] / "top.json").read_text())
 
 
