@@ -109,11 +109,12 @@ SCALES = {
 
 
 def criteria_of(args) -> list[str]:
-    """The criteria run, in order: lid, lid-separability, gradient, random-0.., oneshot."""
-    names = [c for c in args.criteria if c in CRITERIA]
-    if "random" in args.criteria:
-        names += [f"random-{d}" for d in range(args.random_draws)]
-    return names + (["oneshot"] if "oneshot" in args.criteria else [])
+    """The criteria run, in the order asked (``random`` expands to its draws): by default
+    lid and its one-shot baseline first, so a run cut short still compares them."""
+    names: list[str] = []
+    for c in args.criteria:
+        names += [f"random-{d}" for d in range(args.random_draws)] if c == "random" else [c]
+    return names
 
 
 def _cfg(args, seed: int, epochs: int) -> TrainConfig:
@@ -381,13 +382,19 @@ def main() -> None:
     p.add_argument(
         "--criteria",
         nargs="+",
-        default=[*CRITERIA, "random", "oneshot"],
+        default=["lid", "oneshot", "lid-separability", "random", "gradient"],
         choices=[*CRITERIA, "random", "oneshot"],
     )
     p.add_argument("--table", default=f"table:{DEFAULT_NB201_CSV}:c10_test_acc_200")
     p.add_argument("--no-progress", dest="progress", action="store_false")
     p.add_argument("--work", default="bench/results/nb201_fewshot", help="models (resumable)")
     p.add_argument("--out", help="JSON (default bench/results/nb201_fewshot[-SCALE].json)")
+    p.add_argument(
+        "--finished-only",
+        action="store_true",
+        help="train nothing: summarise the criteria whose results are already in --work "
+        "(what a benchmark spread over several sittings has so far)",
+    )
     args = p.parse_args()
     for k, v in SCALES[args.scale].items():
         setattr(args, k, v)
@@ -415,6 +422,17 @@ def main() -> None:
     cpu_s = 0.0
     for seed in args.seeds:
         models = Models(args, seed, train_data, device)
+        per_seed[seed], details[seed] = {}, {}
+        if args.finished_only:
+            for name in names:
+                done = models.root / name / "result.json"
+                if done.is_file():
+                    per_seed[seed][name] = details[seed][name] = json.loads(done.read_text())
+                    uni = next(
+                        k for k in per_seed[seed][name]["correlations"] if k.startswith("uniform")
+                    )
+                    keys += [uni] if uni not in keys else []
+            continue
         models.pretrained()
         rng = np.random.default_rng(seed)
         probe = [nb201.from_str(a) for a in table.top(150)]
@@ -427,7 +445,6 @@ def main() -> None:
                 train_data, GradMatchConfig().batch_size, args.grad_batches, seed, device
             ),
         }
-        per_seed[seed], details[seed] = {}, {}
         for name in names:
             leaves, info = split_and_train(name, args, models, batches)
             res = score_and_search(name, args, models, leaves, valid, table, probe, uniform)

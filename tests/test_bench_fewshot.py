@@ -30,7 +30,7 @@ def test_gpu_command_runs_its_quick_setting_on_the_cpu(tmp_path):
     assert machine["torch"]
     report = json.loads((tmp_path / "nb201_fewshot-quick.json").read_text())
     assert report["criteria"] == [
-        "lid", "lid-separability", "gradient", "random-0", "random-1", "oneshot"
+        "lid", "oneshot", "lid-separability", "random-0", "random-1", "gradient"
     ]  # fmt: skip
     seed = report["per_seed"]["0"]
     for name in report["criteria"]:
