@@ -29,6 +29,8 @@ resumes from its epoch checkpoints). The JSON sums the CPU seconds of what ran.
 
 CPU (2 cores, resumable; the issue's scale): python bench/nb201_fewshot.py --cpu \
     --data ../shared/data/cifar10-packed --seeds 0 1 2
+    (or one process per seed, OMP_NUM_THREADS=1, then --finished-only over all seeds for
+    the summary of what is done so far)
 GPU (one H100, < 9 min; C=16, N=5):        python bench/nb201_fewshot.py --gpu \
     --data ../shared/data/cifar10-packed --seeds 0
 Quick (synthetic data; says nothing):     python bench/nb201_fewshot.py --quick
