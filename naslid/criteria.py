@@ -132,13 +132,11 @@ class Criterion:
         offers it, else the criterion's default; ``None`` for a random edge."""
         if not self.edge_rules:
             return None
-        name = recorded.get("edge_rule")
-        if name is None or name not in self.edge_rules:
-            if name is not None and len(self.edge_rules) > 1:
-                raise ValueError(
-                    f"edge_rule: {self.name} offers {', '.join(self.edge_rules)}, got {name!r}"
-                )
-            name = next(iter(self.edge_rules))
+        name = recorded.get("edge_rule", next(iter(self.edge_rules)))
+        if name not in self.edge_rules:
+            raise ValueError(
+                f"edge_rule: {self.name} offers {', '.join(self.edge_rules)}, got {name!r}"
+            )
         return name, self.edge_rules[name]
 
 
