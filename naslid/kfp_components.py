@@ -19,6 +19,7 @@ import inspect
 import json
 import linecache
 import math
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -43,6 +44,25 @@ JSON parameters and active deadlines are older (backend/src/v2/driver/k8s.go).""
 PLACEHOLDER_IMAGE = "naslid.invalid/set-image-at-submit/naslid:placeholder"
 """The image the committed YAML names: a reserved ``.invalid`` host (RFC 2606) that no
 registry answers, so it can never be pulled by mistake; ``naslid submit --image`` replaces it."""
+
+_PATH_PART = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+_HOST = r"[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*"
+IMAGE_REFERENCE = re.compile(
+    rf"^(?:{_HOST}(?::[0-9]+)?/)?{_PATH_PART}(?:/{_PATH_PART})*"
+    r"(?::[\w][\w.-]{0,127})?(?:@sha256:[0-9a-f]{64})?$"
+)
+"""An image reference as container engines parse it (the distribution project's grammar:
+``[host[:port]/]path[:tag][@sha256:digest]``, lower-case path components)."""
+
+
+def check_image_reference(image: str, what: str = "image") -> str:
+    """``image`` itself, or ValueError naming ``what`` when no engine could pull it."""
+    if not IMAGE_REFERENCE.match(image) or len(image) > 255:
+        raise ValueError(
+            f"{what}: {image!r} is not an image reference (expected "
+            "[REGISTRY[:PORT]/]NAME[:TAG][@sha256:DIGEST], lower-case name)"
+        )
+    return image
 
 
 def floor_text() -> str:

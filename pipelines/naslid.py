@@ -133,6 +133,7 @@ class Settings:
     cpu_memory_limit: str = "8Gi"
 
     def __post_init__(self) -> None:
+        kfp_components.check_image_reference(self.image, "image")
         if not 0 <= self.max_rounds <= 6:
             raise ValueError(f"max_rounds: must lie in 0..6, got {self.max_rounds}")
         if self.parallelism < 1:

@@ -370,6 +370,31 @@ TIMEOUTS = {
 }
 
 
+@pytest.mark.parametrize(
+    "image",
+    [
+        kfp_components.PLACEHOLDER_IMAGE,
+        "naslid:1a2b3c4d5e6f",
+        "registry.example.com:5000/team/naslid:git-1a2b3c4",
+        "ghcr.io/org/naslid@sha256:" + "0" * 64,
+    ],
+)
+def test_image_references_pass(image):
+    assert kfp_components.check_image_reference(image) == image
+
+
+@pytest.mark.parametrize(
+    "image", ["", "Naslid:latest", "naslid:la test", "naslid@sha256:abc", "_naslid", "a//b"]
+)
+def test_compile_refuses_what_no_engine_could_pull(image, tmp_path, capsys):
+    """compile --image took any string (issue 22, point 10): one line, nothing written."""
+    out = tmp_path / "p.yaml"
+    assert main(["compile", "--image", image, "--out", str(out)]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "is not an image reference" in err[0], err
+    assert not out.exists()
+
+
 def test_compile_settings_reach_the_yaml(pipeline_module, tmp_path):
     from naslid.cli import build_parser
 

@@ -35,9 +35,9 @@ def check_image(image: str | None, compiled: str, allow_mutable: bool) -> str:
     """The image to submit with: ``image`` (or the compiled one), never the placeholder, and a
     mutable tag only when ``allow_mutable``: KFP's cache key holds the image string, so a
     rebuilt ``:latest`` or ``:0.1.0`` would be served results of the old code."""
-    from naslid.kfp_components import PLACEHOLDER_IMAGE
+    from naslid.kfp_components import PLACEHOLDER_IMAGE, check_image_reference
 
-    chosen = image or compiled
+    chosen = check_image_reference(image or compiled, "--image")
     if chosen == PLACEHOLDER_IMAGE:
         raise ValueError(
             f"--image: the pipeline names the placeholder {PLACEHOLDER_IMAGE}; pass the pushed "
