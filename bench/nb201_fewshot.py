@@ -478,7 +478,8 @@ def main() -> None:
         "paper": PAPER,
     }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(report, indent=2, default=float) + "\n")
+    text = json.dumps(report, indent=2, default=float)  # no machine paths: ../shared
+    Path(args.out).write_text(text.replace(str(REPO.parent), "..") + "\n")
     table = markdown(report["summary"], keys)
     Path(args.out).with_suffix(".md").write_text(table)
     print(table + f"wrote {args.out} and its .md table")
