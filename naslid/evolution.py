@@ -14,9 +14,12 @@ No arch is scored twice: candidates are keyed by ``space.canonical`` (the isomor
 and a child whose class was already scored is redrawn. The evaluator gets the arch as drawn
 (the first member of its class met), so a proxy evaluator can place it in its sub-supernet.
 ``budget`` caps the number of distinct archs scored; the search stops when it is reached.
-FLOPs / parameter limits (``space.flops`` / ``space.params``), a :data:`Mask` and an explicit
-set of allowed archs (a LISSNAS shrunk space) restrict every candidate: random ones are
-drawn inside them, children outside them are rejected and redrawn.
+A :data:`Mask` and an explicit set of allowed archs (a LISSNAS shrunk space) restrict every
+candidate: random ones are drawn inside them, children outside them are rejected and redrawn.
+Hardware limits (``flops_max``, ``params_max``, ``latency_max``: :mod:`naslid.budget`) are met
+by construction: mutation and crossover move a slot only to an option that keeps the child
+within them, random draws are drawn within them, and a budget nothing meets is refused before
+any arch is scored. An arch over a limit is never scored and never returned.
 
 The evaluator (any :class:`naslid.scorer.Scorer`) is called once per generation with the list
 of new archs, so that a proxy evaluator can group them by sub-supernet;
@@ -40,6 +43,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from naslid.budget import Budget, Feasible, LatencyFn
 from naslid.io import read_table, seal_meta, write_json, write_table
 from naslid.scorer import Scorer, scores_of
 from naslid.spaces.base import Arch, Mask, SlotSpace
@@ -47,7 +51,9 @@ from naslid.spaces.base import Arch, Mask, SlotSpace
 ProgressFn = Callable[[int, float], None]
 """Called after each generation with (generation, best score so far)."""
 
-HISTORY_COLUMNS = ("generation", "arch", "score", "flops", "params", "origin")
+HISTORY_COLUMNS = ("generation", "arch", "score", "flops", "params", "latency", "origin")
+"""``flops`` and ``params`` in millions (the space's cost model), ``latency`` in milliseconds
+predicted from a latency table (NaN without one)."""
 
 _ENUMERATE_LIMIT = 1_000_000
 """Spaces up to this size are enumerated when rejection sampling finds no new arch."""
@@ -68,6 +74,8 @@ class EvolutionConfig:
     """At most this many distinct archs are scored (None: population x generations)."""
     flops_max: float | None = None
     params_max: float | None = None
+    latency_max: float | None = None
+    """Hardware limits (:class:`naslid.budget.Budget`); None: no limit."""
     top_k: int = 10
     max_tries: int = 10
     """Attempts per wanted child before the rest of the generation is filled at random."""
@@ -93,6 +101,11 @@ class EvolutionConfig:
             raise ValueError(f"budget: must be at least 1, got {self.budget}")
         if self.top_k < 1:
             raise ValueError(f"top_k: must be at least 1, got {self.top_k}")
+        self.limits()  # refuse a bad limit at once
+
+    def limits(self) -> Budget:
+        """The hardware limits as a :class:`naslid.budget.Budget`."""
+        return Budget(self.flops_max, self.params_max, self.latency_max)
 
     @property
     def num_parents(self) -> int:
@@ -114,7 +127,8 @@ class SearchResult:
     history: pd.DataFrame
     """One row per scored arch: generation, arch (string), score, flops, params, origin."""
     top: list[dict] = field(default_factory=list)
-    """``[{"arch": str, "score": float}, ...]`` best first (ties: first scored first)."""
+    """``[{"arch": str, "score": float, "flops_M", "params_M"[, "latency_ms"]}, ...]`` best
+    first (ties: first scored first)."""
 
     @property
     def best(self) -> dict:
@@ -161,23 +175,24 @@ class _Archive:
         space: SlotSpace,
         mask: Mask | None,
         restrict: Collection[Arch] | None,
-        flops_max: float | None,
-        params_max: float | None,
+        budget: Budget,
+        latency: LatencyFn | None,
     ) -> None:
         self.space = space
         self.mask = space.full_mask() if mask is None else space.check_mask(mask)
-        self.flops_max = flops_max
-        self.params_max = params_max
+        self.feasible = Feasible(space, budget, latency=latency, mask=self.mask)
         self.members: list[Arch] | None = None
         if restrict is not None:
             unique: dict[tuple[int, ...], Arch] = {}
             for a in restrict:
                 unique.setdefault(tuple(a.ops), a)
-            self.members = [a for a in unique.values() if self._within(a)]
-            if not self.members:
-                raise ValueError(
-                    "restrict: no arch of the set satisfies the mask and the FLOPs/params limits"
-                )
+            inside = [a for a in unique.values() if space.contains(self.mask, a)]
+            if not inside:
+                raise ValueError("restrict: no arch of the set lies inside the mask")
+            self.feasible.check(inside, what=f"the {len(inside)} allowed archs")
+            self.members = [a for a in inside if self.feasible.within(a)]
+        else:
+            self.feasible.check()
         self._allowed = None if self.members is None else {tuple(a.ops) for a in self.members}
         self._legal_cache: dict[tuple[int, ...], bool] = {}
         self._key_cache: dict[tuple[int, ...], str] = {}
@@ -186,11 +201,7 @@ class _Archive:
         self.archs: list[Arch] = []
 
     def _within(self, arch: Arch) -> bool:
-        if not self.space.contains(self.mask, arch):
-            return False
-        if self.flops_max is not None and self.space.flops(arch) > self.flops_max:
-            return False
-        return self.params_max is None or self.space.params(arch) <= self.params_max
+        return self.space.contains(self.mask, arch) and self.feasible.within(arch)
 
     def legal(self, arch: Arch) -> bool:
         ops = tuple(arch.ops)
@@ -238,6 +249,14 @@ class _Archive:
         if self.space.mask_size(self.mask) <= _ENUMERATE_LIMIT:  # nearly exhausted: enumerate
             legal = [a for a in self.space.all_archs(self.mask) if self.legal(a)]
             out += self._draw_from(legal, rng, n - len(out), pending)
+        elif self.feasible.limits:  # a tight budget in a huge space: projected draws
+            for _ in range(tries * (n - len(out))):
+                target = self.space.sample(rng, 1, self.mask)[0]
+                arch = self.feasible.project(target, rng)
+                if arch is not None and self.accept(arch, pending):
+                    out.append(arch)
+                    if len(out) == n:
+                        break
         return out
 
     def _draw_from(
@@ -264,7 +283,11 @@ class _Archive:
     ) -> None:
         if not archs:
             return
+        over = [str(a) for a in archs if not self.legal(a)]
+        if over:  # the operators never propose one: a bug, never a silent over-budget result
+            raise RuntimeError(f"search: {over[0]} is outside the mask or the budget")
         scores = scores_of(evaluator, archs)
+        costs = self.feasible.costs
         for arch, score, origin in zip(archs, scores, origins):
             self.seen.add(self.key(arch))
             self.archs.append(arch)
@@ -273,8 +296,9 @@ class _Archive:
                     generation,
                     str(arch),
                     float(score),
-                    self.space.flops(arch),
-                    self.space.params(arch),
+                    costs(arch, "flops"),
+                    costs(arch, "params"),
+                    costs(arch, "latency"),
                     origin,
                 )
             )
@@ -286,7 +310,13 @@ class _Archive:
     def history(self) -> pd.DataFrame:
         frame = pd.DataFrame(self.rows, columns=list(HISTORY_COLUMNS))
         return frame.astype(
-            {"generation": "int64", "score": "float64", "flops": "float64", "params": "float64"}
+            {
+                "generation": "int64",
+                "score": "float64",
+                "flops": "float64",
+                "params": "float64",
+                "latency": "float64",
+            }
         )
 
     def ranked(self) -> list[int]:
@@ -294,7 +324,13 @@ class _Archive:
         return sorted(range(len(self.rows)), key=lambda i: (-self.rows[i][2], i))
 
     def result(self, top_k: int) -> SearchResult:
-        top = [{"arch": self.rows[i][1], "score": self.rows[i][2]} for i in self.ranked()[:top_k]]
+        top = []
+        for i in self.ranked()[:top_k]:
+            _, arch, score, flops, params, latency, _ = self.rows[i]
+            entry = {"arch": arch, "score": score, "flops_M": flops, "params_M": params}
+            if latency == latency:  # known (not NaN)
+                entry["latency_ms"] = latency
+            top.append(entry)
         return SearchResult(self.history(), top)
 
 
@@ -326,11 +362,11 @@ def _offspring(
                 break
             if origin == "mutation":
                 parent = parents[int(rng.integers(len(parents)))]
-                child = mutate(space, parent, config.mutation_prob, rng, archive.mask)
+                child = archive.feasible.mutate(parent, config.mutation_prob, rng)
             else:
                 i, j = rng.choice(len(parents), size=2, replace=False)
-                child = crossover(
-                    space, parents[int(i)], parents[int(j)], config.crossover_prob, rng
+                child = archive.feasible.crossover(
+                    parents[int(i)], parents[int(j)], config.crossover_prob, rng
                 )
             if archive.accept(child, pending):
                 batch.append(child)
@@ -359,17 +395,19 @@ def evolve(
     *,
     mask: Mask | None = None,
     restrict: Collection[Arch] | None = None,
+    latency: LatencyFn | None = None,
     progress: ProgressFn | None = None,
 ) -> SearchResult:
     """The evolutionary search of NAS-LID (see the module docstring).
 
     Stops after ``config.generations`` generations, when ``config.budget`` distinct archs are
-    scored, or when no new legal arch is left.
+    scored, or when no new legal arch is left. ``latency`` predicts an arch's latency (needed
+    by ``config.latency_max``; recorded in the history whenever given).
     """
     config = EvolutionConfig() if config is None else config
     check_budget(config)
     rng = np.random.default_rng(rng)
-    archive = _Archive(space, mask, restrict, config.flops_max, config.params_max)
+    archive = _Archive(space, mask, restrict, config.limits(), latency)
     for generation in range(config.generations):
         want = _budget_left(archive, config.budget, config.population)
         if want <= 0:
@@ -399,21 +437,22 @@ def random_search(
     *,
     mask: Mask | None = None,
     restrict: Collection[Arch] | None = None,
-    flops_max: float | None = None,
-    params_max: float | None = None,
+    limits: Budget | None = None,
+    latency: LatencyFn | None = None,
     batch_size: int = 50,
     top_k: int = 10,
     max_tries: int = 10,
     progress: ProgressFn | None = None,
 ) -> SearchResult:
-    """Baseline: ``budget`` distinct legal archs drawn uniformly, scored in batches of
-    ``batch_size`` (the ``generation`` column is the batch index), same rules as :func:`evolve`."""
+    """Baseline: ``budget`` distinct legal archs drawn uniformly (within ``limits``), scored in
+    batches of ``batch_size`` (the ``generation`` column is the batch index), same rules as
+    :func:`evolve`."""
     if budget < 1:
         raise ValueError(f"budget: must be at least 1, got {budget}")
     if batch_size < 1:
         raise ValueError(f"batch_size: must be at least 1, got {batch_size}")
     rng = np.random.default_rng(rng)
-    archive = _Archive(space, mask, restrict, flops_max, params_max)
+    archive = _Archive(space, mask, restrict, limits or Budget(), latency)
     batch_index = 0
     while archive.num_scored < budget:
         pending: set[str] = set()

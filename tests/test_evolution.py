@@ -10,8 +10,10 @@ import pandas as pd
 import pytest
 
 from naslid.benchmarks import Table
+from naslid.budget import Budget
 from naslid.cli import main
 from naslid.evolution import (
+    HISTORY_COLUMNS,
     EvolutionConfig,
     crossover,
     evolve,
@@ -109,7 +111,8 @@ def test_no_arch_is_scored_twice_and_the_budget_stops_the_search():
     assert len(scored) == 520 and len(set(keys)) == 520  # distinct isomorphism classes
     assert [len(b) for b in oracle.batches] == [50] * 10 + [20]  # one call per generation
     hist = result.history
-    assert list(hist.columns) == ["generation", "arch", "score", "flops", "params", "origin"]
+    assert list(hist.columns) == list(HISTORY_COLUMNS)
+    assert hist["latency"].isna().all()  # no latency table: unknown, never 0
     assert len(hist) == 520 and hist["generation"].max() == 10
     assert hist["arch"].tolist() == [str(a) for a in scored]
     np.testing.assert_allclose(hist["flops"], [SPACE.flops(a) for a in scored])
@@ -165,7 +168,7 @@ def test_flops_and_params_limits_are_respected(search):
         result = evolve(SPACE, additive_oracle, cfg, rng=9)
     else:
         result = random_search(
-            SPACE, additive_oracle, 300, rng=9, flops_max=flops_max, params_max=params_max
+            SPACE, additive_oracle, 300, rng=9, limits=Budget(flops_max, params_max)
         )
     assert len(result.history) == 300
     assert result.history["flops"].max() <= flops_max
@@ -255,7 +258,9 @@ def test_cli_evolve_writes_top_and_history(tmp_path, synthetic_table):
     assert len(top) == 5 and [t["score"] for t in top] == sorted(
         (t["score"] for t in top), reverse=True
     )
-    assert set(top[0]) == {"arch", "score"}
+    assert set(top[0]) == {"arch", "score", "flops_M", "params_M"}  # no latency table
+    arch = nb201.Arch.from_str(top[0]["arch"])
+    assert top[0]["flops_M"] == nb201.flops(arch) and top[0]["params_M"] == nb201.params(arch)
     hist = pd.read_parquet(out / "history.parquet")
     pd.testing.assert_frame_equal(hist, pd.read_csv(out / "history.csv"), check_dtype=False)
     assert len(hist) == 150 and top[0]["score"] == hist["score"].max()

@@ -59,6 +59,7 @@ _RANGES: dict[str, tuple[float, float | None]] = {
     "flops_max": (0, None),
     "stop_after": (1, None),  # transfer: epochs of this run
     "params_max": (0, None),
+    "latency_max": (0, None),
 }
 
 

@@ -62,3 +62,44 @@ def add_profile_option(parser: argparse.ArgumentParser) -> None:
         default=DEFAULT_PROFILE,
         help=f"run profile: {' | '.join(PROFILES)} (default %(default)s)",
     )
+
+
+BUDGET_HELP = {
+    "flops_max": "FLOPs limit, millions (the space's cost model: space.flops)",
+    "params_max": "parameter limit, millions (space.params)",
+    "latency_max": "latency limit, milliseconds, predicted from --latency-table",
+}
+"""The hardware limits' options (:data:`naslid.budget.LIMIT_FIELDS`), unset by default."""
+
+
+def add_budget_options(parser: argparse.ArgumentParser) -> None:
+    """``--flops-max``, ``--params-max``, ``--latency-max`` and ``--latency-table``: the
+    hardware budget every searched arch meets (:mod:`naslid.budget`)."""
+    from naslid.budget import LIMIT_FIELDS
+
+    assert set(BUDGET_HELP) == set(LIMIT_FIELDS.values())
+    for name, text in BUDGET_HELP.items():
+        parser.add_argument(f"--{name.replace('_', '-')}", dest=name, type=float, help=text)
+    parser.add_argument(
+        "--latency-table",
+        metavar="DIR",
+        help="latency lookup table measured on the target device (naslid latency --out DIR): "
+        "every arch's latency is predicted from it, and --latency-max needs it",
+    )
+
+
+def budget_of(args: argparse.Namespace, space: object):
+    """The :class:`naslid.budget.Budget` of the options :func:`add_budget_options` added and
+    the latency predictor of ``--latency-table`` (checked against ``space``; None without)."""
+    from naslid.budget import Budget
+
+    budget = Budget(**{name: getattr(args, name) for name in BUDGET_HELP})
+    if getattr(args, "latency_table", None) is None:
+        if budget.latency_max is not None:
+            raise ValueError("--latency-max: needs --latency-table (naslid latency --out DIR)")
+        return budget, None
+    from naslid import latency
+
+    table = latency.load_table(args.latency_table)
+    table.check(space)
+    return budget, table.predict

@@ -7,9 +7,9 @@ import math
 from dataclasses import asdict
 
 from naslid import __version__
-from naslid.cli._options import add_space_option
+from naslid.cli._options import BUDGET_HELP, add_budget_options, add_space_option, budget_of
 
-_CONFIG = ("population", "generations", "budget", "flops_max", "params_max")
+_CONFIG = ("population", "generations", "budget", *BUDGET_HELP)
 """The options that set the ``EvolutionConfig`` field of their name."""
 
 
@@ -63,8 +63,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--generations", type=int, default=defaults.generations, help="default %(default)s (paper)"
     )
-    p.add_argument("--flops-max", type=float, help="FLOPs limit in millions (space.flops)")
-    p.add_argument("--params-max", type=float, help="parameter limit in millions (space.params)")
+    add_budget_options(p)
     p.add_argument(
         "--restrict",
         metavar="CSV",
@@ -128,6 +127,7 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from naslid import spaces
+    from naslid.budget import Feasible
     from naslid.evolution import (
         EvolutionConfig,
         check_budget,
@@ -142,9 +142,15 @@ def run(args: argparse.Namespace) -> int:
     config = EvolutionConfig(**{name: getattr(args, name) for name in _CONFIG}, top_k=args.top)
     if args.method == "evolution":
         check_budget(config)  # before the oracle or any supernet is loaded
+    limits, latency = budget_of(args, space)
 
     mask = space.mask_from_json(read_json(args.mask)) if args.mask else None
     restrict = load_archs(space, args.restrict) if args.restrict else None
+    feasible = Feasible(space, limits, latency=latency, mask=mask)
+    if restrict is None:
+        feasible.check()  # a budget nothing meets: before the oracle or any supernet is loaded
+    else:
+        feasible.check(restrict, what=f"the {len(restrict)} archs of --restrict")
     evaluator = _evaluator(args)
 
     if args.method == "random":
@@ -169,15 +175,22 @@ def run(args: argparse.Namespace) -> int:
                 args.seed,
                 mask=mask,
                 restrict=restrict,
-                flops_max=args.flops_max,
-                params_max=args.params_max,
+                limits=limits,
+                latency=latency,
                 batch_size=config.population,
                 top_k=args.top,
                 progress=progress,
             )
         else:
             result = evolve(
-                space, evaluator, config, args.seed, mask=mask, restrict=restrict, progress=progress
+                space,
+                evaluator,
+                config,
+                args.seed,
+                mask=mask,
+                restrict=restrict,
+                latency=latency,
+                progress=progress,
             )
     meta = {
         "step": "evolve",
@@ -194,6 +207,7 @@ def run(args: argparse.Namespace) -> int:
         "config": asdict(config),
         "mask": args.mask,
         "restrict": args.restrict,
+        "latency_table": args.latency_table,
         "num_scored": len(result.history),
         "version": __version__,
     }

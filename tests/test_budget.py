@@ -1,0 +1,184 @@
+"""Hardware budgets (issue 24): every searched arch is within the limits, by construction."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from naslid.budget import Budget, Feasible
+from naslid.evolution import EvolutionConfig, crossover, evolve, mutate, random_search
+from naslid.spaces import mobilenet, nb201, ofa
+
+SPACES = {"nb201": nb201.SPACE, "mobilenet": mobilenet.SPACE, "ofa": ofa.SPACE}
+
+
+def score_by_flops(archs):
+    """A scorer that prefers big networks: without limits the search runs to the largest."""
+    return np.array(
+        [nb201.SPACE.flops(a) if isinstance(a, nb201.Arch) else a.ops[0] for a in archs]
+    )
+
+
+def scattered(archs):
+    """A deterministic score with no relation to size."""
+    return np.array([float(hash(a.ops) % 1000) for a in archs])
+
+
+def never_called(archs):
+    raise AssertionError("an arch was scored")
+
+
+def fake_latency(arch) -> float:
+    """A latency predictor for tests: ms grow with the option indices."""
+    return 1.0 + 0.5 * sum(arch.ops)
+
+
+# ------------------------------------------------------------------ the budget itself
+@pytest.mark.parametrize(
+    "kwargs, field",
+    [
+        ({"flops_max": -1.0}, "flops_max"),
+        ({"params_max": math.nan}, "params_max"),
+        ({"latency_max": math.inf}, "latency_max"),
+        ({"flops_max": True}, "flops_max"),
+        ({"params_max": "5"}, "params_max"),
+    ],
+)
+def test_a_bad_limit_is_refused_naming_its_field(kwargs, field):
+    with pytest.raises(ValueError, match=f"^{field}:"):
+        Budget(**kwargs)
+
+
+def test_from_limits_reads_zero_and_negative_as_unset():
+    b = Budget.from_limits(flops_max=0, params_max=-1, latency_max=2.5)
+    assert b.limits() == {"latency": 2.5}
+    assert not Budget.from_limits(flops_max=None)
+    with pytest.raises(ValueError, match="unknown limit 'flop_max'"):
+        Budget.from_limits(flop_max=3)
+
+
+def test_minimum_is_exact_on_nb201():
+    f = Feasible(nb201.SPACE)
+    archs = list(nb201.SPACE.all_archs())
+    for metric, fn in (("flops", nb201.flops), ("params", nb201.params)):
+        low, arch = f.minimum(metric)
+        assert low == min(fn(a) for a in archs) == fn(arch)
+
+
+@pytest.mark.parametrize("name", ["mobilenet", "ofa"])
+def test_minimum_by_descent_is_below_every_draw_and_locally_minimal(name):
+    space = SPACES[name]
+    f = Feasible(space)
+    low, arch = f.minimum("flops")
+    assert low == pytest.approx(space.flops(arch))
+    draws = space.sample(np.random.default_rng(0), 3000)
+    assert low <= min(space.flops(a) for a in draws)
+    for slot, options in enumerate(space.slot_options):  # no single move lowers it
+        for option in range(len(options)):
+            ops = list(arch.ops)
+            ops[slot] = option
+            assert space.flops(space.network(space.arch_type(tuple(ops)))) >= low - 1e-9
+
+
+def test_a_budget_nothing_meets_is_refused_with_the_minimum_before_any_scoring():
+    low, _ = Feasible(nb201.SPACE).minimum("flops")
+    cfg = EvolutionConfig(budget=50, flops_max=low / 2)
+    with pytest.raises(ValueError, match=rf"^flops_max: .* its minimum is {low:.4g} M FLOPs$"):
+        evolve(nb201.SPACE, never_called, cfg, rng=0)
+    with pytest.raises(ValueError, match="^params_max: no arch of space ofa"):
+        random_search(ofa.SPACE, never_called, 10, rng=0, limits=Budget(params_max=0.01))
+
+
+def test_limits_met_alone_but_not_together_are_refused():
+    f_low, f_arch = Feasible(nb201.SPACE).minimum("flops")
+    archs = list(nb201.SPACE.all_archs())
+    # the latency predictor below is cheapest where FLOPs are highest
+    peak = max(nb201.flops(a) for a in archs)
+
+    def latency(arch):
+        return 1.0 + peak - nb201.flops(arch)
+
+    with pytest.raises(ValueError, match="^budget: no arch of space nb201 meets .* at once"):
+        Feasible(nb201.SPACE, Budget(flops_max=f_low, latency_max=1.0), latency=latency).check()
+
+
+def test_a_latency_limit_needs_a_predictor():
+    with pytest.raises(ValueError, match="^latency_max: a latency limit needs a latency table"):
+        evolve(nb201.SPACE, never_called, EvolutionConfig(latency_max=3.0), rng=0)
+
+
+# ------------------------------------------------------------------ the operators
+def test_without_limits_the_operators_draw_exactly_as_the_papers():
+    f = Feasible(nb201.SPACE)
+    for seed in range(20):
+        a, b = nb201.SPACE.sample(np.random.default_rng(seed), 2)
+        r1, r2 = np.random.default_rng(seed), np.random.default_rng(seed)
+        assert f.mutate(a, 0.5, r1) == mutate(nb201.SPACE, a, 0.5, r2)
+        assert f.crossover(a, b, 0.5, r1) == crossover(nb201.SPACE, a, b, 0.5, r2)
+
+
+@pytest.mark.parametrize("name", ["nb201", "mobilenet", "ofa"])
+def test_operators_and_draws_stay_inside_a_tight_budget(name):
+    space = SPACES[name]
+    low, _ = Feasible(space).minimum("flops")
+    f = Feasible(space, Budget(flops_max=low * 1.15))
+    rng = np.random.default_rng(1)
+    drawn = f.sample(rng, 200)
+    assert len(drawn) == 200 and all(f.within(a) for a in drawn)
+    for _ in range(200):
+        a, b = drawn[int(rng.integers(200))], drawn[int(rng.integers(200))]
+        assert f.within(f.mutate(a, 0.3, rng))
+        assert f.within(f.crossover(a, b, 0.5, rng))
+    # and they still move: the budget does not freeze the search
+    assert len({a.ops for a in drawn}) > 50
+
+
+def test_evolution_under_a_tight_budget_keeps_the_papers_shares_and_never_goes_over():
+    flops = np.array([nb201.flops(a) for a in nb201.SPACE.all_archs()])
+    limit = float(np.quantile(flops, 0.15))
+    cfg = EvolutionConfig(budget=500, flops_max=limit)
+    result = evolve(nb201.SPACE, score_by_flops, cfg, rng=3)
+    hist = result.history
+    assert len(hist) == 500
+    assert hist["flops"].max() <= limit
+    assert all(t["flops_M"] <= limit for t in result.top)
+    # the best cell under the limit is found: the largest FLOPs at or below it
+    assert result.best["flops_M"] == pytest.approx(flops[flops <= limit].max())
+
+    # a scorer with no taste for size: the first generation of children holds the paper's
+    # 20 mutations and 20 crossovers of 50 (later ones fewer only when the parents'
+    # neighbourhoods run out of unscored archs, with or without a budget)
+    hist = evolve(nb201.SPACE, scattered, cfg, rng=3).history
+    first = hist[hist["generation"] == 1]["origin"].value_counts()
+    assert first["mutation"] == 20 and first["crossover"] == 20
+
+
+def test_latency_limit_with_a_predictor_is_met_and_recorded():
+    cfg = EvolutionConfig(budget=200, latency_max=4.0)
+    result = evolve(nb201.SPACE, score_by_flops, cfg, rng=0, latency=fake_latency)
+    hist = result.history
+    assert hist["latency"].max() <= 4.0
+    assert hist["latency"].tolist() == [fake_latency(nb201.Arch.from_str(s)) for s in hist["arch"]]
+    assert result.best["latency_ms"] <= 4.0
+
+
+def test_a_restricted_set_over_budget_is_refused_naming_it():
+    archs = [a for a in nb201.SPACE.sample(np.random.default_rng(0), 400) if nb201.flops(a) > 100]
+    with pytest.raises(ValueError, match=rf"^flops_max: no arch of the {len(set(archs))} allowed"):
+        evolve(
+            nb201.SPACE,
+            never_called,
+            EvolutionConfig(budget=10, flops_max=50.0),
+            rng=0,
+            restrict=archs,
+        )
+
+
+def test_random_search_in_a_huge_space_under_a_tight_budget_scores_its_budget():
+    low, _ = Feasible(ofa.SPACE).minimum("flops")
+    limits = Budget(flops_max=low * 1.05)
+    result = random_search(ofa.SPACE, score_by_flops, 120, rng=4, limits=limits)
+    assert len(result.history) == 120
+    assert result.history["flops"].max() <= low * 1.05
