@@ -182,3 +182,47 @@ def test_random_search_in_a_huge_space_under_a_tight_budget_scores_its_budget():
     result = random_search(ofa.SPACE, score_by_flops, 120, rng=4, limits=limits)
     assert len(result.history) == 120
     assert result.history["flops"].max() <= low * 1.05
+
+
+# ------------------------------------------------------------------ LISSNAS
+@pytest.mark.parametrize("name, factor", [("nb201", None), ("mobilenet", 1.3)])
+def test_lissnas_seeds_neighbours_and_baselines_stay_within_the_budget(name, factor):
+    from naslid import lissnas as L
+
+    space = SPACES[name]
+    if factor is None:  # NB201: the median cell's FLOPs
+        limit = float(np.median([space.flops(a) for a in space.all_archs()]))
+    else:
+        limit = Feasible(space).minimum("flops")[0] * factor
+    feasible = Feasible(space, Budget(flops_max=limit))
+
+    def labeller(archs):  # bigger is better: unbounded, LISSNAS would grow past the limit
+        return np.array([50 + space.flops(a) / 10 for a in archs])
+
+    cfg = L.LissnasConfig(
+        samples=200, original_sample=1000, max_ball_size=500, diversity_sample=500,
+        xgb_n_estimators=50, max_iterations=3,
+    )  # fmt: skip
+    run = L.run(space, labeller, cfg, seed=0, feasible=feasible)
+    res = run.result
+    for archs in (res.archs, res.labelled, res.original, *run.baseline_archs.values()):
+        assert archs and max(space.flops(a) for a in archs) <= limit
+    assert run.stats["budget"]["flops_max"] == limit
+    if name == "nb201":  # the original space is every class within the budget
+        classes = {space.canonical(a) for a in space.all_archs()}
+        assert len(res.original) == sum(space.flops(a) <= limit for a in classes)
+
+
+def test_cli_budgets_are_checked_before_any_label_or_oracle(tmp_path, capsys):
+    from naslid.cli import main
+
+    low = Feasible(nb201.SPACE).minimum("params")[0]
+    missing = f"table:{tmp_path / 'absent.csv'}:acc"
+    for argv, match in (
+        (["lissnas", "--labels", missing, "--params-max", f"{low / 2}"], "params_max: no arch"),
+        (["evolve", "--oracle", missing, "--latency-max", "3"], "--latency-max: needs"),
+        (["evolve", "--oracle", missing, "--flops-max", "-1"], "--flops-max: must be >= 0"),
+    ):
+        assert main([*argv, "--out", str(tmp_path / "o")]) == 1
+        err = capsys.readouterr().err.strip()
+        assert match in err and len(err.splitlines()) == 1, err

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from naslid.cli._options import add_space_option
+from naslid.cli._options import add_budget_options, add_space_option, budget_of
 
 _OPTIONS = {
     "samples": "uniform labelled samples training the predictor",
@@ -78,6 +78,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--no-baselines", action="store_true", help="skip the baselines (they label extra archs)"
     )
+    add_budget_options(p)
     p.add_argument("--debug", action="store_true", help="show tracebacks")
     p.set_defaults(func=_lissnas)
 
@@ -86,6 +87,7 @@ def _lissnas(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from naslid import lissnas
+    from naslid.budget import Feasible
     from naslid.report import plots
     from naslid.scorer import load_scorer
     from naslid.spaces import get
@@ -97,6 +99,10 @@ def _lissnas(args: argparse.Namespace) -> int:
         cost_dataset=cost_dataset,
         baselines=not args.no_baselines,
     )
+    limits, latency = budget_of(args, space)
+    feasible = Feasible(space, limits, latency=latency) if limits else None
+    if feasible is not None:
+        feasible.check()  # a budget nothing meets: before the labels are loaded
     labeller = load_scorer(args.labels, args.labels_kind)
     cfg = lissnas.check_inputs(space, labeller, cfg)
     classes = space.num_classes(cfg.rule(space))
@@ -112,7 +118,9 @@ def _lissnas(args: argparse.Namespace) -> int:
             bar.set_postfix(size=entry["size"], mean=f"{entry['mean_accuracy']:.2f}")
             bar.update(1)
 
-        run = lissnas.run(space, labeller, cfg, seed=args.seed, progress=progress)
+        run = lissnas.run(
+            space, labeller, cfg, seed=args.seed, progress=progress, feasible=feasible
+        )
     paths = lissnas.write_outputs(run, args.out)
     paths.update(plots.lissnas_figures(lissnas.figure_data(run), args.out))
     s = run.stats

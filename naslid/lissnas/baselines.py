@@ -84,7 +84,7 @@ def baseline_spaces(
     fresh uniform draws as LISSNAS spent on refits. Returns the spaces and, per baseline, its
     oracle and predictor queries and parameters.
     """
-    rule, size = res.rule, len(res.archs)
+    rule, size, feasible = res.rule, len(res.archs), res.feasible
     rng = np.random.default_rng(seed + 7)
     uniform = res.labelled[: res.uniform]
     extra_n = max(0, res.queries - len(uniform))
@@ -94,7 +94,9 @@ def baseline_spaces(
         sample_distinct(space, rng, extra_n, population=rest, rule=rule)
         if rest is not None
         else [
-            a for a in sample_distinct(space, rng, 2 * extra_n + 10, rule=rule) if a not in taken
+            a
+            for a in sample_distinct(space, rng, 2 * extra_n + 10, rule=rule, feasible=feasible)
+            if a not in taken
         ][:extra_n]
     )
     counter = CountingScorer(labeller)
@@ -116,13 +118,18 @@ def baseline_spaces(
     # as many uniform draws as LISSNAS's seed pools held.
     n_pool = min(len(res.original), max(size, cfg.seed_pool * max(1, res.iterations)))
     draws = sample_distinct(
-        space, rng, n_pool, population=res.original if res.original_enumerated else None, rule=rule
+        space,
+        rng,
+        n_pool,
+        population=res.original if res.original_enumerated else None,
+        rule=rule,
+        feasible=feasible,
     )
     before = pcount.queries
     spaces["no_neighbours"] = top_seeds(draws, bp.predict(draws), size)
     meta["no_neighbours"] = {"queries": q, "predictor_queries": pcount.queries - before}
     # H.2 "without locality": the same loop, random members instead of neighbours.
-    rnd = shrink(space, labeller, replace(cfg, neighbours="random"), seed)
+    rnd = shrink(space, labeller, replace(cfg, neighbours="random"), seed, feasible=feasible)
     spaces["random_neighbours"] = rnd.archs
     meta["random_neighbours"] = {
         "queries": rnd.queries,
@@ -144,6 +151,8 @@ def baseline_spaces(
     pruned = enumerate_distinct(space, mask, cfg.enumerate_limit, rule)
     if pruned is None:
         pruned = sample_distinct(space, rng, cfg.original_sample, mask, rule=rule)
+    if feasible is not None:  # the pruned mask's members within the budget
+        pruned = [a for a in pruned if feasible.within(a)]
     spaces["operation_pruning"] = pruned
     meta["operation_pruning"] = {
         "queries": q,

@@ -7,6 +7,7 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
+from naslid.budget import Feasible
 from naslid.lissnas.config import LissnasConfig
 from naslid.spaces.base import Arch, Mask, SlotSpace
 
@@ -38,20 +39,28 @@ def sample_distinct(
     mask: Mask | None = None,
     population: Sequence[Arch] | None = None,
     rule: str | None = None,
+    feasible: Feasible | None = None,
 ) -> list[Arch]:
     """``n`` distinct archs drawn uniformly, one representative per isomorphism class.
 
     With ``population`` (the enumerated classes) the draw is uniform over classes without
     replacement; otherwise cells are drawn uniformly, canonicalised and deduplicated until
-    ``n`` classes are found (or the space is exhausted).
+    ``n`` classes are found (or the space is exhausted). ``feasible`` (a hardware budget bound
+    to ``space`` and ``mask``) draws the cells within it (:meth:`Feasible.sample`) and keeps
+    only representatives within it.
     """
     if population is not None:
         idx = rng.choice(len(population), size=min(n, len(population)), replace=False)
         return [population[i] for i in idx]
     out: dict[Arch, None] = {}
     for _ in range(50):
-        for a in space.sample(rng, 2 * (n - len(out)) + 16, mask):
-            out.setdefault(space.canonical(a, rule), None)
+        m = 2 * (n - len(out)) + 16
+        draws = space.sample(rng, m, mask) if feasible is None else feasible.sample(rng, m)
+        for a in draws:
+            a = space.canonical(a, rule)
+            if feasible is not None and not feasible.within(a):
+                continue
+            out.setdefault(a, None)
             if len(out) == n:
                 return list(out)
     return list(out)
@@ -96,10 +105,12 @@ def neighbourhood(
     max_ball_size: int = LissnasConfig.max_ball_size,
     rule: str | None = None,
     drop_disconnected: bool = True,
+    feasible: Feasible | None = None,
 ) -> list[Arch]:
     """Paper 4.3 2(a): seeds plus every neighbour, up to ``radius`` edits, of every member of
     each seed's isomorphism class (``space.class_members``); canonical representatives,
-    duplicates removed, and (``drop_disconnected``) cells that compute nothing dropped.
+    duplicates removed, and (``drop_disconnected``) cells that compute nothing dropped, and so
+    are those over ``feasible``'s hardware budget.
 
     ``within`` (the current space, distinct representatives) restricts the result to its
     members. A neighbourhood larger than ``max_ball_size`` is not enumerated: inside ``within``
@@ -135,4 +146,6 @@ def neighbourhood(
                 c = space.canonical(c, rule)
                 if allowed is None or c in allowed:
                     out.setdefault(c, None)
+    if feasible is not None:
+        return [a for a in out if feasible.within(a)]
     return list(out)

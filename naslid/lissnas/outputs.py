@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from naslid.benchmarks import check_covers
+from naslid.budget import Budget, Feasible
 from naslid.lissnas.baselines import baseline_spaces
 from naslid.lissnas.config import LissnasConfig
 from naslid.lissnas.costs import check_cost_dataset, cost
@@ -61,14 +62,17 @@ def run(
     cfg: LissnasConfig | None = None,
     seed: int = 0,
     progress: Callable[[dict], None] | None = None,
+    feasible: Feasible | None = None,
 ) -> LissnasRun:
     """Shrink ``space``, build the baselines at equal labels and size, compute statistics.
 
     With an exhaustive table as labeller, the statistics read every member's accuracy from it
     (free lookups, not queries); otherwise they use labels where known, else predictions.
+    With ``feasible`` (a hardware budget) the space is the archs within it, and so are the
+    baselines and the statistics' original space.
     """
     cfg = check_inputs(space, labeller, cfg or LissnasConfig())
-    res = shrink(space, labeller, cfg, seed, progress)
+    res = shrink(space, labeller, cfg, seed, progress, feasible)
     ref = _reference(labeller, res.original) if res.original_enumerated else None
     accuracy = ref if ref is not None else res.scorer
     source = "table" if ref is not None else "labels+predictor"
@@ -116,6 +120,7 @@ def run(
             "predictor_train": res.first_predictor.n_train,
             "predictor_holdout": res.first_predictor.n_holdout,
             "baselines": baselines,
+            "budget": (feasible.budget if feasible is not None else Budget()).as_dict(),
             "config": asdict(cfg),
         }
     )

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from naslid.budget import Feasible
 from naslid.lissnas.config import LissnasConfig
 from naslid.lissnas.neighbourhoods import (
     ball_counts,
@@ -56,6 +57,7 @@ def iterate(
     label: Callable[[list[Arch], int], int] | None = None,
     rng: np.random.Generator | None = None,
     progress: Callable[[dict], None] | None = None,
+    feasible: Feasible | None = None,
 ) -> Iterations:
     """Paper 4.3: seed search and neighbour generation, repeated while the mean score rises.
 
@@ -67,7 +69,8 @@ def iterate(
     kept and ``label(candidates, cfg.refits())`` labels up to that many of its members (seeds
     first) and refits the predictor behind ``score``; the current mean is then re-scored with the
     refit predictor, so that every comparison uses one predictor. Otherwise the current space is
-    returned. ``cfg.pocket_filter`` keeps only the neighbours predicted at least at the current
+    returned. ``feasible`` (a hardware budget) drops the neighbours over it: seeds come from
+    the current space, which holds none. ``cfg.pocket_filter`` keeps only the neighbours predicted at least at the current
     mean; ``cfg.neighbours`` chooses the paper's neighbours or an ablation (appendix H.2).
     """
     rng = np.random.default_rng(0) if rng is None else rng
@@ -90,7 +93,15 @@ def iterate(
             new = list(dict.fromkeys(seeds))
         else:
             new = neighbourhood(
-                space, seeds, radius, within, rng, cfg.max_ball_size, rule, cfg.drop_disconnected
+                space,
+                seeds,
+                radius,
+                within,
+                rng,
+                cfg.max_ball_size,
+                rule,
+                cfg.drop_disconnected,
+                feasible,
             )
             if neighbours == "random":  # H.2: as many uniform draws instead of the neighbours
                 chosen = list(dict.fromkeys(seeds))
@@ -161,15 +172,23 @@ class ShrinkResult:
     the space is then a sample of the union of neighbourhoods, and ``size`` counts the sample."""
     uniform: int = 0
     """How many of ``labelled`` are the uniform samples (the first ones)."""
+    feasible: Feasible | None = None
+    """The hardware budget every arch of ``original`` (and so of the result) meets."""
 
 
 def _original_space(
-    space: SlotSpace, cfg: LissnasConfig, rng: np.random.Generator, rule: str
+    space: SlotSpace,
+    cfg: LissnasConfig,
+    rng: np.random.Generator,
+    rule: str,
+    feasible: Feasible | None = None,
 ) -> tuple[list[Arch], bool]:
+    """The space LISSNAS starts from (every class, or a uniform sample of them), within the
+    hardware budget when one is given."""
     full = enumerate_distinct(space, limit=cfg.enumerate_limit, rule=rule)
     if full is not None:
-        return full, True
-    return sample_distinct(space, rng, cfg.original_sample, rule=rule), False
+        return (full if feasible is None else [a for a in full if feasible.within(a)]), True
+    return sample_distinct(space, rng, cfg.original_sample, rule=rule, feasible=feasible), False
 
 
 def _seed_scorer(cfg: LissnasConfig, current: Callable[[], Predictor]) -> Scorer:
@@ -205,19 +224,30 @@ def shrink(
     cfg: LissnasConfig | None = None,
     seed: int = 0,
     progress: Callable[[dict], None] | None = None,
+    feasible: Feasible | None = None,
 ) -> ShrinkResult:
-    """Run LISSNAS on ``space``: ``cfg.samples`` uniform labels, then the iterations of 4.3."""
+    """Run LISSNAS on ``space``: ``cfg.samples`` uniform labels, then the iterations of 4.3.
+
+    With ``feasible`` (a hardware budget) the original space is the archs within it: the
+    uniform samples, the seeds and the neighbours all meet it."""
     cfg = (cfg or LissnasConfig()).check()
     rule = cfg.rule(space)
     rng = np.random.default_rng(seed)
-    original, enumerated = _original_space(space, cfg, rng, rule)
+    if feasible is not None:
+        feasible.check()  # a budget nothing meets: before any label is spent
+    original, enumerated = _original_space(space, cfg, rng, rule, feasible)
     if enumerated:
         cfg.check_samples(space, len(original))
 
     counter = CountingScorer(labeller)
     pcount = QueryCounter()
     labelled = sample_distinct(
-        space, rng, cfg.samples, population=original if enumerated else None, rule=rule
+        space,
+        rng,
+        cfg.samples,
+        population=original if enumerated else None,
+        rule=rule,
+        feasible=feasible,
     )
     if len(labelled) < 10:
         raise ValueError(
@@ -254,6 +284,7 @@ def shrink(
         label=label,
         rng=rng,
         progress=progress,
+        feasible=feasible,
     )
     archs = list(known)
     predictor = state["predictor"]
@@ -274,4 +305,5 @@ def shrink(
         rule=rule,
         neighbourhoods_sampled=sum(ball_counts(space, radius)) > cfg.max_ball_size,
         uniform=len(labelled),
+        feasible=feasible,
     )
