@@ -36,6 +36,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from naslid import supernets
+from naslid.budget import LIMIT_FIELDS, Budget
 from naslid.evolution import EvolutionConfig
 from naslid.gradmatch import GradMatchConfig
 from naslid.lid import LIDConfig
@@ -88,6 +89,10 @@ class Profile:
     """LISSNAS labels: 'proxy' (sub-supernet accuracy) or a benchmark table 'table:CSV:COLUMN'."""
     search_budget: int | None = None
     """Distinct archs the evolutionary search scores; None = population x generations."""
+    budget: Budget = field(default_factory=Budget)
+    """Hardware limits every arch of LISSNAS and the search meets (:mod:`naslid.budget`):
+    FLOPs and parameters under the space's cost model, latency predicted from the latency
+    table the pipeline measures. None set by default (NAS-LID searches without them)."""
     # -- transfer
     transfer: bool = True
     transfer_dataset: str = "imagefolder"
@@ -266,7 +271,7 @@ def _unset(value: Any) -> bool:
     return (
         value is None
         or (isinstance(value, str) and value == "")
-        or (isinstance(value, int) and not isinstance(value, bool) and value < 0)
+        or (isinstance(value, int | float) and not isinstance(value, bool) and value < 0)
     )
 
 
@@ -282,15 +287,28 @@ def flag(value: Any, key: str) -> bool:
     raise ValueError(f"parameter {key!r}: expected true or false, got {value!r}")
 
 
+def _limit(key: str, value: Any) -> float:
+    """A budget limit from a parameter: a positive number (-1 and 0 are "unset" and never
+    reach here), else one line naming it."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"parameter {key!r}: expected a number, got {value!r}") from None
+    if number == 0:
+        raise ValueError(f"parameter {key!r}: 0 is no budget; -1 (the default) means no limit")
+    return number
+
+
 def resolve(profile: str | Profile, overrides: Mapping[str, Any] | None = None) -> Profile:
     """``profile`` with the set ``overrides`` applied.
 
     Keys are :class:`Profile` fields, or ``epochs`` / ``warmup_epochs`` /
-    ``finetune_epochs`` (training), ``transfer_epochs`` (transfer), ``edge_rule`` (the split). Unset values (``-1``,
-    ``""``, ``None``) keep the profile's setting; unknown keys are an error naming them.
+    ``finetune_epochs`` (training), ``transfer_epochs`` (transfer), ``edge_rule`` (the split),
+    ``flops_max`` / ``params_max`` / ``latency_max`` (the budget). Unset values (``-1``, ``""``,
+    ``None``) keep the profile's setting; unknown keys are an error naming them.
     """
     prof = get(profile) if isinstance(profile, str) else profile
-    top, train, transfer, split = {}, {}, {}, {}
+    top, train, transfer, split, limits = {}, {}, {}, {}, {}
     names = {f.name for f in dataclasses.fields(Profile)} - {"name"}
     for key, value in (overrides or {}).items():
         if _unset(value):
@@ -301,6 +319,8 @@ def resolve(profile: str | Profile, overrides: Mapping[str, Any] | None = None) 
             transfer["epochs"] = int(value)
         elif key == "edge_rule":
             split[key] = str(value)
+        elif key in LIMIT_FIELDS.values():
+            limits[key] = _limit(key, value)
         elif key == "shrink":
             top[key] = flag(value, key)
         elif key in names:
@@ -311,6 +331,8 @@ def resolve(profile: str | Profile, overrides: Mapping[str, Any] | None = None) 
         top["train"] = replace(top.get("train", prof.train), **train)
     if split:
         top["split"] = replace(top.get("split", prof.split), **split)
+    if limits:
+        top["budget"] = replace(prof.budget, **limits)
     if transfer:
         top["transfer_config"] = replace(
             top.get("transfer_config", prof.transfer_config), **transfer

@@ -72,10 +72,6 @@ class EvolutionConfig:
     crossover_prob: float = 0.1
     budget: int | None = None
     """At most this many distinct archs are scored (None: population x generations)."""
-    flops_max: float | None = None
-    params_max: float | None = None
-    latency_max: float | None = None
-    """Hardware limits (:class:`naslid.budget.Budget`); None: no limit."""
     top_k: int = 10
     max_tries: int = 10
     """Attempts per wanted child before the rest of the generation is filled at random."""
@@ -101,11 +97,6 @@ class EvolutionConfig:
             raise ValueError(f"budget: must be at least 1, got {self.budget}")
         if self.top_k < 1:
             raise ValueError(f"top_k: must be at least 1, got {self.top_k}")
-        self.limits()  # refuse a bad limit at once
-
-    def limits(self) -> Budget:
-        """The hardware limits as a :class:`naslid.budget.Budget`."""
-        return Budget(self.flops_max, self.params_max, self.latency_max)
 
     @property
     def num_parents(self) -> int:
@@ -395,19 +386,21 @@ def evolve(
     *,
     mask: Mask | None = None,
     restrict: Collection[Arch] | None = None,
+    limits: Budget | None = None,
     latency: LatencyFn | None = None,
     progress: ProgressFn | None = None,
 ) -> SearchResult:
     """The evolutionary search of NAS-LID (see the module docstring).
 
     Stops after ``config.generations`` generations, when ``config.budget`` distinct archs are
-    scored, or when no new legal arch is left. ``latency`` predicts an arch's latency (needed
-    by ``config.latency_max``; recorded in the history whenever given).
+    scored, or when no new legal arch is left. Every arch meets the hardware ``limits``;
+    ``latency`` predicts an arch's latency (needed by a latency limit; recorded in the
+    history whenever given).
     """
     config = EvolutionConfig() if config is None else config
     check_budget(config)
     rng = np.random.default_rng(rng)
-    archive = _Archive(space, mask, restrict, config.limits(), latency)
+    archive = _Archive(space, mask, restrict, limits or Budget(), latency)
     for generation in range(config.generations):
         want = _budget_left(archive, config.budget, config.population)
         if want <= 0:

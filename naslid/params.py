@@ -23,6 +23,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
+from naslid.budget import LIMIT_FIELDS
+
 PROFILE_PARAMETERS = {
     "rounds": "rounds",
     "criterion": "criterion",
@@ -36,6 +38,7 @@ PROFILE_PARAMETERS = {
     "transfer_epochs": "transfer_epochs",
     "transfer_uri": "transfer_uri",
     "shrink": "shrink",
+    **{name: name for name in LIMIT_FIELDS.values()},
 }
 """Pipeline parameter -> the profile setting it overrides (config.resolve's key)."""
 
@@ -113,6 +116,7 @@ def check_params(values: Mapping[str, Any], *, max_rounds: int, local: bool):
             check_budget(replace(cfg.evolution, budget=cfg.search_budget))
         except ValueError as exc:  # name the pipeline parameter
             raise ValueError(f"search_budget: {str(exc).removeprefix('budget: ')}") from None
+    check_limits(cfg)
     if cfg.dataset not in DATASETS:
         raise ValueError(f"dataset: unknown {cfg.dataset!r}; expected one of {', '.join(DATASETS)}")
     check_labels(cfg.labels, local=local)
@@ -123,6 +127,17 @@ def check_params(values: Mapping[str, Any], *, max_rounds: int, local: bool):
         )
     check_root(str(values.get("checkpoint_root") or ""), "checkpoint_root", local=local)
     return cfg
+
+
+def check_limits(cfg) -> None:
+    """Refuse FLOPs / parameter limits that no arch of the profile's space meets, naming the
+    limit and the space's minimum (the latency limit waits for the latency table)."""
+    from naslid import spaces
+    from naslid.budget import Budget, Feasible
+
+    static = Budget(cfg.budget.flops_max, cfg.budget.params_max)
+    if static:
+        Feasible(spaces.get(cfg.space).SPACE, static).check()
 
 
 # --------------------------------------------------------------------------- data

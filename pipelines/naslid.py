@@ -308,6 +308,9 @@ def build(settings: Settings | None = None):
         shrink: str,
         labels: str,
         search_budget: int,
+        flops_max: float,
+        params_max: float,
+        latency_max: float,
         transfer: bool,
         transfer_uri: str,
         transfer_epochs: int,
@@ -347,6 +350,9 @@ def build(settings: Settings | None = None):
         shrink: str = "",
         labels: str = "",
         search_budget: int = -1,
+        flops_max: float = -1.0,
+        params_max: float = -1.0,
+        latency_max: float = -1.0,
         transfer: bool = True,
         transfer_uri: str = "",
         transfer_epochs: int = -1,
@@ -359,7 +365,8 @@ def build(settings: Settings | None = None):
         the profile's setting (shrink: '' | true | false). rounds <= max_rounds.
         finetune_epochs: what every final sub-supernet trains after the last split (the
         profile's train.finetune_epochs). edge_rule (lid): partition (the paper's, section
-        3.3) or separability.
+        3.3) or separability. flops_max (M), params_max (M), latency_max (ms, predicted from
+        the latency table): the hardware budget of LISSNAS and the search (-1: none).
         gpu_node_selector / gpu_tolerations: where the GPU steps run (Kubernetes JSON)."""
         scope = dict(locals())
         checked = step("validate-params", scope, max_rounds=s.max_rounds)

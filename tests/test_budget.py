@@ -84,9 +84,8 @@ def test_minimum_by_descent_is_below_every_draw_and_locally_minimal(name):
 
 def test_a_budget_nothing_meets_is_refused_with_the_minimum_before_any_scoring():
     low, _ = Feasible(nb201.SPACE).minimum("flops")
-    cfg = EvolutionConfig(budget=50, flops_max=low / 2)
     with pytest.raises(ValueError, match=rf"^flops_max: .* its minimum is {low:.4g} M FLOPs$"):
-        evolve(nb201.SPACE, never_called, cfg, rng=0)
+        evolve(nb201.SPACE, never_called, EvolutionConfig(), 0, limits=Budget(flops_max=low / 2))
     with pytest.raises(ValueError, match="^params_max: no arch of space ofa"):
         random_search(ofa.SPACE, never_called, 10, rng=0, limits=Budget(params_max=0.01))
 
@@ -106,7 +105,7 @@ def test_limits_met_alone_but_not_together_are_refused():
 
 def test_a_latency_limit_needs_a_predictor():
     with pytest.raises(ValueError, match="^latency_max: a latency limit needs a latency table"):
-        evolve(nb201.SPACE, never_called, EvolutionConfig(latency_max=3.0), rng=0)
+        evolve(nb201.SPACE, never_called, EvolutionConfig(), 0, limits=Budget(latency_max=3.0))
 
 
 # ------------------------------------------------------------------ the operators
@@ -138,8 +137,8 @@ def test_operators_and_draws_stay_inside_a_tight_budget(name):
 def test_evolution_under_a_tight_budget_keeps_the_papers_shares_and_never_goes_over():
     flops = np.array([nb201.flops(a) for a in nb201.SPACE.all_archs()])
     limit = float(np.quantile(flops, 0.15))
-    cfg = EvolutionConfig(budget=500, flops_max=limit)
-    result = evolve(nb201.SPACE, score_by_flops, cfg, rng=3)
+    cfg, limits = EvolutionConfig(budget=500), Budget(flops_max=limit)
+    result = evolve(nb201.SPACE, score_by_flops, cfg, rng=3, limits=limits)
     hist = result.history
     assert len(hist) == 500
     assert hist["flops"].max() <= limit
@@ -150,14 +149,14 @@ def test_evolution_under_a_tight_budget_keeps_the_papers_shares_and_never_goes_o
     # a scorer with no taste for size: the first generation of children holds the paper's
     # 20 mutations and 20 crossovers of 50 (later ones fewer only when the parents'
     # neighbourhoods run out of unscored archs, with or without a budget)
-    hist = evolve(nb201.SPACE, scattered, cfg, rng=3).history
+    hist = evolve(nb201.SPACE, scattered, cfg, rng=3, limits=limits).history
     first = hist[hist["generation"] == 1]["origin"].value_counts()
     assert first["mutation"] == 20 and first["crossover"] == 20
 
 
 def test_latency_limit_with_a_predictor_is_met_and_recorded():
-    cfg = EvolutionConfig(budget=200, latency_max=4.0)
-    result = evolve(nb201.SPACE, score_by_flops, cfg, rng=0, latency=fake_latency)
+    cfg, limits = EvolutionConfig(budget=200), Budget(latency_max=4.0)
+    result = evolve(nb201.SPACE, score_by_flops, cfg, rng=0, limits=limits, latency=fake_latency)
     hist = result.history
     assert hist["latency"].max() <= 4.0
     assert hist["latency"].tolist() == [fake_latency(nb201.Arch.from_str(s)) for s in hist["arch"]]
@@ -170,9 +169,10 @@ def test_a_restricted_set_over_budget_is_refused_naming_it():
         evolve(
             nb201.SPACE,
             never_called,
-            EvolutionConfig(budget=10, flops_max=50.0),
+            EvolutionConfig(budget=10),
             rng=0,
             restrict=archs,
+            limits=Budget(flops_max=50.0),
         )
 
 

@@ -164,8 +164,8 @@ def test_same_seed_same_history_and_other_seed_other_history():
 def test_flops_and_params_limits_are_respected(search):
     flops_max, params_max = 100.0, 0.8
     if search == "evolution":
-        cfg = EvolutionConfig(budget=300, flops_max=flops_max, params_max=params_max)
-        result = evolve(SPACE, additive_oracle, cfg, rng=9)
+        cfg = EvolutionConfig(budget=300)
+        result = evolve(SPACE, additive_oracle, cfg, rng=9, limits=Budget(flops_max, params_max))
     else:
         result = random_search(
             SPACE, additive_oracle, 300, rng=9, limits=Budget(flops_max, params_max)

@@ -67,7 +67,9 @@ def test_committed_components_are_fresh(pipeline_module, tmp_path):
             f"components/{path.name} is stale: run `make compile`"
         )
     spec = yaml.safe_load((pipeline_module.COMPONENTS_DIR / "evolutionary-search.yaml").read_text())
-    assert set(spec["root"]["inputDefinitions"]["artifacts"]) == {"data", "partition", "space"}
+    inputs = spec["root"]["inputDefinitions"]["artifacts"]
+    assert set(inputs) == {"data", "partition", "space", "latency"}
+    assert inputs["latency"].get("isOptional") is True  # a search without a latency table
     assert set(spec["root"]["outputDefinitions"]["artifacts"]) == {"search", "metrics"}
 
 
@@ -111,6 +113,9 @@ def test_pipeline_parameters(docs):
         "shrink",
         "labels",
         "search_budget",
+        "flops_max",
+        "params_max",
+        "latency_max",
         "transfer",
         "transfer_uri",
         "transfer_epochs",

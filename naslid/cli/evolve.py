@@ -7,9 +7,9 @@ import math
 from dataclasses import asdict
 
 from naslid import __version__
-from naslid.cli._options import BUDGET_HELP, add_budget_options, add_space_option, budget_of
+from naslid.cli._options import add_budget_options, add_space_option, budget_of
 
-_CONFIG = ("population", "generations", "budget", *BUDGET_HELP)
+_CONFIG = ("population", "generations", "budget")
 """The options that set the ``EvolutionConfig`` field of their name."""
 
 
@@ -189,6 +189,7 @@ def run(args: argparse.Namespace) -> int:
                 args.seed,
                 mask=mask,
                 restrict=restrict,
+                limits=limits,
                 latency=latency,
                 progress=progress,
             )
@@ -207,6 +208,7 @@ def run(args: argparse.Namespace) -> int:
         "config": asdict(config),
         "mask": args.mask,
         "restrict": args.restrict,
+        "budget": limits.as_dict(),
         "latency_table": args.latency_table,
         "num_scored": len(result.history),
         "version": __version__,

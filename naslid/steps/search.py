@@ -12,6 +12,7 @@ from pathlib import Path
 
 from naslid.artifacts import (
     DATA,
+    LATENCY,
     PARTITION,
     SEARCH,
     SPACE,
@@ -32,6 +33,26 @@ from naslid.steps.registry import HOUR, STEPS, In, Out, step
 from naslid.steps.runtime import checkpoints, log, resolve, step_device
 
 
+def _budget(cfg, sp, latency: PathLike | None):
+    """The profile's hardware budget bound to the space ``sp`` and, given the latency table
+    artifact, its predictor (the table checked against the space first); a budget nothing
+    in the space meets is refused here, before any work."""
+    from naslid.budget import Feasible
+
+    predict, table = None, None
+    if latency is not None:
+        from naslid import latency as lat
+
+        table = lat.load_table(latency).check(sp)
+        predict = table.predict
+    elif cfg.budget.latency_max is not None:
+        raise ValueError("latency_max: the step was given no latency table (measure-latency)")
+    feasible = Feasible(sp, cfg.budget, latency=predict)
+    feasible.check()
+    device = None if table is None else table.device.get("name")
+    return feasible, predict, device
+
+
 def _proxy(data: PathLike, partition: PathLike, pmeta: dict, cfg):
     from naslid.scoring import ProxyEvaluator
 
@@ -47,7 +68,11 @@ def _proxy(data: PathLike, partition: PathLike, pmeta: dict, cfg):
 
 @step(
     "lissnas-shrink",
-    inputs={"data": In(DATA), "partition": In(PARTITION, round="max")},
+    inputs={
+        "data": In(DATA),
+        "partition": In(PARTITION, round="max"),
+        "latency": In(LATENCY, optional=True),
+    },
     outputs={"out": Out("space", SPACE)},
     metrics=True,
     gpu=True,
@@ -57,22 +82,37 @@ def lissnas_shrink(
     data: PathLike,
     partition: PathLike,
     out: PathLike,
+    latency: PathLike | None = None,
     *,
     profile: str = DEFAULT_PROFILE,
     shrink: str | bool = "",
     labels: str = "",
+    flops_max: float = -1.0,
+    params_max: float = -1.0,
+    latency_max: float = -1.0,
     seed: int = 0,
 ) -> dict:
     """LISSNAS: shrink the space around the seeds an XGBoost predictor ranks best. Labels are
     the sub-supernets' inherited-weight accuracy (``proxy``) or a benchmark table. With
     ``shrink`` off (``""``: the profile's setting -- off for NAS-LID's own ``cifar10``), the
-    artifact only says so and the search keeps the whole space."""
+    artifact only says so and the search keeps the whole space. With a hardware budget
+    (``flops_max`` / ``params_max`` / ``latency_max``, -1: the profile's) every sample, seed
+    and neighbour is within it."""
     from naslid import lissnas
     from naslid.report import plots
 
-    cfg = resolve(profile, labels=labels, seed=seed, shrink=shrink)
+    cfg = resolve(
+        profile,
+        labels=labels,
+        seed=seed,
+        shrink=shrink,
+        flops_max=flops_max,
+        params_max=params_max,
+        latency_max=latency_max,
+    )
     pmeta = read_meta(partition, PARTITION)
     space = space_of(pmeta)
+    feasible, _, _ = _budget(cfg, space, latency)
     out = Path(out)
     if not cfg.shrink:
         stats = {"shrink": False, "size": space.mask_size(), "original_size": space.mask_size()}
@@ -92,7 +132,7 @@ def lissnas_shrink(
     lcfg = cfg.lissnas
     if lcfg.cost_dataset is None and cfg.labels != "proxy":
         lcfg = replace(lcfg, cost_dataset=lissnas.cost_dataset_for(space, cfg.labels))
-    run = lissnas.run(space, labeller, lcfg, seed)
+    run = lissnas.run(space, labeller, lcfg, seed, feasible=feasible if cfg.budget else None)
     lissnas.write_outputs(run, out)
     plots.lissnas_figures(lissnas.figure_data(run), out)
     keys = (
@@ -124,6 +164,7 @@ def lissnas_shrink(
             labels=cfg.labels,
             accuracy_source=run.accuracy_source,
             config=lcfg.__dict__,
+            budget=cfg.budget.as_dict(),
         ),
     )
     log(
@@ -139,6 +180,7 @@ def lissnas_shrink(
         "data": In(DATA),
         "partition": In(PARTITION, round="max"),
         "space": In(SPACE),
+        "latency": In(LATENCY, optional=True),
     },
     outputs={"out": Out("search", SEARCH)},
     metrics=True,
@@ -151,25 +193,38 @@ def evolutionary_search(
     partition: PathLike,
     space: PathLike,
     out: PathLike,
+    latency: PathLike | None = None,
     *,
     profile: str = DEFAULT_PROFILE,
     search_budget: int = -1,
+    flops_max: float = -1.0,
+    params_max: float = -1.0,
+    latency_max: float = -1.0,
     seed: int = 0,
     progress: bool = False,
 ) -> dict:
     """Evolutionary search (NAS-LID section 4) in the shrunk space, each candidate scored with
-    the weights of the sub-supernet that holds it (BN recalibrated). Returns the metrics and
-    ``best_arch``."""
+    the weights of the sub-supernet that holds it (BN recalibrated), every one within the
+    hardware budget (``flops_max`` / ``params_max`` / ``latency_max``, -1: the profile's;
+    latency predicted from the ``latency`` table). Returns the metrics and ``best_arch``."""
     import numpy as np
 
     from naslid import evolution
 
-    cfg = resolve(profile, search_budget=search_budget, seed=seed)
+    cfg = resolve(
+        profile,
+        search_budget=search_budget,
+        seed=seed,
+        flops_max=flops_max,
+        params_max=params_max,
+        latency_max=latency_max,
+    )
     ecfg = replace(cfg.evolution, budget=cfg.search_budget) if cfg.search_budget else cfg.evolution
     evolution.check_budget(ecfg)  # before any input is loaded
     pmeta = read_meta(partition, PARTITION)
     smeta = read_meta(space, SPACE, {"space": pmeta["space"]})
     sp = space_of(pmeta)
+    _, predict, device = _budget(cfg, sp, latency)
     restrict = evolution.load_archs(sp, Path(space) / "space.csv") if smeta["shrink"] else None
     evaluator = _proxy(data, partition, pmeta, cfg)
     log(
@@ -189,6 +244,8 @@ def evolutionary_search(
         ecfg,
         np.random.default_rng(seed),
         restrict=restrict,
+        limits=cfg.budget,
+        latency=predict,
         progress=report_progress,
     )
     best = result.best
@@ -200,6 +257,8 @@ def evolutionary_search(
         round=pmeta["round"],
         shrink=bool(smeta["shrink"]),
         config=ecfg.__dict__,
+        budget=cfg.budget.as_dict(),
+        latency_device=device,
         seed=seed,
         evaluated=len(result.history),  # the budget run: fewer than asked in a small space
     )
@@ -208,13 +267,7 @@ def evolutionary_search(
             f"evolutionary-search: scored {len(result.history)} archs, fewer than the budget "
             f"of {ecfg.budget} (the space holds no more distinct archs)"
         )
-    best_info = {
-        "arch": best["arch"],
-        "score": best["score"],
-        "node": owner,
-        "flops_M": sp.flops(arch),
-        "params_M": sp.params(arch),
-    }
+    best_info = {"node": owner, **best}  # arch, score and its costs
     write_json(Path(out) / "best.json", best_info)
     evolution.write_result(result, out, meta=meta)  # meta.json last: it seals best.json too
     log(f"evolutionary-search: best {best['arch']} ({best['score']:.2f}% proxy, node {owner})")
@@ -222,8 +275,7 @@ def evolutionary_search(
         "best_arch": best["arch"],
         "best_score": best["score"],
         "evaluated": len(result.history),
-        "best_flops_M": best_info["flops_M"],
-        "best_params_M": best_info["params_M"],
+        **{f"best_{k}": v for k, v in best.items() if k not in ("arch", "score")},
     }
 
 
