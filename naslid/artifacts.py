@@ -15,7 +15,8 @@ Kinds (``meta.json["artifact"]``):
 - ``naslid.subsupernet``: one fine-tuned child (``save_model`` layout).
 - ``naslid.space``: the LISSNAS output (``space.csv``, ``stats.json``, figures) or, with
   shrinkage off, only ``stats.json`` saying so.
-- ``naslid.search``: ``top.json``, ``history.parquet`` / ``.csv``, ``best.json``.
+- ``naslid.search``: ``top.json``, ``history.parquet`` / ``.csv``, ``best.json`` and, from
+  issue 24 on, ``front.json`` (:func:`naslid.pareto.front_summary`).
 - ``naslid.transfer``: the output of :func:`naslid.transfer.transfer` (``model.pt2``,
   ``weights.pt``, ``arch.json``).
 - ``naslid.latency``: ``latency.json``, a latency lookup table measured on one device

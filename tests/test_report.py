@@ -376,3 +376,131 @@ def test_spaces_name_their_slots_and_shorten_their_ops():
     assert nb201.SPACE.short_op("none") == "none"
     assert mobilenet.SPACE.slot_label(7) == "layer 7"
     assert mobilenet.SPACE.short_op(mobilenet.SKIP) == mobilenet.SKIP
+
+
+# ----------------------------------------------------------------------------- Pareto front
+def with_front(search: Path, out: Path, budget: dict, history: pd.DataFrame | None = None) -> Path:
+    """A copy of a search artifact holding ``front.json`` (and ``history`` instead of its
+    own, when given), sealed again: what a search of issue 24 writes."""
+    from naslid.io import write_table
+    from naslid.pareto import write_front
+
+    shutil.copytree(search, out)
+    if history is not None:
+        write_table(out / "history.parquet", history)
+        write_table(out / "history.csv", history)
+    write_front(pd.read_parquet(out / "history.parquet"), out, budget)
+    reseal(out)
+    return out
+
+
+def section(md: str, title: str) -> str:
+    """The Markdown of one level-2 section."""
+    start = md.index(f"## {title}\n")
+    end = md.find("\n## ", start + 1)
+    return md[start : end if end >= 0 else len(md)]
+
+
+def test_nb201_report_shows_the_front_budget_ladder_and_the_tables_true_front(
+    run, nb201_csv, tmp_path
+):
+    from naslid.pareto import front_indices
+
+    h = pd.read_parquet(run["search"] / "history.parquet")
+    limit = float(h["flops"].max())
+    search = with_front(run["search"], tmp_path / "search", {"flops": limit})
+    table = f"table:{nb201_csv}:c10_test_acc_200"
+    out = tmp_path / "report"
+    result = report(run, out, search=search, table=table, figures_dir=out / "figures")
+    assert result["errors"] == []
+    i = result["sections"].index("Evolutionary search")
+    assert result["sections"][i + 1] == "Pareto front"
+    drawn = [f for f in result["figures"] if "pareto" in f]
+    assert [slug(f) for f in drawn] == ["pareto_flops"]  # no latency in this history
+    for name in drawn:
+        assert_real_png(out / "figures" / name)
+
+    md = section((out / "r.md").read_text(), "Pareto front")
+    front = set(front_indices(h["score"], h[["flops", "params"]]))
+    for j, arch in enumerate(h["arch"].astype(str)):
+        in_front_table = any(
+            line.startswith(f"| `{arch.replace('|', chr(92) + '|')}` |") for line in md.splitlines()
+        )
+        assert in_front_table == (j in front), arch
+    assert f"{len(front)} of {len(h)} scored architectures form the Pareto front" in md
+    assert f"FLOPs (M) ≤ {limit:g}" in md  # the user's budget
+    assert f"true front of table `{table}`" in md and "right-hand axis" in md
+    assert "| FLOPs (M) ≤ " in md and "| parameters (M) ≤ " in md  # the budget ladders
+
+
+def test_nb201_table_front_is_the_tables_non_dominated_cells(nb201_table):
+    from naslid.report.sections.front import table_front
+
+    flops, acc = table_front(nb201_table, nb201.SPACE)
+    every = {a: nb201.SPACE.flops(nb201.SPACE.from_str(a)) for a in nb201_table.accuracy}
+    assert flops == sorted(flops) and acc == sorted(acc)  # a staircase: both rise
+    assert flops[0] == min(every.values())
+    assert acc[-1] == max(nb201_table.accuracy.values())
+    for f, a in zip(flops, acc):  # nothing in the table beats a point of the front
+        assert not any(
+            (x <= f and y >= a) and (x < f or y > a)
+            for arch, x in every.items()
+            for y in (nb201_table.accuracy[arch],)
+        )
+
+
+def test_front_section_without_a_table_says_why_the_true_front_is_missing(run, tmp_path):
+    search = with_front(run["search"], tmp_path / "search", {})
+    result = report(run, tmp_path, search=search)
+    assert result["errors"] == [] and "Pareto front" in result["sections"]
+    md = section((tmp_path / "r.md").read_text(), "Pareto front")
+    assert "No budget was set" in md
+    assert "The NAS-Bench-201 table's true front is not drawn: this run named no" in md
+
+
+def test_searches_without_front_json_leave_the_section_out_silently(run, tmp_path):
+    result = report(run, tmp_path)
+    assert result["errors"] == [] and "Pareto front" not in result["sections"]
+    assert not any("front" in a.lower() for a in result["absent"])
+    assert not any("pareto" in f for f in result["figures"])
+
+
+def test_mobile_front_is_set_against_table4_on_an_axis_of_its_own(run, tmp_path):
+    """A mobile space's section (drawn on its own: a whole mobile run is the slow pipeline
+    test): a latency figure beside the FLOPs one, Table 4's networks in the caption."""
+    from dataclasses import replace
+
+    from naslid.pareto import front_summary
+    from naslid.report import ReportConfig
+    from naslid.report.context import SectionContext
+    from naslid.report.sections import front
+
+    space = mobilenet.SPACE
+    rng = np.random.default_rng(0)
+    archs = space.sample(rng, 40)
+    history = pd.DataFrame(
+        {
+            "generation": np.arange(40) // 10,
+            "arch": [str(a) for a in archs],
+            "score": rng.uniform(30, 60, 40).round(1),
+            "flops": [space.flops(a) for a in archs],
+            "params": [space.params(a) for a in archs],
+            "origin": "random",
+            "latency": rng.uniform(10, 30, 40).round(1),
+        }
+    )
+    budget = {"flops": float(history["flops"].max()), "latency": 30.0}
+    summary = front_summary(history, budget)
+    loaded = load_run(**artifacts(run))
+    loaded = replace(loaded, space=space, history=history, front=summary)
+    doc = Document()
+    ctx = SectionContext(loaded, doc, tmp_path, ReportConfig())
+    front.draw(ctx)
+    assert [slug(p.name) for p in doc.figures] == ["pareto_flops", "pareto_latency"]
+    for p in doc.figures:
+        assert_real_png(p)
+    md = doc.to_markdown(lambda p: None)
+    assert "NAS-LID's Table 4" in md and "not the proxy accuracy" in md
+    assert "latency (ms) ≤ 30" in md
+    assert md.count("| `") == len(summary["front"]) + len(summary["best_within"])
+    assert "| latency (ms) ≤ " in md

@@ -21,10 +21,15 @@ Sections, each present only when the run has what it needs:
    same node (extra ``naslid.node_profile`` artifacts), with profiling time and memory.
 5. Evolutionary search: population mean +- std and best so far per generation (NAS-LID
    Fig. 5), FLOPs vs score of every visited arch, the top architectures.
-6. LISSNAS (shrinkage on): error EDFs with the KS statistic, FLOPs vs accuracy, shrink
+6. Pareto front (the search wrote ``front.json``): proxy accuracy against FLOPs (and
+   latency) with the front, the budget and the best arch within each budget rung, set
+   against NAS-LID's Table 4 networks (mobile spaces) or the NAS-Bench-201 table's true
+   front (NB201, the table known).
+7. LISSNAS (shrinkage on): error EDFs with the KS statistic, FLOPs vs accuracy, shrink
    statistics and baselines.
-7. Ranking (a benchmark table known): proxy score against table accuracy, Kendall / Spearman.
-8. Transfer (transfer on): training curves, top-1 / top-5, parameters, FLOPs.
+8. Ranking (a benchmark table known): proxy score against table accuracy, Kendall / Spearman.
+9. Transfer (transfer on): training curves, top-1 / top-5, parameters, FLOPs.
+10. Found network (mobile spaces): its layers, against NAS-LID's Table 4 rows.
 
 The package, one concept per module: :mod:`~naslid.report.document` (the document model and
 its renderers), :mod:`~naslid.report.format` (numbers in tables), :mod:`~naslid.report.load`

@@ -11,6 +11,7 @@ from typing import Any
 
 from naslid.artifacts import DATA, NODE_PROFILE, PARTITION, SEARCH, SPACE, TRANSFER, read_meta
 from naslid.io import read_json
+from naslid.pareto import FRONT_FILE
 
 PathLike = str | os.PathLike
 
@@ -40,6 +41,9 @@ class RunArtifacts:
     table: Any = None
     table_spec: str | None = None
     table_note: str = ""
+    front: dict | None = None
+    """The search's ``front.json`` (:func:`naslid.pareto.front_summary`); None for searches
+    that wrote none (before issue 24)."""
 
 
 def _meta(directory: PathLike, kind: str, expected: dict | None = None) -> dict:
@@ -114,6 +118,8 @@ def load_run(
     )
     if int(pmeta.get("round", 0)) > 0 and (Path(partition) / "tree.json").is_file():
         run.tree = read_json(Path(partition) / "tree.json")
+    if (Path(search) / FRONT_FILE).is_file():
+        run.front = read_json(Path(search) / FRONT_FILE, dict)
     if (Path(space) / "stats.json").is_file():
         run.stats = read_json(Path(space) / "stats.json")
     if transfer is not None:

@@ -7,6 +7,7 @@ The run report (:mod:`naslid.report`) assembles them; LISSNAS writes :func:`erro
 """
 
 from naslid.report.plots.bars import criteria_comparison, edge_scores
+from naslid.report.plots.front import Reference, pareto_front
 from naslid.report.plots.lissnas import edf_curves, error_edf, flops_vs_accuracy, lissnas_figures
 from naslid.report.plots.network import mobile_network
 from naslid.report.plots.search import evolution_progress, flops_vs_score, ranking_scatter
@@ -15,6 +16,7 @@ from naslid.report.plots.training import training_curves
 from naslid.report.plots.tree import partition_tree
 
 __all__ = [
+    "Reference",
     "criteria_comparison",
     "edf_curves",
     "edge_scores",
@@ -24,6 +26,7 @@ __all__ = [
     "flops_vs_score",
     "lissnas_figures",
     "mobile_network",
+    "pareto_front",
     "partition_tree",
     "ranking_scatter",
     "split_view",

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from naslid.report.context import SectionContext
 from naslid.report.sections import (
     criteria,
+    front,
     lid,
     lissnas,
     network,
@@ -24,6 +25,7 @@ SECTIONS: tuple[tuple[str, Callable[[SectionContext], None]], ...] = (
     ("LID profiles", lid.draw),
     ("split criteria", criteria.draw),
     ("evolutionary search", search.draw),
+    ("Pareto front", front.draw),
     ("LISSNAS", lissnas.draw),
     ("ranking", ranking.draw),
     ("transfer", transfer.draw),
