@@ -45,6 +45,7 @@ import pandas as pd
 
 from naslid.budget import Budget, Feasible, LatencyFn
 from naslid.io import read_table, seal_meta, write_json, write_table
+from naslid.pareto import OBJECTIVES
 from naslid.scorer import Scorer, scores_of
 from naslid.spaces.base import Arch, Mask, SlotSpace
 
@@ -317,10 +318,11 @@ class _Archive:
     def result(self, top_k: int) -> SearchResult:
         top = []
         for i in self.ranked()[:top_k]:
-            _, arch, score, flops, params, latency, _ = self.rows[i]
-            entry = {"arch": arch, "score": score, "flops_M": flops, "params_M": params}
-            if latency == latency:  # known (not NaN)
-                entry["latency_ms"] = latency
+            row = dict(zip(HISTORY_COLUMNS, self.rows[i]))
+            entry = {"arch": row["arch"], "score": row["score"]}
+            for o in OBJECTIVES:
+                if row[o.column] == row[o.column]:  # known (not NaN)
+                    entry[o.field] = row[o.column]
             top.append(entry)
         return SearchResult(self.history(), top)
 

@@ -38,6 +38,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from naslid.budget import METRICS
 from naslid.io import write_json
 
 FRONT_FILE = "front.json"
@@ -59,7 +60,9 @@ OBJECTIVES: tuple[Objective, ...] = (
     Objective("params", "params_M", "parameters (M)"),
     Objective("latency", "latency_ms", "latency (ms)"),
 )
-"""Every cost the front may hold, in the order the front is sorted by (first known first)."""
+"""Every cost the front may hold, in the order the front is sorted by (first known first):
+the metrics a budget limits (:data:`naslid.budget.METRICS`), in their order."""
+assert tuple(o.column for o in OBJECTIVES) == METRICS
 
 SCORE = "score"
 """The maximised objective: the history column and the ``front.json`` field."""
@@ -262,16 +265,10 @@ def front_summary(
     }
 
 
-def budget_of(config: Any) -> dict[str, float | None]:
-    """The budget of a search config, by history column: its ``<column>_max`` fields
-    (``flops_max``, ``params_max``, ``latency_max``; None where the config has none)."""
-    return {o.column: getattr(config, f"{o.column}_max", None) for o in OBJECTIVES}
-
-
 def write_front(
     history: pd.DataFrame, out_dir: str | Path, budget: Mapping[str, float | None]
 ) -> Path:
     """``out_dir/front.json`` (:func:`front_summary`), written atomically; call it before the
     artifact's ``meta.json`` is sealed, e.g. ``write_front(result.history, out,
-    budget_of(config))``."""
+    budget.limits())`` (a :class:`naslid.budget.Budget`)."""
     return write_json(Path(out_dir) / FRONT_FILE, front_summary(history, budget))

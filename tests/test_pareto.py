@@ -10,11 +10,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from naslid.budget import Budget
 from naslid.io import read_json
 from naslid.pareto import (
     FRONT_FILE,
     best_within,
-    budget_of,
     front_indices,
     front_summary,
     write_front,
@@ -215,12 +215,8 @@ def test_one_point_front_gives_one_rung_per_cost():
 
 
 def test_write_front_writes_the_summary_atomically(tmp_path):
-    class Config:
-        flops_max = 250.0
-        params_max = None
-
     h = history(2)
-    path = write_front(h, tmp_path / "search", budget_of(Config()))
+    path = write_front(h, tmp_path / "search", Budget(flops_max=250.0).limits())
     assert path == tmp_path / "search" / FRONT_FILE
     assert read_json(path, dict) == front_summary(
         h, {"flops": 250.0, "params": None, "latency": None}

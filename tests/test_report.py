@@ -136,6 +136,7 @@ def test_full_report_has_every_section_and_real_figures(run, shrunk, tmp_path):
         "LID profiles and similarity",
         "Split criteria",
         "Evolutionary search",
+        "Pareto front",
         "LISSNAS space shrinkage",
         "Ranking against the benchmark",
         "Transfer",
@@ -150,6 +151,7 @@ def test_full_report_has_every_section_and_real_figures(run, shrunk, tmp_path):
         "criteria_r",
         "evolution",
         "flops_vs_score",
+        "pareto_flops",
         "lissnas_edf",
         "lissnas_flops",
         "ranking",
@@ -214,6 +216,7 @@ def test_plain_one_shot_run_leaves_the_sections_out(run, tmp_path):
         "Best architecture",
         "Time per step",
         "Evolutionary search",
+        "Pareto front",
         "Not in this run",
     ]
     assert [a.split(" (")[0] for a in result["absent"]] == [
@@ -233,6 +236,7 @@ def test_plain_one_shot_run_leaves_the_sections_out(run, tmp_path):
         "supernet_training",
         "evolution",
         "flops_vs_score",
+        "pareto_flops",
     ]
     assert "splitting: none (rounds=0" in md
 
@@ -459,7 +463,11 @@ def test_front_section_without_a_table_says_why_the_true_front_is_missing(run, t
 
 
 def test_searches_without_front_json_leave_the_section_out_silently(run, tmp_path):
-    result = report(run, tmp_path)
+    old = tmp_path / "old-search"  # a search artifact from before issue 24
+    shutil.copytree(run["search"], old)
+    (old / "front.json").unlink()
+    reseal(old)
+    result = report(run, tmp_path, search=old)
     assert result["errors"] == [] and "Pareto front" not in result["sections"]
     assert not any("front" in a.lower() for a in result["absent"])
     assert not any("pareto" in f for f in result["figures"])

@@ -209,7 +209,7 @@ def evolutionary_search(
     latency predicted from the ``latency`` table). Returns the metrics and ``best_arch``."""
     import numpy as np
 
-    from naslid import evolution
+    from naslid import evolution, pareto
 
     cfg = resolve(
         profile,
@@ -269,7 +269,8 @@ def evolutionary_search(
         )
     best_info = {"node": owner, **best}  # arch, score and its costs
     write_json(Path(out) / "best.json", best_info)
-    evolution.write_result(result, out, meta=meta)  # meta.json last: it seals best.json too
+    pareto.write_front(result.history, out, cfg.budget.limits())
+    evolution.write_result(result, out, meta=meta)  # meta.json last: it seals these too
     log(f"evolutionary-search: best {best['arch']} ({best['score']:.2f}% proxy, node {owner})")
     return {
         "best_arch": best["arch"],
