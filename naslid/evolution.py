@@ -45,7 +45,7 @@ import pandas as pd
 
 from naslid.budget import Budget, Feasible, LatencyFn
 from naslid.io import read_table, seal_meta, write_json, write_table
-from naslid.pareto import OBJECTIVES
+from naslid.pareto import OBJECTIVES, front_indices
 from naslid.scorer import Scorer, scores_of
 from naslid.spaces.base import Arch, Mask, SlotSpace
 
@@ -119,8 +119,9 @@ class SearchResult:
     history: pd.DataFrame
     """One row per scored arch: generation, arch (string), score, flops, params, origin."""
     top: list[dict] = field(default_factory=list)
-    """``[{"arch": str, "score": float, "flops_M", "params_M"[, "latency_ms"]}, ...]`` best
-    first (ties: first scored first)."""
+    """``[{"arch": str, "score": float, "flops_M", "params_M"[, "latency_ms"], "on_front"},
+    ...]`` best first (ties: first scored first); ``on_front``: on the Pareto front of every
+    scored arch (:func:`naslid.pareto.front_indices`)."""
 
     @property
     def best(self) -> dict:
@@ -316,6 +317,12 @@ class _Archive:
         return sorted(range(len(self.rows)), key=lambda i: (-self.rows[i][2], i))
 
     def result(self, top_k: int) -> SearchResult:
+        history = self.history()
+        on_front = set(
+            front_indices(history["score"], history[[o.column for o in OBJECTIVES]])
+            if len(history)
+            else []
+        )
         top = []
         for i in self.ranked()[:top_k]:
             row = dict(zip(HISTORY_COLUMNS, self.rows[i]))
@@ -323,8 +330,9 @@ class _Archive:
             for o in OBJECTIVES:
                 if row[o.column] == row[o.column]:  # known (not NaN)
                     entry[o.field] = row[o.column]
+            entry["on_front"] = i in on_front
             top.append(entry)
-        return SearchResult(self.history(), top)
+        return SearchResult(history, top)
 
 
 def _budget_left(archive: _Archive, budget: int | None, cap: int) -> int:

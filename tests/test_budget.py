@@ -226,3 +226,48 @@ def test_cli_budgets_are_checked_before_any_label_or_oracle(tmp_path, capsys):
         assert main([*argv, "--out", str(tmp_path / "o")]) == 1
         err = capsys.readouterr().err.strip()
         assert match in err and len(err.splitlines()) == 1, err
+
+
+# ------------------------------------------------------------------ the regret benchmark
+def test_regret_benchmark_against_the_tables_best_cell_within_the_budget(nb201_csv, tmp_path):
+    """bench/nb201_budget_regret.py at a tiny setting: the budget's optimum is the table's best
+    cell within it, no returned arch breaks the budget, regrets are never negative."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[1]
+    out = tmp_path / "regret.json"
+    done = subprocess.run(
+        [sys.executable, str(repo / "bench" / "nb201_budget_regret.py"), "--seeds", "2",
+         "--queries", "60", "--quantiles", "0.2", "--out", str(out),
+         "--table", f"table:{nb201_csv}:c10_test_acc_200"],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    result = json.loads(out.read_text())
+    from naslid.benchmarks import load_table
+
+    table = load_table(f"table:{nb201_csv}:c10_test_acc_200")
+    for row in result["rows"]:
+        within = [
+            acc
+            for arch, acc in table.accuracy.items()
+            if nb201.flops(nb201.Arch.from_str(arch)) <= row["flops_max"]
+        ]
+        assert row["optimum"] == max(within)
+        assert row["over_budget"] == 0 and row["regret"]["mean"] >= 0
+    assert {r["method"] for r in result["rows"]} == {"evolution", "random"}
+
+
+def test_top_entries_say_whether_they_are_on_the_front_of_everything_scored():
+    cfg = EvolutionConfig(budget=150, top_k=40)
+    result = evolve(nb201.SPACE, scattered, cfg, 5, latency=fake_latency)
+    rows = result.history[["score", "flops", "params", "latency"]].to_numpy()
+    for entry in result.top:  # brute force: no scored arch at least as good everywhere
+        me = np.array([entry["score"], entry["flops_M"], entry["params_M"], entry["latency_ms"]])
+        better = (rows[:, 0] >= me[0]) & (rows[:, 1:] <= me[1:]).all(axis=1)
+        strictly = (rows[:, 0] > me[0]) | (rows[:, 1:] < me[1:]).any(axis=1)
+        assert entry["on_front"] == (not (better & strictly).any())
+    assert {e["on_front"] for e in result.top} == {True, False}  # the check saw both cases

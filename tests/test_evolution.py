@@ -258,7 +258,7 @@ def test_cli_evolve_writes_top_and_history(tmp_path, synthetic_table):
     assert len(top) == 5 and [t["score"] for t in top] == sorted(
         (t["score"] for t in top), reverse=True
     )
-    assert set(top[0]) == {"arch", "score", "flops_M", "params_M"}  # no latency table
+    assert set(top[0]) == {"arch", "score", "flops_M", "params_M", "on_front"}  # no latency
     arch = nb201.Arch.from_str(top[0]["arch"])
     assert top[0]["flops_M"] == nb201.flops(arch) and top[0]["params_M"] == nb201.params(arch)
     hist = pd.read_parquet(out / "history.parquet")
