@@ -45,6 +45,9 @@ def table(tmp_path):
         ("checkpoint_root=ftp://host/ckpt", "checkpoint_root: 'ftp://host/ckpt': unknown scheme"),
         ("checkpoint_root=/dev/null/ckpt", "checkpoint_root: '/dev/null/ckpt': cannot create"),
         ("labels=table:/nonexistent.csv:acc", "/nonexistent.csv not found"),
+        ("flops_max=1", "flops_max: no arch of space nb201 meets 1 M FLOPs; its minimum is 7.783"),
+        ("params_max=0", "parameter 'params_max': 0 is no budget"),
+        ("latency_max=fast", "parameter 'latency_max': expected a number, got 'fast'"),
     ],
 )
 def test_run_refuses_a_bad_parameter_in_one_line_before_any_step(
