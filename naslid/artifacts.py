@@ -18,6 +18,8 @@ Kinds (``meta.json["artifact"]``):
 - ``naslid.search``: ``top.json``, ``history.parquet`` / ``.csv``, ``best.json``.
 - ``naslid.transfer``: the output of :func:`naslid.transfer.transfer` (``model.pt2``,
   ``weights.pt``, ``arch.json``).
+- ``naslid.latency``: ``latency.json``, a latency lookup table measured on one device
+  (:mod:`naslid.latency`).
 
 Lineage: inside a :func:`recording` block (every step runs in one, see
 :mod:`naslid.steps.registry`) each artifact read with :func:`read_meta` is remembered, and
@@ -53,7 +55,8 @@ SUBSUPERNET = "naslid.subsupernet"
 SPACE = "naslid.space"
 SEARCH = "naslid.search"
 TRANSFER = "naslid.transfer"
-KINDS = (DATA, PARTITION, NODE_PROFILE, SPLIT, SUBSUPERNET, SPACE, SEARCH, TRANSFER)
+LATENCY = "naslid.latency"
+KINDS = (DATA, PARTITION, NODE_PROFILE, SPLIT, SUBSUPERNET, SPACE, SEARCH, TRANSFER, LATENCY)
 META = "meta.json"
 FORMAT = 1
 """Version of the artifact layouts above; a step refuses inputs of another version."""

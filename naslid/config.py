@@ -38,6 +38,7 @@ from typing import Any
 from naslid import supernets
 from naslid.evolution import EvolutionConfig
 from naslid.gradmatch import GradMatchConfig
+from naslid.latency import LatencyConfig
 from naslid.lid import LIDConfig
 from naslid.lissnas import LissnasConfig
 from naslid.scoring import ScoringConfig
@@ -107,6 +108,8 @@ class Profile:
     scoring: ScoringConfig = field(default_factory=ScoringConfig)
     evolution: EvolutionConfig = field(default_factory=EvolutionConfig)
     transfer_config: TransferConfig = field(default_factory=TransferConfig)
+    latency: LatencyConfig = field(default_factory=LatencyConfig)
+    """How measure-latency times the space's operations (batch size, warm-up, repeats)."""
 
     def __post_init__(self) -> None:
         supernets.options(self.space, self.supernet)  # refuses an unknown space or option
@@ -163,6 +166,7 @@ def _smoke() -> Profile:
         scoring=replace(base.scoring, bn_batches=2, bn_batch_size=128, val_batch_size=400),
         evolution=replace(base.evolution, population=8, generations=3),
         transfer_config=replace(base.transfer_config, **_SMOKE_TRANSFER),
+        latency=_SMOKE_LATENCY,
     )
 
 
@@ -179,6 +183,11 @@ _SMOKE_TRANSFER: dict[str, Any] = {
     "workers": 0,
     "width_mult": 0.5,
 }
+
+
+# Three timed calls after one warm-up: a whole table in 1-2 s on one core of this 2-core CPU
+# (NB201 2.1 s, ProxylessNAS 1.1 s, OFA 0.9 s); figures to wire the DAG with, not to rank by.
+_SMOKE_LATENCY = LatencyConfig(warmup=1, repeats=3)
 
 
 def _cifar10() -> Profile:
@@ -230,6 +239,7 @@ def _smoke_mobile(space: str, name: str) -> Profile:
         transfer_config=replace(
             smoke.transfer_config, epochs=2, width_mult=0.25, image_size=MOBILE_SMOKE_TRANSFER_SIZE
         ),
+        latency=smoke.latency,
     )
 
 
@@ -286,11 +296,12 @@ def resolve(profile: str | Profile, overrides: Mapping[str, Any] | None = None) 
     """``profile`` with the set ``overrides`` applied.
 
     Keys are :class:`Profile` fields, or ``epochs`` / ``warmup_epochs`` /
-    ``finetune_epochs`` (training), ``transfer_epochs`` (transfer), ``edge_rule`` (the split). Unset values (``-1``,
+    ``finetune_epochs`` (training), ``transfer_epochs`` (transfer), ``edge_rule`` (the split),
+    ``latency_batch`` (the latency table's batch size). Unset values (``-1``,
     ``""``, ``None``) keep the profile's setting; unknown keys are an error naming them.
     """
     prof = get(profile) if isinstance(profile, str) else profile
-    top, train, transfer, split = {}, {}, {}, {}
+    top, train, transfer, split, latency = {}, {}, {}, {}, {}
     names = {f.name for f in dataclasses.fields(Profile)} - {"name"}
     for key, value in (overrides or {}).items():
         if _unset(value):
@@ -301,6 +312,12 @@ def resolve(profile: str | Profile, overrides: Mapping[str, Any] | None = None) 
             transfer["epochs"] = int(value)
         elif key == "edge_rule":
             split[key] = str(value)
+        elif key == "latency_batch":
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(
+                    f"parameter 'latency_batch': must be an integer >= 1, got {value!r}"
+                )
+            latency["batch_size"] = value
         elif key == "shrink":
             top[key] = flag(value, key)
         elif key in names:
@@ -311,6 +328,8 @@ def resolve(profile: str | Profile, overrides: Mapping[str, Any] | None = None) 
         top["train"] = replace(top.get("train", prof.train), **train)
     if split:
         top["split"] = replace(top.get("split", prof.split), **split)
+    if latency:
+        top["latency"] = replace(prof.latency, **latency)
     if transfer:
         top["transfer_config"] = replace(
             top.get("transfer_config", prof.transfer_config), **transfer

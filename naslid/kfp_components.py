@@ -186,6 +186,7 @@ KFP_TYPES = {
     artifacts.SPACE: "Dataset",
     artifacts.SEARCH: "Dataset",
     artifacts.TRANSFER: "Model",
+    artifacts.LATENCY: "Dataset",
 }
 """The KFP artifact type each naslid artifact kind travels as (networks are Models)."""
 FILE_TYPES = {".html": "HTML", ".md": "Markdown"}

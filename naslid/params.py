@@ -36,6 +36,7 @@ PROFILE_PARAMETERS = {
     "transfer_epochs": "transfer_epochs",
     "transfer_uri": "transfer_uri",
     "shrink": "shrink",
+    "latency_batch": "latency_batch",
 }
 """Pipeline parameter -> the profile setting it overrides (config.resolve's key)."""
 
