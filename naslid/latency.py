@@ -311,26 +311,47 @@ def _check_device(device: dict, source: str) -> dict:
 
 
 # --------------------------------------------------------------------------- measuring
-def time_call(fn: Callable[[], Any], warmup: int, repeats: int, sync: Callable[[], None]) -> Timing:
-    """Median and interquartile range (ms) of ``repeats`` timed calls of ``fn`` after
-    ``warmup`` untimed ones; ``sync`` waits for the device before and after each call."""
+def time_calls(
+    fns: Mapping[Any, Callable[[], Any]],
+    warmup: int,
+    repeats: int,
+    sync: Callable[[], None],
+    progress: Callable[[int], None] | None = None,
+) -> dict[Any, Timing]:
+    """Median and interquartile range (ms) of ``repeats`` timed calls of each of ``fns``,
+    after ``warmup`` untimed calls of each; ``sync`` waits for the device before and after
+    each call.
+
+    The calls are interleaved, round-robin: round r times every function once. A burst of
+    load from another process (on a shared CPU) then spoils one timing of many entries, which
+    the median discards, rather than every timing of the one entry it fell on; and each call
+    finds the caches as the previous, different call left them, as a layer does inside a
+    network."""
     import numpy as np
 
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeats):
-        sync()
-        start = time.perf_counter()
-        fn()
-        sync()
-        times.append((time.perf_counter() - start) * 1e3)
-    q1, med, q3 = np.percentile(times, [25, 50, 75])
-    return Timing(float(med), float(q3 - q1))
+    for fn in fns.values():
+        for _ in range(warmup):
+            fn()
+    times: dict[Any, list[float]] = {key: [] for key in fns}
+    for r in range(repeats):
+        for key, fn in fns.items():
+            sync()
+            start = time.perf_counter()
+            fn()
+            sync()
+            times[key].append((time.perf_counter() - start) * 1e3)
+        if progress:
+            progress(r + 1)
+    out = {}
+    for key, values in times.items():
+        q1, med, q3 = np.percentile(values, [25, 50, 75])
+        out[key] = Timing(float(med), float(q3 - q1))
+    return out
 
 
-def _zero() -> Timing:
-    return Timing(0.0, 0.0)
+def time_call(fn: Callable[[], Any], warmup: int, repeats: int, sync: Callable[[], None]) -> Timing:
+    """:func:`time_calls` of one function."""
+    return time_calls({0: fn}, warmup, repeats, sync)[0]
 
 
 def measure(
@@ -341,7 +362,7 @@ def measure(
     repeats: int = LatencyConfig.repeats,
     device: str = "cpu",
     resolution: int | None = None,
-    progress: Callable[[str], None] | None = None,
+    progress: Callable[[int], None] | None = None,
 ) -> LatencyTable:
     """Time every option of every layer of ``space``'s cost-model network, and its fixed
     parts, at their input shapes on ``device`` (see the module docstring)."""
@@ -357,15 +378,15 @@ def measure(
     sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
     with torch.inference_mode():
         layer_calls, fixed_calls = calls(sp, batch_size, res, dev)
-        entries: dict[str, dict[str, Timing]] = {}
-        for layer, ops in layer_calls.items():
-            entries[layer] = {
-                op: _zero() if fn is None else time_call(fn, warmup, repeats, sync)
-                for op, fn in ops.items()
-            }
-            if progress:
-                progress(layer)
-        fixed = {name: time_call(fn, warmup, repeats, sync) for name, fn in fixed_calls.items()}
+        timed = {(layer, op): fn for layer, ops in layer_calls.items() for op, fn in ops.items()}
+        timed = {key: fn for key, fn in timed.items() if fn is not None}
+        timed.update({("", name): fn for name, fn in fixed_calls.items()})
+        got = time_calls(timed, warmup, repeats, sync, progress)
+    entries = {
+        layer: {op: got.get((layer, op), Timing(0.0, 0.0)) for op in ops}
+        for layer, ops in layer_calls.items()
+    }
+    fixed = {name: got[("", name)] for name in fixed_calls}
     return LatencyTable(
         sp.name, fingerprint(sp, res), batch_size, res, record, entries, fixed, warmup, repeats
     )

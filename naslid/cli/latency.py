@@ -43,7 +43,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--out", metavar="DIR", help="output artifact folder (measuring)")
     p.add_argument("--predict", metavar="ARCH", help="an arch string to predict from --table")
     p.add_argument("--table", metavar="DIR", help="a naslid.latency artifact (with --predict)")
-    p.add_argument("--progress", action="store_true", help="print each layer once it is timed")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--debug", action="store_true", help="show tracebacks")
     p.set_defaults(func=run)
 
@@ -73,15 +73,18 @@ def run(args: argparse.Namespace) -> int:
 
         torch.set_num_threads(args.threads)
     config = latency.LatencyConfig(args.batch_size, args.warmup, args.repeats, args.resolution)
-    table = latency.measure(
-        args.space,
-        batch_size=config.batch_size,
-        warmup=config.warmup,
-        repeats=config.repeats,
-        device=args.device,
-        resolution=config.resolution,
-        progress=(lambda layer: print(f"  {layer} timed", flush=True)) if args.progress else None,
-    )
+    from tqdm import tqdm
+
+    with tqdm(total=config.repeats, desc="latency", unit="round", disable=args.no_progress) as bar:
+        table = latency.measure(
+            args.space,
+            batch_size=config.batch_size,
+            warmup=config.warmup,
+            repeats=config.repeats,
+            device=args.device,
+            resolution=config.resolution,
+            progress=lambda done: bar.update(done - bar.n),
+        )
     path = latency.write_table(table, args.out)
     numbers = latency.summary(table)
     print(f"{table.space}: {numbers['entries']} entries on {table.device['name']} "

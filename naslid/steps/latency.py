@@ -11,6 +11,16 @@ from naslid.steps.registry import HOUR, Out, step
 from naslid.steps.runtime import log, resolve, step_device
 
 
+def _progress(repeats: int):
+    """Log every tenth round of timings (and the last)."""
+
+    def report(done: int) -> None:
+        if done == repeats or done % max(1, repeats // 10) == 0:
+            log(f"measure-latency: round {done} of {repeats} timed")
+
+    return report
+
+
 @step(
     "measure-latency",
     outputs={"out": Out("latency", LATENCY)},
@@ -45,7 +55,7 @@ def measure_latency(
         repeats=lcfg.repeats,
         device=str(device),
         resolution=lcfg.resolution,
-        progress=(lambda layer: log(f"measure-latency: {layer} timed")) if progress else None,
+        progress=_progress(lcfg.repeats) if progress else None,
     )
     latency.write_table(table, Path(out))
     numbers = latency.summary(table)
