@@ -92,6 +92,9 @@ class LatencyConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
                 raise ValueError(f"{name}: must be an integer >= {low}, got {value!r}")
+        res = self.resolution
+        if res is not None and (isinstance(res, bool) or not isinstance(res, int) or res < 1):
+            raise ValueError(f"resolution: must be a positive integer or None, got {res!r}")
 
 
 # --------------------------------------------------------------------------- the table
@@ -134,10 +137,11 @@ class LatencyTable:
         device: Mapping[str, Any] | str | None = None,
         *,
         batch_size: int | None = None,
+        resolution: int | None = None,
     ) -> LatencyTable:
         """This table, or ValueError in one line naming the field when it is for another space,
-        another network of it (fingerprint), another batch size (when given) or another device
-        (when ``device``, a :func:`device_record` or a device name, is given)."""
+        another network of it (fingerprint), another batch size or input size (when given) or
+        another device (when ``device``, a :func:`device_record` or a device name, is given)."""
         sp = space_of(space)
         if self.space != sp.name:
             raise ValueError(
@@ -150,10 +154,11 @@ class LatencyTable:
                 f"{self.resolution} px is {want!r} (measured on another network: other options "
                 "or layer shapes)"
             )
-        if batch_size is not None and batch_size != self.batch_size:
-            raise ValueError(
-                f"latency table: field 'batch_size' is {self.batch_size}, expected {batch_size}"
-            )
+        for key, want_value in (("batch_size", batch_size), ("resolution", resolution)):
+            if want_value is not None and want_value != getattr(self, key):
+                raise ValueError(
+                    f"latency table: field {key!r} is {getattr(self, key)}, expected {want_value}"
+                )
         if device is not None:
             other = {"name": device} if isinstance(device, str) else dict(device)
             for key in ("kind", "name"):
@@ -226,6 +231,9 @@ def _parse(data: Any, source: str) -> LatencyTable:
 
     if not isinstance(data, dict):
         raise ValueError(f"{source}: expected a JSON object, found a {type(data).__name__}")
+    unknown = sorted(set(data) - _FIELDS)
+    if unknown:
+        raise ValueError(f"{source}: field {unknown[0]!r} is not a latency table field")
     if data.get("format") != TABLE_FORMAT:
         raise ValueError(
             f"{source}: field 'format' is {data.get('format')!r}, expected {TABLE_FORMAT}"
@@ -287,6 +295,10 @@ def _parse(data: Any, source: str) -> LatencyTable:
     )  # fmt: skip
 
 
+_FIELDS = {
+    "format", "space", "fingerprint", "batch_size", "resolution", "device", "warmup", "repeats",
+    "created", "layout", "entries", "fixed",
+}  # fmt: skip
 _DEVICE_TEXT = ("name", "kind", "driver", "cuda", "torch", "torchvision", "cpu_model", "hostname")
 
 

@@ -163,6 +163,8 @@ def test_check_refuses_another_space_network_batch_or_device(measured):
         other.check("nb201")
     with pytest.raises(ValueError, match=r"^latency table: field 'batch_size' is 1, expected 8$"):
         table.check("nb201", batch_size=8)
+    with pytest.raises(ValueError, match=r"^latency table: field 'resolution' is 8, expected 32$"):
+        table.check("nb201", resolution=32)  # not the cost model's 32 px network
     gpu = {"name": "NVIDIA H100 80GB HBM3", "kind": "cuda"}
     with pytest.raises(ValueError, match=r"^latency table: field 'device.kind' is 'cpu', the network runs on 'cuda'$"):  # fmt: skip
         table.check("nb201", gpu)
@@ -219,6 +221,8 @@ def _damage(data: dict, how: str) -> None:
         data["space"] = "darts"
     elif how == "timing":
         data["entries"]["stage 1"]["skip_connect"] = {"median": 1}
+    elif how == "extra":
+        data["__reduce__"] = "os.system"
 
 
 @pytest.mark.parametrize(
@@ -232,6 +236,7 @@ def _damage(data: dict, how: str) -> None:
         ("device", "device.threads"),
         ("space", "space"),
         ("timing", "entries.stage 1.skip_connect"),
+        ("extra", "__reduce__"),
     ],
 )
 def test_a_malformed_table_is_refused_in_one_line_naming_file_and_field(
@@ -305,3 +310,28 @@ def test_the_benchmark_runs_quick(tmp_path):
     for row in report["spaces"].values():
         assert row["networks"] >= 3 and row["mape"] >= 0 and row["bias"] > 0
     assert report["machine"]["device"]["kind"] == "cpu"
+
+
+def test_the_device_record_of_a_gpu_names_it_its_driver_and_cuda(monkeypatch):
+    import torch
+
+    from naslid import device
+
+    monkeypatch.setattr(torch.cuda, "current_device", lambda: 0)
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda i: "NVIDIA H100 80GB HBM3")
+    monkeypatch.setattr("naslid.gpu_check.driver_version", lambda: "580.65.06")
+    record = device.device_record("cuda")
+    assert record["kind"] == "cuda" and record["name"] == "NVIDIA H100 80GB HBM3"
+    assert record["driver"] == "580.65.06" and record["cuda"] == (torch.version.cuda or "unknown")
+    assert record["torch"] == torch.__version__ and record["threads"] >= 1 and record["cpu_model"]
+    cpu = device.device_record("cpu")
+    assert cpu["kind"] == "cpu" and cpu["name"] == cpu["cpu_model"] and "driver" not in cpu
+
+
+def test_latency_batch_is_checked_with_the_run_s_parameters():
+    from naslid.params import check_params
+
+    assert check_params({"latency_batch": 8}, max_rounds=4, local=False).latency.batch_size == 8
+    assert check_params({}, max_rounds=4, local=False).latency.batch_size == 1
+    with pytest.raises(ValueError, match=r"^parameter 'latency_batch': must be an integer >= 1"):
+        check_params({"latency_batch": 0}, max_rounds=4, local=False)
