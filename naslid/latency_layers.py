@@ -32,13 +32,16 @@ def space_of(space: Any):
 
 
 def resolution_of(space_name: str, resolution: int | None) -> int:
-    """``resolution``, or the space's default; refused (naming the field) when too small."""
+    """``resolution``, or the space's default; refused (naming the field) when too small, too
+    large, or (NB201, whose reduction blocks halve it twice) not a multiple of 4."""
     res = DEFAULT_RESOLUTION[space_name] if resolution is None else resolution
     low = MIN_RESOLUTION[space_name]
-    if isinstance(res, bool) or not isinstance(res, int) or not low <= res <= MAX_RESOLUTION:
+    ok = not isinstance(res, bool) and isinstance(res, int) and low <= res <= MAX_RESOLUTION
+    if not ok or (space_name == "nb201" and res % 4):
+        step = " and a multiple of 4" if space_name == "nb201" else ""
         raise ValueError(
-            f"resolution: {space_name} needs an integer between {low} and {MAX_RESOLUTION}, "
-            f"got {res!r}"
+            f"resolution: {space_name} needs an integer between {low} and {MAX_RESOLUTION}"
+            f"{step}, got {res!r}"
         )
     return res
 
@@ -132,7 +135,9 @@ def _nb201_usage(arch) -> Counter:
 
 
 def usage(space: Any, arch) -> Counter:
-    """(layer name, op) -> times ``arch``'s network runs that entry (0-cost entries included)."""
+    """(layer name, op) -> times ``arch``'s network runs that entry: NB201's ops and node sums
+    per stage (:func:`_nb201_usage`), one per layer otherwise; OFA's ``skip``, and every layer
+    after it in its unit, run nothing and are left out."""
     sp = space_of(space)
     if isinstance(arch, str):
         arch = sp.from_str(arch)

@@ -96,6 +96,8 @@ def test_mobile_layer_shapes_follow_the_cost_model_network():
 def test_a_too_small_input_is_refused_naming_the_field():
     with pytest.raises(ValueError, match="^resolution: mobilenet needs an integer between 32"):
         latency.measure("mobilenet", resolution=16)
+    with pytest.raises(ValueError, match="^resolution: nb201 needs .* a multiple of 4, got 30$"):
+        latency.measure("nb201", resolution=30)
     with pytest.raises(ValueError, match="^repeats: must be an integer >= 1"):
         latency.measure("nb201", repeats=0)
 
