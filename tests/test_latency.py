@@ -337,3 +337,13 @@ def test_latency_batch_is_checked_with_the_run_s_parameters():
     assert check_params({}, max_rounds=4, local=False).latency.batch_size == 1
     with pytest.raises(ValueError, match=r"^parameter 'latency_batch': must be an integer >= 1"):
         check_params({"latency_batch": 0}, max_rounds=4, local=False)
+
+
+def test_entries_are_timed_round_robin_after_their_warm_up():
+    """Round r times every entry once: a burst of load costs many entries one timing each."""
+    calls, rounds = [], []
+    fns = {k: (lambda k=k: calls.append(k)) for k in "abc"}
+    timed = latency.time_calls(fns, warmup=2, repeats=3, sync=lambda: None, progress=rounds.append)
+    assert calls == list("aabbcc") + list("abc") * 3
+    assert rounds == [1, 2, 3] and set(timed) == set("abc")
+    assert all(t.median_ms >= 0 and t.iqr_ms >= 0 for t in timed.values())
