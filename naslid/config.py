@@ -39,6 +39,7 @@ from naslid import supernets
 from naslid.budget import LIMIT_FIELDS, Budget
 from naslid.evolution import EvolutionConfig
 from naslid.gradmatch import GradMatchConfig
+from naslid.latency import LatencyConfig
 from naslid.lid import LIDConfig
 from naslid.lissnas import LissnasConfig
 from naslid.scoring import ScoringConfig
@@ -112,6 +113,8 @@ class Profile:
     scoring: ScoringConfig = field(default_factory=ScoringConfig)
     evolution: EvolutionConfig = field(default_factory=EvolutionConfig)
     transfer_config: TransferConfig = field(default_factory=TransferConfig)
+    latency: LatencyConfig = field(default_factory=LatencyConfig)
+    """How measure-latency times the space's operations (batch size, warm-up, repeats)."""
 
     def __post_init__(self) -> None:
         supernets.options(self.space, self.supernet)  # refuses an unknown space or option
@@ -168,6 +171,7 @@ def _smoke() -> Profile:
         scoring=replace(base.scoring, bn_batches=2, bn_batch_size=128, val_batch_size=400),
         evolution=replace(base.evolution, population=8, generations=3),
         transfer_config=replace(base.transfer_config, **_SMOKE_TRANSFER),
+        latency=_SMOKE_LATENCY,
     )
 
 
@@ -184,6 +188,11 @@ _SMOKE_TRANSFER: dict[str, Any] = {
     "workers": 0,
     "width_mult": 0.5,
 }
+
+
+# Three timed calls after one warm-up: a whole table in 1-2 s on one core of this 2-core CPU
+# (NB201 2.1 s, ProxylessNAS 1.1 s, OFA 0.9 s); figures to wire the DAG with, not to rank by.
+_SMOKE_LATENCY = LatencyConfig(warmup=1, repeats=3)
 
 
 def _cifar10() -> Profile:
@@ -235,6 +244,7 @@ def _smoke_mobile(space: str, name: str) -> Profile:
         transfer_config=replace(
             smoke.transfer_config, epochs=2, width_mult=0.25, image_size=MOBILE_SMOKE_TRANSFER_SIZE
         ),
+        latency=smoke.latency,
     )
 
 
@@ -304,11 +314,12 @@ def resolve(profile: str | Profile, overrides: Mapping[str, Any] | None = None) 
 
     Keys are :class:`Profile` fields, or ``epochs`` / ``warmup_epochs`` /
     ``finetune_epochs`` (training), ``transfer_epochs`` (transfer), ``edge_rule`` (the split),
-    ``flops_max`` / ``params_max`` / ``latency_max`` (the budget). Unset values (``-1``, ``""``,
-    ``None``) keep the profile's setting; unknown keys are an error naming them.
+    ``flops_max`` / ``params_max`` / ``latency_max`` (the budget), ``latency_batch`` (the
+    latency table's batch size). Unset values (``-1``, ``""``, ``None``) keep the profile's
+    setting; unknown keys are an error naming them.
     """
     prof = get(profile) if isinstance(profile, str) else profile
-    top, train, transfer, split, limits = {}, {}, {}, {}, {}
+    top, train, transfer, split, limits, latency = {}, {}, {}, {}, {}, {}
     names = {f.name for f in dataclasses.fields(Profile)} - {"name"}
     for key, value in (overrides or {}).items():
         if _unset(value):
@@ -321,6 +332,12 @@ def resolve(profile: str | Profile, overrides: Mapping[str, Any] | None = None) 
             split[key] = str(value)
         elif key in LIMIT_FIELDS.values():
             limits[key] = _limit(key, value)
+        elif key == "latency_batch":
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(
+                    f"parameter 'latency_batch': must be an integer >= 1, got {value!r}"
+                )
+            latency["batch_size"] = value
         elif key == "shrink":
             top[key] = flag(value, key)
         elif key in names:
@@ -333,6 +350,8 @@ def resolve(profile: str | Profile, overrides: Mapping[str, Any] | None = None) 
         top["split"] = replace(top.get("split", prof.split), **split)
     if limits:
         top["budget"] = replace(prof.budget, **limits)
+    if latency:
+        top["latency"] = replace(prof.latency, **latency)
     if transfer:
         top["transfer_config"] = replace(
             top.get("transfer_config", prof.transfer_config), **transfer

@@ -39,6 +39,7 @@ PROFILE_PARAMETERS = {
     "transfer_uri": "transfer_uri",
     "shrink": "shrink",
     **{name: name for name in LIMIT_FIELDS.values()},
+    "latency_batch": "latency_batch",
 }
 """Pipeline parameter -> the profile setting it overrides (config.resolve's key)."""
 

@@ -1,11 +1,13 @@
 """The naslid pipeline: NAS-LID supernet splitting, LISSNAS shrinkage and evolutionary search.
 
     validate-params -> prepare-data -> pretrain-supernet
+                    -> measure-latency (on the latency pool, beside the training)
       -> round r = 1..max_rounds, each run only while r <= rounds:
            ParallelFor node of the partition: profile-lid
            split-round (min-cut, one edge per sub-supernet)
            ParallelFor child: finetune-subsupernet;  gather-subsupernets (fan-in)
-      -> search: lissnas-shrink -> evolutionary-search -> [imagenet-transfer] -> report
+      -> search (reads the latency table): lissnas-shrink -> evolutionary-search
+         -> [imagenet-transfer] -> report
 
 Rounds are unrolled at compile time up to ``Settings.max_rounds``; the ``rounds`` pipeline
 parameter chooses at run time how many run. kfp.local 2.17.0 resolves no dsl.OneOf of
@@ -27,7 +29,9 @@ compile that would break that again.
 
 GPU count, per-step timeouts, retries and resources are compile-time :class:`Settings`
 (``naslid compile --help`` lists the flags); the GPU pool's node selector and tolerations are
-pipeline parameters (``gpu_node_selector``, ``gpu_tolerations``), set per run. The committed
+pipeline parameters (``gpu_node_selector``, ``gpu_tolerations``), set per run; measure-latency
+runs on the pool the searched network will run on (``latency_node_selector``,
+``latency_tolerations``; :data:`POOLS`). The committed
 YAML names :data:`PLACEHOLDER_IMAGE`; ``naslid submit --image`` puts the real, immutable image
 in at submit time. ``python pipelines/naslid.py`` or ``naslid compile`` writes
 pipelines/naslid.yaml (and components/<step>.yaml, each step alone).
@@ -53,12 +57,25 @@ from naslid.config import DEFAULT_PROFILE  # noqa: E402
 from naslid.criteria import DEFAULT_CRITERION  # noqa: E402
 from naslid.kfp_components import PLACEHOLDER_IMAGE  # noqa: E402
 from naslid.node_ids import node_ids  # noqa: E402
+from naslid.steps.registry import GPU_POOL  # noqa: E402
 
 PIPELINE_NAME = "naslid"
 DEFAULT_YAML = Path(__file__).resolve().with_name("naslid.yaml")
 
-POOL_PARAMETERS = ("gpu_node_selector", "gpu_tolerations")
-"""The pipeline parameters that say where the GPU steps run (Kubernetes JSON)."""
+POOLS = tuple(dict.fromkeys(step.pool for step in steps.STEPS.values() if step.gpu))
+"""The node pools the steps that run a network are placed on (:attr:`naslid.steps.Step.pool`):
+``gpu`` (training, profiling, search, transfer) and ``latency`` (measure-latency: where the
+searched network will run)."""
+
+
+def pool_parameters(pool: str) -> tuple[str, str]:
+    """The pipeline parameters that place a pool's steps (Kubernetes JSON): its node selector
+    and its tolerations."""
+    return f"{pool}_node_selector", f"{pool}_tolerations"
+
+
+POOL_PARAMETERS = tuple(p for pool in POOLS for p in pool_parameters(pool))
+"""The pipeline parameters that say where the steps that run a network run."""
 GPU_STEPS = steps.names(gpu=True)
 """Steps that run a network: scheduled on the GPU node pool."""
 DATA_STEPS = steps.names(reads_data=True)
@@ -99,14 +116,18 @@ class Settings:
     transfer_gpus: int = 1
     """GPUs of imagenet-transfer, the one step that uses several (torchrun, one process per
     GPU, when > 1); 0 = on the CPU."""
+    latency_gpus: int = 1
+    """GPUs of measure-latency: 1 times the operations on a GPU of the ``latency`` pool, 0 on
+    its CPUs (the searched network will run on CPUs); the step is placed on that pool either
+    way."""
     node_selector: dict[str, str] = field(
         default_factory=lambda: {"nvidia.com/gpu.present": "true"}
     )
-    """Default of the ``gpu_node_selector`` pipeline parameter: labels of the GPU node pool
-    (NVIDIA GPU feature discovery sets this one)."""
+    """Default of the ``gpu_node_selector`` and ``latency_node_selector`` pipeline parameters:
+    labels of the GPU node pool (NVIDIA GPU feature discovery sets this one)."""
     tolerations: tuple[tuple[str, str, str], ...] = (("nvidia.com/gpu", "Exists", "NoSchedule"),)
-    """Default of the ``gpu_tolerations`` pipeline parameter: (key, operator, effect) of the
-    GPU pool's taints."""
+    """Default of the ``gpu_tolerations`` and ``latency_tolerations`` pipeline parameters:
+    (key, operator, effect) of the GPU pool's taints."""
     timeouts: dict[str, int] = field(default_factory=lambda: dict(TIMEOUTS))
     """Active deadline (seconds) of each step's pod; 0 = none."""
     shm_size: str = "8Gi"
@@ -147,6 +168,8 @@ class Settings:
             raise ValueError(
                 f"image_pull_policy: Always, IfNotPresent or Never, got {self.image_pull_policy!r}"
             )
+        if self.latency_gpus not in (0, 1):
+            raise ValueError(f"latency_gpus: 1 GPU or 0 (the CPU), got {self.latency_gpus}")
         if self.transfer_gpus < 0 or self.retries < 0:
             raise ValueError("transfer_gpus / retries: must be >= 0")
         unknown = sorted(set(self.timeouts) - set(kfp_components.FUNCTIONS))
@@ -170,6 +193,8 @@ class Settings:
         """GPUs of step ``name`` (0 for the CPU steps)."""
         if name == "imagenet-transfer":
             return self.transfer_gpus
+        if name == "measure-latency":
+            return self.latency_gpus
         return self.accelerator_limit if name in GPU_STEPS else 0
 
     def retry_window(self, name: str) -> int:
@@ -199,21 +224,28 @@ def build(settings: Settings | None = None):
     s = settings or Settings()
     c = kfp_components.build(s.image)
 
+    def placed(name: str) -> bool:
+        """Whether step ``name`` is placed on its pool: a step with GPUs always, a step of a
+        pool of its own (measure-latency) even without."""
+        spec = steps.STEPS[name]
+        return bool(s.gpus(name)) or (spec.gpu and spec.pool != GPU_POOL)
+
     def configure(task, name: str, pool: dict | None = None):
         """Resources, scheduling, secrets, timeout and retries of one step's task; ``pool``
-        holds the channels of the gpu_node_selector / gpu_tolerations parameters."""
+        holds the channels of its pool's node_selector / tolerations parameters."""
         gpu = name in GPU_STEPS
         task.set_cpu_request(s.gpu_cpu_request if gpu else s.cpu_cpu_request)
         task.set_memory_request(s.gpu_memory_request if gpu else s.cpu_memory_request)
         task.set_memory_limit(s.gpu_memory_limit if gpu else s.cpu_memory_limit)
-        if s.gpus(name):
+        if placed(name):
             if pool is None:
-                raise ValueError(f"{name}: a GPU step needs the GPU pool's parameters")
+                raise ValueError(f"{name}: a step that runs a network needs its pool's parameters")
+            # JSON-parameter variants: the driver resolves them per run (backend >= 2.5).
+            kubernetes.add_node_selector_json(task, pool["node_selector"])
+            kubernetes.add_toleration_json(task, pool["tolerations"])
+        if s.gpus(name):
             task.set_accelerator_type(s.accelerator_type)
             task.set_accelerator_limit(s.gpus(name))
-            # JSON-parameter variants: the driver resolves them per run (backend >= 2.5).
-            kubernetes.add_node_selector_json(task, pool["gpu_node_selector"])
-            kubernetes.add_toleration_json(task, pool["gpu_tolerations"])
             kubernetes.empty_dir_mount(
                 task, "dshm", "/dev/shm", medium="Memory", size_limit=s.shm_size
             )
@@ -251,7 +283,12 @@ def build(settings: Settings | None = None):
         optional = {k for k, i in spec.inputs.items() if i.optional}
         taken = {a: wiring[a] if a in wiring else scope[a] for a in args if a not in optional}
         taken.update({a: wiring[a] for a in optional if a in wiring})
-        pool = {k: scope[k] for k in POOL_PARAMETERS} if s.gpus(name) else None
+        keys = ("node_selector", "tolerations")
+        pool = (
+            dict(zip(keys, (scope[p] for p in pool_parameters(spec.pool))))
+            if placed(name)
+            else None
+        )
         return configure(c[name](**taken), name, pool)
 
     def block(pipeline, scope: dict, **wiring):
@@ -304,6 +341,7 @@ def build(settings: Settings | None = None):
         data: Input[Dataset],
         supernet: Input[Model],
         partition: Input[Model],
+        latency: Input[Dataset],
         profile: str,
         shrink: str,
         labels: str,
@@ -360,6 +398,9 @@ def build(settings: Settings | None = None):
         checkpoint_root: str = "",
         gpu_node_selector: dict = dict(s.node_selector),  # noqa: B006 - KFP reads the default
         gpu_tolerations: list = s.toleration_dicts(),  # noqa: B006
+        latency_batch: int = -1,
+        latency_node_selector: dict = dict(s.node_selector),  # noqa: B006
+        latency_tolerations: list = s.toleration_dicts(),  # noqa: B006
     ):
         """profile: one of naslid.config.PROFILES (naslid run --help lists them); -1 / '' =
         the profile's setting (shrink: '' | true | false). rounds <= max_rounds.
@@ -367,18 +408,32 @@ def build(settings: Settings | None = None):
         profile's train.finetune_epochs). edge_rule (lid): partition (the paper's, section
         3.3) or separability. flops_max (M), params_max (M), latency_max (ms, predicted from
         the latency table): the hardware budget of LISSNAS and the search (-1: none).
-        gpu_node_selector / gpu_tolerations: where the GPU steps run (Kubernetes JSON)."""
+        gpu_node_selector / gpu_tolerations: where the GPU steps run (Kubernetes JSON).
+        latency_node_selector / latency_tolerations: the node pool the searched network will
+        run on, where measure-latency times its operations (default: the GPU pool's defaults);
+        latency_batch: its batch size (-1 = the profile's)."""
         scope = dict(locals())
         checked = step("validate-params", scope, max_rounds=s.max_rounds)
         data = step("prepare-data", scope)
         data.after(checked)
         data = data.outputs["data"]
         supernet = step("pretrain-supernet", scope, data=data).outputs["supernet"]
+        # In parallel with the training: needs only the profile. Its table predicts the
+        # latency of every arch LISSNAS and the search meet (and bounds it: latency_max).
+        measured = step("measure-latency", scope)
+        measured.after(checked)
+        latency = measured.outputs["latency"]
 
         def after_round(r: int, partition) -> None:
             """Rounds r.. (r is the next one): stop here, or run round r and go on."""
             search = functools.partial(
-                block, search_block, scope, data=data, supernet=supernet, partition=partition
+                block,
+                search_block,
+                scope,
+                data=data,
+                supernet=supernet,
+                partition=partition,
+                latency=latency,
             )
             if r > s.max_rounds:
                 search()

@@ -26,6 +26,7 @@ GPU = {
     "lissnas-shrink",
     "evolutionary-search",
     "imagenet-transfer",
+    "measure-latency",
 }
 CPU = {"validate-params", "prepare-data", "split-round", "gather-subsupernets", "report"}
 
@@ -123,7 +124,15 @@ def test_pipeline_parameters(docs):
         "checkpoint_root",
         "gpu_node_selector",
         "gpu_tolerations",
+        "latency_batch",
+        "latency_node_selector",
+        "latency_tolerations",
     }
+    # measure-latency's pool defaults to the GPU pool's labels and taints
+    for pool in ("gpu", "latency"):
+        assert params[f"{pool}_node_selector"] == params["gpu_node_selector"]
+        assert params[f"{pool}_tolerations"] == params["gpu_tolerations"]
+    assert params["latency_batch"]["defaultValue"] == -1  # the profile's
     assert params["gpu_node_selector"] == {
         "defaultValue": {"nvidia.com/gpu.present": "true"},
         "isOptional": True,
@@ -283,11 +292,12 @@ def test_gpu_steps_are_scheduled_on_the_gpu_pool(docs):
             assert res["resourceCpuRequest"] == "4" and res["resourceMemoryRequest"] == "16Gi"
             # per run: the pipeline parameters (passed down as pipelinechannel--NAME in the
             # nested pipelines), resolved by the driver; see test_platform_parameters_resolve
+            pool = "latency" if step == "measure-latency" else "gpu"  # the network's own pool
             selector = conf["nodeSelector"]["nodeSelectorJson"]["componentInputParameter"]
-            assert selector.removeprefix("pipelinechannel--") == "gpu_node_selector"
+            assert selector.removeprefix("pipelinechannel--") == f"{pool}_node_selector"
             [toleration] = conf["tolerations"]
             tol = toleration["tolerationJson"]["componentInputParameter"]
-            assert tol.removeprefix("pipelinechannel--") == "gpu_tolerations"
+            assert tol.removeprefix("pipelinechannel--") == f"{pool}_tolerations"
             assert conf["emptyDirMounts"] == [
                 {
                     "medium": "Memory",
@@ -357,7 +367,7 @@ def test_platform_parameters_resolve_in_every_dag_that_runs_the_step(docs):
                 if "componentInputParameter" in ref:
                     checked += 1
                     assert ref["componentInputParameter"] in have, f"{dag_name}/{task_name}"
-    assert checked == 2 * 24  # node selector + tolerations of each GPU task (4 rounds)
+    assert checked == 2 * 25  # node selector + tolerations of each GPU task (4 rounds + latency)
 
 
 TIMEOUTS = {
@@ -371,6 +381,7 @@ TIMEOUTS = {
     "lissnas-shrink": 43200,
     "evolutionary-search": 43200,
     "imagenet-transfer": 259200,
+    "measure-latency": 3600,
     "report": 3600,
 }
 
@@ -770,7 +781,7 @@ def test_code_fingerprint_follows_the_source(tmp_path):
 
 
 def test_local_run_end_to_end_then_cached_then_one_step(tmp_path, capsys, monkeypatch):
-    """The smoke profile with one round (12 steps) under kfp.local; again from the cache;
+    """The smoke profile with one round (13 steps) under kfp.local; again from the cache;
     then `naslid step` re-runs the search on the run's artifacts."""
     # One cache folder for both runs even if someone edits naslid's source meanwhile.
     monkeypatch.setattr(kfp_local, "code_fingerprint", lambda root=None: "test")
@@ -792,6 +803,7 @@ def test_local_run_end_to_end_then_cached_then_one_step(tmp_path, capsys, monkey
             "lissnas-shrink",
             "evolutionary-search",
             "imagenet-transfer",
+            "measure-latency",
             "report",
         ]
     )
@@ -822,7 +834,7 @@ def test_local_run_end_to_end_then_cached_then_one_step(tmp_path, capsys, monkey
     assert len(second["tasks"]) == len(first["tasks"]) and all(t["cached"] for t in second["tasks"])
     assert second["best_arch"] == first["best_arch"]
     assert second["seconds"] < first["seconds"] / 5
-    assert "12 steps (12 from the cache)" in capsys.readouterr().out
+    assert "13 steps (13 from the cache)" in capsys.readouterr().out
 
     again = tmp_path / "again"
     assert (

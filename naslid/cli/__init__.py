@@ -60,6 +60,10 @@ _RANGES: dict[str, tuple[float, float | None]] = {
     "stop_after": (1, None),  # transfer: epochs of this run
     "params_max": (0, None),
     "latency_max": (0, None),
+    "warmup": (0, None),
+    "repeats": (1, None),
+    "resolution": (4, None),
+    "threads": (1, None),
 }
 
 

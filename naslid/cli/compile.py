@@ -67,17 +67,24 @@ def _add_compile(sub: argparse._SubParsersAction) -> None:
         help="GPUs of imagenet-transfer (default 1; > 1 runs torchrun, one process per GPU)",
     )
     p.add_argument(
+        "--latency-gpus",
+        type=int,
+        help="GPUs of measure-latency: 1 (default) times on a GPU of the latency pool, 0 on its CPUs",
+    )
+    p.add_argument(
         "--node-selector",
         action="append",
         metavar="KEY=VALUE",
-        help="default of the gpu_node_selector run parameter (repeatable; replaces "
+        help="default of the gpu_node_selector and latency_node_selector run parameters "
+        "(repeatable; replaces "
         "nvidia.com/gpu.present=true)",
     )
     p.add_argument(
         "--toleration",
         action="append",
         metavar="KEY:OPERATOR:EFFECT",
-        help="default of the gpu_tolerations run parameter (repeatable; replaces "
+        help="default of the gpu_tolerations and latency_tolerations run parameters "
+        "(repeatable; replaces "
         "nvidia.com/gpu:Exists:NoSchedule)",
     )
     p.add_argument(
@@ -120,6 +127,7 @@ def compile_settings(args: argparse.Namespace, settings_cls):
         "accelerator_type",
         "accelerator_limit",
         "transfer_gpus",
+        "latency_gpus",
         "shm_size",
         "dataset_pvc",
         "dataset_mount",

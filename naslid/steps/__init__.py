@@ -18,14 +18,16 @@ stopped. Re-running one step on an earlier run's artifacts lives in :mod:`naslid
 from naslid.steps.prepare import prepare_data, validate_params
 from naslid.steps.registry import STEPS, In, Out, Step, names
 from naslid.steps.runtime import THREADS_ENV, checkpoint_location, input_key
-from naslid.steps.search import evolutionary_search, imagenet_transfer, lissnas_shrink, report
-from naslid.steps.supernet import (
+
+from naslid.steps.supernet import (  # isort: skip
     finetune_subsupernet,
     gather_subsupernets,
     pretrain_supernet,
     profile_lid,
     split_round,
 )
+from naslid.steps.latency import measure_latency  # isort: skip
+from naslid.steps.search import evolutionary_search, imagenet_transfer, lissnas_shrink, report  # isort: skip
 
 __all__ = [
     "STEPS",
@@ -40,6 +42,7 @@ __all__ = [
     "imagenet_transfer",
     "input_key",
     "lissnas_shrink",
+    "measure_latency",
     "names",
     "prepare_data",
     "pretrain_supernet",

@@ -35,6 +35,7 @@ def validate_params(
     transfer_uri: str = "",
     transfer_epochs: int = -1,
     shrink: str | bool = "",
+    latency_batch: int = -1,
     seed: int = 0,
     checkpoint_root: str = "",
 ) -> int:

@@ -22,6 +22,7 @@ from naslid.artifacts import recording
 from naslid.steps.runtime import apply_thread_limit
 
 HOUR = 3600
+GPU_POOL = "gpu"
 RUNTIME_PARAMS = ("progress",)
 """Keyword arguments of a step function that are not pipeline parameters (how it runs)."""
 CHECKPOINT_PARAM = "checkpoint_uri"
@@ -69,7 +70,11 @@ class Step:
     """(type, key) of the value the step hands to the DAG: the result itself (key ``""``) or
     one entry of the returned dict."""
     gpu: bool = False
-    """Runs a network: scheduled on the GPU node pool."""
+    """Runs a network: scheduled on a GPU node pool (``pool``)."""
+    pool: str = GPU_POOL
+    """The node pool a ``gpu`` step runs on: the pipeline parameters ``POOL_node_selector`` and
+    ``POOL_tolerations`` place it (``gpu``: where networks train; ``latency``: where the
+    searched network will run, which measure-latency times)."""
     reads_data: bool = False
     """Reads raw data sets: mounts the dataset volume, when there is one."""
     distributed: bool = False
