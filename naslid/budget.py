@@ -45,7 +45,8 @@ LIMIT_FIELDS: dict[str, str] = {m: f"{m}_max" for m in METRICS}
 """The name of each metric's limit: a :class:`Budget` field, a config key, a CLI flag
 (``--flops-max``) and a pipeline parameter."""
 ENUMERATE_LIMIT = 1_000_000
-"""Spaces (masks) up to this size are enumerated to find a cost's exact minimum."""
+"""Spaces (masks) up to this size are enumerated: to find a cost's exact minimum, and by the
+search when rejection sampling finds no new arch."""
 
 LatencyFn = Callable[[Arch], float]
 """An arch's predicted latency, milliseconds (:meth:`naslid.latency.LatencyTable.predict`)."""

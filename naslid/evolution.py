@@ -43,7 +43,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from naslid.budget import Budget, Feasible, LatencyFn
+from naslid.budget import ENUMERATE_LIMIT, Budget, Feasible, LatencyFn
 from naslid.io import read_table, seal_meta, write_json, write_table
 from naslid.pareto import OBJECTIVES, front_indices
 from naslid.scorer import Scorer, scores_of
@@ -55,9 +55,6 @@ ProgressFn = Callable[[int, float], None]
 HISTORY_COLUMNS = ("generation", "arch", "score", "flops", "params", "latency", "origin")
 """``flops`` and ``params`` in millions (the space's cost model), ``latency`` in milliseconds
 predicted from a latency table (NaN without one)."""
-
-_ENUMERATE_LIMIT = 1_000_000
-"""Spaces up to this size are enumerated when rejection sampling finds no new arch."""
 
 
 @dataclass
@@ -239,7 +236,7 @@ class _Archive:
                 out.append(arch)
                 if len(out) == n:
                     return out
-        if self.space.mask_size(self.mask) <= _ENUMERATE_LIMIT:  # nearly exhausted: enumerate
+        if self.space.mask_size(self.mask) <= ENUMERATE_LIMIT:  # nearly exhausted: enumerate
             legal = [a for a in self.space.all_archs(self.mask) if self.legal(a)]
             out += self._draw_from(legal, rng, n - len(out), pending)
         elif self.feasible.limits:  # a tight budget in a huge space: projected draws
@@ -302,15 +299,8 @@ class _Archive:
 
     def history(self) -> pd.DataFrame:
         frame = pd.DataFrame(self.rows, columns=list(HISTORY_COLUMNS))
-        return frame.astype(
-            {
-                "generation": "int64",
-                "score": "float64",
-                "flops": "float64",
-                "params": "float64",
-                "latency": "float64",
-            }
-        )
+        floats = {c: "float64" for c in ("score", "flops", "params", "latency")}
+        return frame.astype({"generation": "int64", **floats})
 
     def ranked(self) -> list[int]:
         """Row indices, best score first; ties keep the order of scoring."""
