@@ -271,3 +271,53 @@ def test_top_entries_say_whether_they_are_on_the_front_of_everything_scored():
         strictly = (rows[:, 0] > me[0]) | (rows[:, 1:] < me[1:]).any(axis=1)
         assert entry["on_front"] == (not (better & strictly).any())
     assert {e["on_front"] for e in result.top} == {True, False}  # the check saw both cases
+
+
+# ------------------------------------------------------------------ the search steps
+def test_search_step_reads_the_latency_table_and_meets_every_limit(smoke_chain, tmp_path):
+    """The pipeline's search step: the measured table predicts every arch's latency, a
+    latency and a FLOPs limit are met, front.json and meta.json say so; a table of another
+    space, a latency limit without a table and an unmeetable limit are refused before any
+    arch is scored."""
+    import json
+
+    import pandas as pd
+
+    from naslid import latency, steps
+
+    table_dir = tmp_path / "latency"
+    steps.measure_latency(table_dir, profile="smoke")
+    table = latency.load_table(table_dir)
+    draws = nb201.SPACE.sample(np.random.default_rng(0), 200)
+    limit = float(np.median([table.predict(a) for a in draws]))
+    flops = float(np.median([nb201.flops(a) for a in draws]))
+    out = tmp_path / "search"
+    args = (smoke_chain["data"], smoke_chain["p1"], smoke_chain["space"])
+    steps.evolutionary_search(
+        *args, out, table_dir, profile="smoke", search_budget=6, latency_max=limit,
+        flops_max=flops,
+    )  # fmt: skip
+    hist = pd.read_parquet(out / "history.parquet")
+    assert hist["latency"].tolist() == [table.predict(a) for a in hist["arch"]]
+    assert hist["latency"].max() <= limit and hist["flops"].max() <= flops
+    front = json.loads((out / "front.json").read_text())
+    assert "latency_ms" in front["objectives"] and front["budget"]["latency_ms"] == limit
+    meta = json.loads((out / "meta.json").read_text())
+    assert meta["budget"] == {"flops_max": flops, "params_max": None, "latency_max": limit}
+    assert meta["latency_device"] == table.device["name"]
+    best = json.loads((out / "best.json").read_text())
+    assert best["latency_ms"] <= limit
+
+    other = tmp_path / "mobile-latency"
+    latency.write_table(latency.measure(mobilenet.SPACE, warmup=0, repeats=1), other)
+    low = Feasible(nb201.SPACE).minimum("flops")[0]
+    for kwargs, match in (
+        ({"latency": other}, "latency table: field 'space' is 'mobilenet'"),
+        ({"latency_max": 5.0}, "latency_max: the step was given no latency table"),
+        ({"flops_max": low / 2}, "flops_max: no arch of space nb201 meets"),
+    ):
+        with pytest.raises(ValueError, match=match):
+            steps.evolutionary_search(
+                *args, tmp_path / "refused", profile="smoke", search_budget=6, **kwargs
+            )
+        assert not (tmp_path / "refused" / "history.parquet").exists()
