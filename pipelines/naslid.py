@@ -358,9 +358,9 @@ def build(settings: Settings | None = None):
         gpu_tolerations: list,
     ):
         scope = dict(locals())
-        shrunk = step("lissnas-shrink", scope)
+        shrunk = step("lissnas-shrink", scope, latency=latency)
         space = shrunk.outputs["space"]
-        found = step("evolutionary-search", scope, space=space)
+        found = step("evolutionary-search", scope, space=space, latency=latency)
         search = found.outputs["search"]
         with dsl.If(transfer == True, name="transfer-on"):  # noqa: E712 - a pipeline condition
             moved = step("imagenet-transfer", scope, search=search, epochs=transfer_epochs)
