@@ -321,3 +321,31 @@ def test_search_step_reads_the_latency_table_and_meets_every_limit(smoke_chain, 
                 *args, tmp_path / "refused", profile="smoke", search_budget=6, **kwargs
             )
         assert not (tmp_path / "refused" / "history.parquet").exists()
+
+
+def test_cli_checks_the_latency_table_against_the_space_and_the_device(tmp_path, capsys):
+    from naslid import latency
+    from naslid.cli import main
+
+    table_dir = tmp_path / "lat"
+    latency.write_table(latency.measure(nb201.SPACE, warmup=0, repeats=1), table_dir)
+    table = latency.load_table(table_dir)
+    archs = list(nb201.SPACE.all_archs())
+    csv = tmp_path / "t.csv"
+    csv.write_text(
+        "arch_str,acc\n" + "".join(f"{a},{s / 10}\n" for a, s in zip(archs, scattered(archs)))
+    )
+    oracle = f"table:{csv}:acc"
+    base = ["evolve", "--oracle", oracle, "--budget", "20", "--latency-table", str(table_dir)]
+    for argv, match in (
+        (["--space", "ofa"], "latency table: field 'space' is 'nb201'"),
+        (["--latency-device", "NVIDIA H100"], "field 'device.name' is"),
+    ):
+        assert main([*base, *argv, "--out", str(tmp_path / "o")]) == 1
+        err = capsys.readouterr().err.strip()
+        assert match in err and len(err.splitlines()) == 1, err
+    limit = float(
+        np.median([table.predict(a) for a in nb201.SPACE.sample(np.random.default_rng(0), 50)])
+    )
+    argv = [*base, "--latency-device", table.device["name"], "--latency-max", str(limit)]
+    assert main([*argv, "--out", str(tmp_path / "ok")]) == 0

@@ -86,6 +86,12 @@ def add_budget_options(parser: argparse.ArgumentParser) -> None:
         help="latency lookup table measured on the target device (naslid latency --out DIR): "
         "every arch's latency is predicted from it, and --latency-max needs it",
     )
+    parser.add_argument(
+        "--latency-device",
+        metavar="NAME",
+        help="the device the network will run on (e.g. 'NVIDIA H100 80GB HBM3'): a table "
+        "measured on another is refused",
+    )
 
 
 def budget_of(args: argparse.Namespace, space: object):
@@ -101,5 +107,5 @@ def budget_of(args: argparse.Namespace, space: object):
     from naslid import latency
 
     table = latency.load_table(args.latency_table)
-    table.check(space)
+    table.check(space, getattr(args, "latency_device", None))
     return budget, table.predict
