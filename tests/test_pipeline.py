@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import yaml
 from google.protobuf import json_format
@@ -787,6 +788,7 @@ def test_local_run_end_to_end_then_cached_then_one_step(tmp_path, capsys, monkey
     monkeypatch.setattr(kfp_local, "code_fingerprint", lambda root=None: "test")
     out = tmp_path / "run"
     args = ["run", "--profile", "smoke", "--out", str(out), "--param", "rounds=1"]
+    args += ["--param", "params_max=1.0"]  # a hardware budget reaches the search
     assert main(args) == 0
     first = json.loads((out / "run.json").read_text())
     steps_run = [t["step"] for t in first["tasks"]]
@@ -827,6 +829,8 @@ def test_local_run_end_to_end_then_cached_then_one_step(tmp_path, capsys, monkey
         artifacts.LATENCY,  # the measured table predicts every scored arch's latency
     }
     assert search_meta["latency_device"]
+    assert search_meta["budget"]["params_max"] == 1.0
+    assert pd.read_parquet(search_dir / "history.parquet")["params"].max() <= 1.0
     front = json.loads((search_dir / "front.json").read_text())
     assert "latency_ms" in front["objectives"] and all("latency_ms" in p for p in front["front"])
     assert "## Pareto front" in (out / "report.md").read_text()
