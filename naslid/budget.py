@@ -73,17 +73,6 @@ class Budget:
             if not math.isfinite(value) or value <= 0:
                 raise ValueError(f"{name}: must be a positive {UNITS[metric]} limit, got {value}")
 
-    @classmethod
-    def from_limits(cls, **limits: float | None) -> Budget:
-        """A budget from ``flops_max=...`` keywords where 0, a negative number or None mean
-        "no limit" (how a pipeline parameter says unset)."""
-        unknown = sorted(set(limits) - set(LIMIT_FIELDS.values()))
-        if unknown:
-            raise ValueError(f"budget: unknown limit {unknown[0]!r} (known: {_known()})")
-        return cls(
-            **{k: (float(v) if v is not None and v > 0 else None) for k, v in limits.items()}
-        )
-
     def limits(self) -> dict[str, float]:
         """The set limits by metric (``{"flops": 600.0}``)."""
         return {
@@ -99,10 +88,6 @@ class Budget:
 
     def describe(self) -> str:
         return ", ".join(f"{m} <= {v:g} {UNITS[m]}" for m, v in self.limits().items()) or "none"
-
-
-def _known() -> str:
-    return ", ".join(LIMIT_FIELDS.values())
 
 
 class Costs:
@@ -163,6 +148,7 @@ class Feasible:
         self.limits = self.budget.limits()
         self._within: dict[tuple[int, ...], bool] = {}
         self._anchor: Arch | None = None
+        self._enumerated: list[Arch] | None = None
 
     # ------------------------------------------------------------ membership
     def within(self, arch: Arch) -> bool:
@@ -178,6 +164,19 @@ class Feasible:
         return ok
 
     # ------------------------------------------------------------ minimum
+    def _pool(self, members: Sequence[Arch] | None) -> list[Arch] | None:
+        """``members``, else every arch of the mask when it is small enough to enumerate
+        (once), else None (the space is searched by descent)."""
+        if members is not None:
+            return list(members)
+        if self._enumerated is None and self.space.mask_size(self.mask) <= ENUMERATE_LIMIT:
+            self._enumerated = list(self.space.all_archs(self.mask))
+        return self._enumerated
+
+    def inside(self, arch: Arch) -> bool:
+        """Whether ``arch`` lies inside the mask."""
+        return self.space.contains(self.mask, arch)
+
     def minimum(self, metric: str, members: Sequence[Arch] | None = None) -> tuple[float, Arch]:
         """The smallest ``metric`` of an arch inside the mask (or of ``members``) and one arch
         that has it (module docstring: exact)."""
@@ -186,16 +185,16 @@ class Feasible:
     def _argmin(
         self, fn: Callable[[Arch], float], members: Sequence[Arch] | None
     ) -> tuple[float, Arch]:
-        if members is None and self.space.mask_size(self.mask) <= ENUMERATE_LIMIT:
-            members = list(self.space.all_archs(self.mask))
-        if members is not None:
-            best = min(members, key=fn)
+        pool = self._pool(members)
+        if pool is not None:
+            best = min(pool, key=fn)
             return fn(best), best
         return self._descend(fn)
 
     def _descend(self, fn: Callable[[Arch], float]) -> tuple[float, Arch]:
         """Coordinate descent from the first option of every slot: each slot in turn takes the
-        option (within the mask) that lowers ``fn`` most, until a sweep changes nothing."""
+        option (within the mask) that lowers ``fn`` most, until a sweep changes nothing; a
+        move whose network leaves the mask (OFA: the layers a shorter unit drops) is none."""
         ops = [allowed[0] for allowed in self.mask]
         best = fn(self.space.network(self.space.arch_type(tuple(ops))))
         changed = True
@@ -207,29 +206,33 @@ class Feasible:
                         continue
                     trial = list(ops)
                     trial[slot] = option
-                    value = fn(self.space.network(self.space.arch_type(tuple(trial))))
+                    net = self.space.network(self.space.arch_type(tuple(trial)))
+                    if not self.inside(net):
+                        continue
+                    value = fn(net)
                     if value < best:
                         best, ops, changed = value, trial, True
         return best, self.space.network(self.space.arch_type(tuple(ops)))
 
+    def _load(self, arch: Arch) -> float:
+        """The sum of ``arch``'s costs relative to their limits."""
+        return sum(self.costs(arch, m) / v for m, v in self.limits.items())
+
     def anchor(self, members: Sequence[Arch] | None = None) -> Arch | None:
-        """An arch within the budget (the cheapest by the sum of its costs relative to the
-        limits), or None if none is found."""
+        """An arch within the budget, the one of least :meth:`_load`, or None if none is.
+        Exact where the archs are enumerated (``members`` or a small mask); in a space too
+        large for that, the descent's answers (least load, then each metric's minimum):
+        there None means none was found."""
         if self._anchor is not None and members is None:
             return self._anchor
-        limits = self.limits
-
-        def load(a: Arch) -> float:
-            return sum(self.costs(a, m) / v for m, v in limits.items()) if limits else 0.0
-
-        _, arch = self._argmin(load, members)
-        if not self.within(arch):
-            for metric in limits:  # the cheapest by each metric alone
-                _, arch = self.minimum(metric, members)
-                if self.within(arch):
-                    break
-            else:
-                return None
+        pool = self._pool(members)
+        if pool is not None:
+            within = [a for a in pool if self.within(a)]
+            arch = min(within, key=self._load) if within else None
+        else:
+            tries = [self._descend(self._load)[1]]
+            tries += [self.minimum(metric)[1] for metric in self.limits]
+            arch = next((a for a in tries if self.within(a) and self.inside(a)), None)
         if members is None:
             self._anchor = arch
         return arch
@@ -249,9 +252,11 @@ class Feasible:
                     f"its minimum is {low:.4g} {UNITS[metric]}"
                 )
         if self.anchor(pool) is None:
+            exact = self._pool(pool) is not None
             mins = ", ".join(f"{m} {self.minimum(m, pool)[0]:.4g} {UNITS[m]}" for m in self.limits)
             raise ValueError(
-                f"budget: no arch of {where} meets {self.budget.describe()} at once "
+                f"budget: {'no' if exact else 'no search found an'} arch of {where} "
+                f"{'meets' if exact else 'meeting'} {self.budget.describe()} at once "
                 f"(each alone can be met: minimum {mins})"
             )
 
@@ -264,7 +269,8 @@ class Feasible:
         for option in options:
             trial = list(ops)
             trial[slot] = option
-            if self.within(self.space.network(self.space.arch_type(tuple(trial)))):
+            net = self.space.network(self.space.arch_type(tuple(trial)))
+            if self.inside(net) and self.within(net):
                 out.append(option)
         return out
 
@@ -307,7 +313,8 @@ class Feasible:
             slot = int(slot)
             if target.ops[slot] != ops[slot] and self._allowed_moves(ops, slot, [target.ops[slot]]):
                 ops[slot] = target.ops[slot]
-        return self.space.network(self.space.arch_type(tuple(ops)))
+        arch = self.space.network(self.space.arch_type(tuple(ops)))
+        return arch if self.inside(arch) else None
 
     def sample(self, rng: np.random.Generator, n: int, tries: int = 10) -> list[Arch]:
         """``n`` draws within the budget: uniform by rejection (at most ``tries`` x ``n``

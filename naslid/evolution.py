@@ -18,8 +18,10 @@ A :data:`Mask` and an explicit set of allowed archs (a LISSNAS shrunk space) res
 candidate: random ones are drawn inside them, children outside them are rejected and redrawn.
 Hardware limits (``flops_max``, ``params_max``, ``latency_max``: :mod:`naslid.budget`) are met
 by construction: mutation and crossover move a slot only to an option that keeps the child
-within them, random draws are drawn within them, and a budget nothing meets is refused before
-any arch is scored. An arch over a limit is never scored and never returned.
+within them; the random share is uniform over the archs within them (by rejection, which keeps
+the draws uniform, and projected draws where a huge space leaves rejection too few); a budget
+nothing meets is refused before any arch is scored. An arch over a limit is never scored and
+never returned.
 
 The evaluator (any :class:`naslid.scorer.Scorer`) is called once per generation with the list
 of new archs, so that a proxy evaluator can group them by sub-supernet;

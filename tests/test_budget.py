@@ -51,14 +51,6 @@ def test_a_bad_limit_is_refused_naming_its_field(kwargs, field):
         Budget(**kwargs)
 
 
-def test_from_limits_reads_zero_and_negative_as_unset():
-    b = Budget.from_limits(flops_max=0, params_max=-1, latency_max=2.5)
-    assert b.limits() == {"latency": 2.5}
-    assert not Budget.from_limits(flops_max=None)
-    with pytest.raises(ValueError, match="unknown limit 'flop_max'"):
-        Budget.from_limits(flop_max=3)
-
-
 def test_minimum_is_exact_on_nb201():
     f = Feasible(nb201.SPACE)
     archs = list(nb201.SPACE.all_archs())
@@ -324,12 +316,16 @@ def test_search_step_reads_the_latency_table_and_meets_every_limit(smoke_chain, 
 
 
 def test_cli_checks_the_latency_table_against_the_space_and_the_device(tmp_path, capsys):
+    import json
+
     from naslid import latency
     from naslid.cli import main
 
     table_dir = tmp_path / "lat"
     latency.write_table(latency.measure(nb201.SPACE, warmup=0, repeats=1), table_dir)
     table = latency.load_table(table_dir)
+    small = tmp_path / "lat64"  # another input size: another network than FLOPs describe
+    latency.write_table(latency.measure(nb201.SPACE, warmup=0, repeats=1, resolution=64), small)
     archs = list(nb201.SPACE.all_archs())
     csv = tmp_path / "t.csv"
     csv.write_text(
@@ -340,6 +336,7 @@ def test_cli_checks_the_latency_table_against_the_space_and_the_device(tmp_path,
     for argv, match in (
         (["--space", "ofa"], "latency table: field 'space' is 'nb201'"),
         (["--latency-device", "NVIDIA H100"], "field 'device.name' is"),
+        (["--latency-table", str(small)], "field 'resolution' is 64"),
     ):
         assert main([*base, *argv, "--out", str(tmp_path / "o")]) == 1
         err = capsys.readouterr().err.strip()
@@ -349,3 +346,51 @@ def test_cli_checks_the_latency_table_against_the_space_and_the_device(tmp_path,
     )
     argv = [*base, "--latency-device", table.device["name"], "--latency-max", str(limit)]
     assert main([*argv, "--out", str(tmp_path / "ok")]) == 0
+    front = json.loads((tmp_path / "ok" / "front.json").read_text())
+    assert front["budget"]["latency_ms"] == limit
+    assert max(p["latency_ms"] for p in front["front"]) <= limit
+
+
+def test_the_check_is_exact_where_the_archs_are_enumerated():
+    """Three archs, each cheapest in something, only one within both limits: accepted."""
+    x, y, z = (
+        nb201.Arch.from_str(s)
+        for s in (
+            "|none~0|+|none~0|none~1|+|none~0|none~1|none~2|",
+            "|none~0|+|none~0|skip_connect~1|+|nor_conv_3x3~0|none~1|none~2|",
+            "|none~0|+|none~0|nor_conv_1x1~1|+|nor_conv_1x1~0|nor_conv_1x1~1|nor_conv_1x1~2|",
+        )
+    )
+    ms = {x: 10.0, y: 1.0, z: 5.0}
+    f = Feasible(nb201.SPACE, Budget(flops_max=30.0, latency_max=6.0), latency=ms.get)
+    assert [f.within(a) for a in (x, y, z)] == [False, False, True]
+    f.check([x, y, z])
+    assert f.anchor([x, y, z]) == z
+
+
+def test_the_minimum_of_a_mask_stays_inside_it():
+    """OFA: a unit whose last layer may not be skip has depth 4; the descent must not reach
+    a shorter unit through ``network`` (which would put skip there)."""
+    mask = list(ofa.SPACE.full_mask())
+    last = ofa.unit_slots(1)[-1]
+    mask[last] = tuple(o for o in mask[last] if o != ofa.SKIP_INDEX)
+    mask = tuple(mask)
+    free, held = Feasible(ofa.SPACE), Feasible(ofa.SPACE, mask=mask)
+    low, arch = held.minimum("flops")
+    assert ofa.SPACE.contains(mask, arch) and low > free.minimum("flops")[0]
+    draws = [a for a in ofa.SPACE.sample(np.random.default_rng(0), 2000, mask)]
+    assert low <= min(ofa.SPACE.flops(a) for a in draws if ofa.SPACE.contains(mask, a))
+    with pytest.raises(ValueError, match="^flops_max: no arch of space ofa meets"):
+        Feasible(
+            ofa.SPACE, Budget(flops_max=(low + free.minimum("flops")[0]) / 2), mask=mask
+        ).check()
+    f = Feasible(ofa.SPACE, Budget(flops_max=low * 1.05), mask=mask)
+    assert all(ofa.SPACE.contains(mask, a) for a in f.sample(np.random.default_rng(1), 100))
+
+
+def test_measure_latency_stops_a_latency_budget_nothing_meets(tmp_path):
+    from naslid import steps
+
+    with pytest.raises(ValueError, match="^latency_max: no arch of space nb201 meets 1e-06 ms"):
+        steps.measure_latency(tmp_path / "lat", profile="smoke", latency_max=1e-6)
+    assert not (tmp_path / "lat" / "meta.json").exists()

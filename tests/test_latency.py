@@ -286,7 +286,8 @@ def test_the_step_writes_a_sealed_latency_artifact(tmp_path):
     from naslid.steps import STEPS, measure_latency
 
     spec = STEPS["measure-latency"]
-    assert spec.gpu and spec.pool == "latency" and spec.params == ("profile", "latency_batch")
+    assert spec.gpu and spec.pool == "latency"
+    assert spec.params == ("profile", "latency_batch", "flops_max", "params_max", "latency_max")
     out = tmp_path / "latency"
     metrics = measure_latency(out=out, profile="smoke", latency_batch=2, run_id="r1")
     meta = artifacts.read_meta(out, artifacts.LATENCY)

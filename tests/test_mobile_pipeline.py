@@ -65,6 +65,7 @@ def test_mobile_profile_end_to_end(profile, tmp_path, capsys):
         "gather-subsupernets": 2,
         "lissnas-shrink": 1,
         "evolutionary-search": 1,
+        "measure-latency": 1,
         "imagenet-transfer": 1,
         "report": 1,
     }

@@ -107,5 +107,6 @@ def budget_of(args: argparse.Namespace, space: object):
     from naslid import latency
 
     table = latency.load_table(args.latency_table)
-    table.check(space, getattr(args, "latency_device", None))
+    want = latency.resolution_of(space.name, None)  # the cost model's, as FLOPs and params
+    table.check(space, getattr(args, "latency_device", None), resolution=want)
     return budget, table.predict

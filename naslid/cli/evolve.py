@@ -21,8 +21,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "evolve",
         help="evolutionary architecture search (NAS-LID section 4)",
         description="Evolutionary search (population, top-20% parents, mutation, uniform "
-        "crossover, random fill) in a search space; no arch is scored twice. Writes "
-        "OUT/top.json, OUT/history.parquet, OUT/history.csv and OUT/meta.json.",
+        "crossover, random fill) in a search space; no arch is scored twice; every arch within "
+        "the hardware budget. Writes OUT/top.json, OUT/front.json (the Pareto front of what "
+        "was scored), OUT/history.parquet, OUT/history.csv and OUT/meta.json.",
     )
     add_space_option(p)
     scorer = p.add_mutually_exclusive_group(required=True)
@@ -137,6 +138,7 @@ def run(args: argparse.Namespace) -> int:
         write_result,
     )
     from naslid.io import read_json
+    from naslid.pareto import write_front
 
     space = spaces.get(args.space).SPACE
     config = EvolutionConfig(**{name: getattr(args, name) for name in _CONFIG}, top_k=args.top)
@@ -150,7 +152,10 @@ def run(args: argparse.Namespace) -> int:
     if restrict is None:
         feasible.check()  # a budget nothing meets: before the oracle or any supernet is loaded
     else:
-        feasible.check(restrict, what=f"the {len(restrict)} archs of --restrict")
+        held = [a for a in restrict if feasible.inside(a)]
+        if not held:
+            raise ValueError("--restrict: no arch of the set lies inside --mask")
+        feasible.check(held, what=f"the {len(held)} archs of --restrict inside the mask")
     evaluator = _evaluator(args)
 
     if args.method == "random":
@@ -213,6 +218,7 @@ def run(args: argparse.Namespace) -> int:
         "num_scored": len(result.history),
         "version": __version__,
     }
+    write_front(result.history, args.out, limits.limits())
     write_result(result, args.out, meta)
     best = result.best
     print(

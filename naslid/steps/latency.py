@@ -34,14 +34,27 @@ def measure_latency(
     *,
     profile: str = DEFAULT_PROFILE,
     latency_batch: int = -1,
+    flops_max: float = -1.0,
+    params_max: float = -1.0,
+    latency_max: float = -1.0,
     progress: bool = False,
 ) -> dict:
     """Time each option of each layer of the profile's space, and the network's fixed parts,
     on this pod's device (its GPU, else its CPU) at the profile's batch size (``latency_batch``
-    when set); write the ``naslid.latency`` artifact. Returns the metrics."""
+    when set); write the ``naslid.latency`` artifact. Returns the metrics. A hardware budget
+    (``latency_max`` with ``flops_max`` / ``params_max``) that no arch meets under the
+    measured table stops the run here, beside the training, not after it."""
     from naslid import latency
+    from naslid.budget import Feasible
+    from naslid.spaces import get
 
-    cfg = resolve(profile, latency_batch=latency_batch)
+    cfg = resolve(
+        profile,
+        latency_batch=latency_batch,
+        flops_max=flops_max,
+        params_max=params_max,
+        latency_max=latency_max,
+    )
     lcfg = cfg.latency
     device = step_device()
     log(
@@ -57,6 +70,8 @@ def measure_latency(
         resolution=lcfg.resolution,
         progress=_progress(lcfg.repeats) if progress else None,
     )
+    if cfg.budget.latency_max is not None:
+        Feasible(get(cfg.space).SPACE, cfg.budget, latency=table.predict).check()
     latency.write_table(table, Path(out))
     numbers = latency.summary(table)
     log(
