@@ -49,6 +49,8 @@ def sample_distinct(
     to ``space`` and ``mask``) draws the cells within it (:meth:`Feasible.sample`) and keeps
     only representatives within it.
     """
+    if feasible is not None and mask is not None and feasible.mask != space.check_mask(mask):
+        raise ValueError("sample_distinct: the budget is bound to another mask than the draw's")
     if population is not None:
         idx = rng.choice(len(population), size=min(n, len(population)), replace=False)
         return [population[i] for i in idx]
