@@ -833,7 +833,9 @@ def test_local_run_end_to_end_then_cached_then_one_step(tmp_path, capsys, monkey
     assert pd.read_parquet(search_dir / "history.parquet")["params"].max() <= 1.0
     front = json.loads((search_dir / "front.json").read_text())
     assert "latency_ms" in front["objectives"] and all("latency_ms" in p for p in front["front"])
-    assert "## Pareto front" in (out / "report.md").read_text()
+    md = (out / "report.md").read_text()
+    assert "## Pareto front" in md
+    assert f"lookup table measured on {search_meta['latency_device']}" in md
     assert all(m["run_id"] == search_meta["run_id"] for _, m in found)
     inputs = rerun.select_inputs(rerun.STEPS["report"], found)
     assert rerun.check_lineage(inputs, found)[0] == []

@@ -117,6 +117,13 @@ def draw(ctx: SectionContext) -> None:
         "each, and better in one (ties: the first scored)."
     )
     doc.para(_budget_text(budget))
+    device = run.search_meta.get("latency_device")
+    if device and any(o.column == "latency" for o in known):
+        doc.para(
+            f"Latency is predicted from the lookup table measured on {device} "
+            "(measure-latency: every option of every layer timed on that device, summed "
+            "with the network's fixed parts)."
+        )
     row_of = {a: i for i, a in reversed(list(enumerate(h["arch"].astype(str))))}
     on_front = [row_of[e["arch"]] for e in front if e["arch"] in row_of]
     scores = h[SCORE].to_numpy(dtype=float)
