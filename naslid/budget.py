@@ -12,9 +12,10 @@ the search operators that *stay inside* it:
   keeps the child within the budget (the parent is within it, so every child is): a child is
   never drawn over budget and then thrown away, and the share of mutations and crossovers in
   a generation stays the paper's.
-- :meth:`Feasible.sample` draws uniformly from the archs within the budget by rejection;
-  where rejection finds too few (a tight budget in a space too large to enumerate) the rest
-  are *projected* draws: a uniform draw of the space is approached, slot by slot in random
+- :meth:`Feasible.within_archs` lists the archs within the budget where the mask can be
+  enumerated (NB201): the search's random share is drawn from that list, never skipped.
+  :meth:`Feasible.sample` (larger spaces) draws uniformly from the archs within the budget by
+  rejection; where rejection finds too few (a tight budget) the rest are *projected* draws: a uniform draw of the space is approached, slot by slot in random
   order, from the cheapest arch, every step kept only while the arch stays within the budget.
 - :meth:`Feasible.check` refuses, before any work, a budget that nothing in the space (its
   mask, or an explicit set) meets, in one line giving the space's minimum.
@@ -149,6 +150,7 @@ class Feasible:
         self._within: dict[tuple[int, ...], bool] = {}
         self._anchor: Arch | None = None
         self._enumerated: list[Arch] | None = None
+        self._within_archs: list[Arch] | None = None
 
     # ------------------------------------------------------------ membership
     def within(self, arch: Arch) -> bool:
@@ -172,6 +174,15 @@ class Feasible:
         if self._enumerated is None and self.space.mask_size(self.mask) <= ENUMERATE_LIMIT:
             self._enumerated = list(self.space.all_archs(self.mask))
         return self._enumerated
+
+    def within_archs(self) -> list[Arch] | None:
+        """Every arch of the mask within the budget, where there is a limit and the mask is
+        small enough to enumerate; else None."""
+        if not self.limits or self._pool(None) is None:
+            return None
+        if self._within_archs is None:
+            self._within_archs = [a for a in self._pool(None) or () if self.within(a)]
+        return self._within_archs
 
     def inside(self, arch: Arch) -> bool:
         """Whether ``arch`` lies inside the mask."""

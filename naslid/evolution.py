@@ -18,9 +18,10 @@ A :data:`Mask` and an explicit set of allowed archs (a LISSNAS shrunk space) res
 candidate: random ones are drawn inside them, children outside them are rejected and redrawn.
 Hardware limits (``flops_max``, ``params_max``, ``latency_max``: :mod:`naslid.budget`) are met
 by construction: mutation and crossover move a slot only to an option that keeps the child
-within them; the random share is uniform over the archs within them (by rejection, which keeps
-the draws uniform, and projected draws where a huge space leaves rejection too few); a budget
-nothing meets is refused before any arch is scored. An arch over a limit is never scored and
+within them; the random share is drawn uniformly from the archs within them (enumerated where
+the mask is small enough, as NB201's; in a larger space by rejection, which keeps the draws
+uniform, then projected draws where rejection finds too few); a budget nothing meets is
+refused before any arch is scored. An arch over a limit is never scored and
 never returned.
 
 The evaluator (any :class:`naslid.scorer.Scorer`) is called once per generation with the list
@@ -231,6 +232,9 @@ class _Archive:
             return []
         if self.members is not None:
             return self._draw_from(self.members, rng, n, pending)
+        within = self.feasible.within_archs()  # a budget in an enumerable mask: draw inside it
+        if within is not None:
+            return self._draw_from(within, rng, n, pending)
         out: list[Arch] = []
         for _ in range(tries * n):
             arch = self.space.sample(rng, 1, self.mask)[0]
