@@ -141,7 +141,15 @@ class SeaweedFS:
             self.proc.wait(timeout=30)
 
     def freeze(self) -> None:
+        """SIGSTOP the server and wait until the kernel shows it stopped (state T), so that a
+        request sent next cannot be answered by a server not yet stopped."""
         self.proc.send_signal(signal.SIGSTOP)
+        stat = Path(f"/proc/{self.proc.pid}/stat")
+        deadline = time.monotonic() + 5.0
+        while stat.exists() and time.monotonic() < deadline:
+            if stat.read_text().rsplit(")", 1)[1].split()[0] in ("T", "t"):
+                return
+            time.sleep(0.01)
 
     def thaw(self) -> None:
         self.proc.send_signal(signal.SIGCONT)
