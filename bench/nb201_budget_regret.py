@@ -29,7 +29,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from scipy import stats
+from nb201_fewshot import interval  # one mean-and-t-interval for the benches (bench/ on sys.path)
 
 from naslid.benchmarks import DEFAULT_NB201_CSV, load_table
 from naslid.budget import Budget
@@ -40,16 +40,6 @@ from naslid.spaces import nb201
 
 REPO = Path(__file__).resolve().parents[1]
 METHODS = ("evolution", "random")
-
-
-def interval(values: list[float]) -> dict:
-    """Mean and 95 % t-interval over seeds (no interval from fewer than 2 values)."""
-    x = np.asarray(values, dtype=float)
-    out = {"n": int(x.size), "mean": float(x.mean())}
-    if x.size >= 2:
-        half = float(stats.t.ppf(0.975, x.size - 1) * x.std(ddof=1) / math.sqrt(x.size))
-        out["ci95"] = [out["mean"] - half, out["mean"] + half]
-    return out
 
 
 def budget_optimum(table, limit: float) -> tuple[float, list[str]]:

@@ -441,6 +441,16 @@ def load_table(path: PathLike) -> LatencyTable:
     return table
 
 
+def load_checked(
+    path: PathLike, space: Any, device: str | None = None, resolution: int | None = None
+) -> LatencyTable:
+    """The table in ``path`` (:func:`load_table`), checked for use with ``space``: the same
+    space, network and input size (``resolution``, default the space's cost model's, as its
+    FLOPs and parameters) and, when named, the same device."""
+    sp = space_of(space)
+    return load_table(path).check(sp, device, resolution=resolution_of(sp.name, resolution))
+
+
 def summary(table: LatencyTable) -> dict:
     """Numbers to print or log: entries, fixed parts' total, the space's fastest and slowest
     choice per layer summed (bounds of what an arch can cost)."""

@@ -106,7 +106,5 @@ def budget_of(args: argparse.Namespace, space: object):
         return budget, None
     from naslid import latency
 
-    table = latency.load_table(args.latency_table)
-    want = latency.resolution_of(space.name, None)  # the cost model's, as FLOPs and params
-    table.check(space, getattr(args, "latency_device", None), resolution=want)
+    table = latency.load_checked(args.latency_table, space, getattr(args, "latency_device", None))
     return budget, table.predict

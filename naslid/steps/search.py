@@ -43,8 +43,7 @@ def _budget(cfg, sp, latency: PathLike | None):
     if latency is not None:
         from naslid import latency as lat
 
-        want = lat.resolution_of(sp.name, cfg.latency.resolution)
-        table = lat.load_table(latency).check(sp, resolution=want)
+        table = lat.load_checked(latency, sp, resolution=cfg.latency.resolution)
         predict = table.predict
     elif cfg.budget.latency_max is not None:
         raise ValueError("latency_max: the step was given no latency table (measure-latency)")
