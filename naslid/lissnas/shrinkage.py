@@ -232,7 +232,10 @@ def shrink(
     """Run LISSNAS on ``space``: ``cfg.samples`` uniform labels, then the iterations of 4.3.
 
     With ``feasible`` (a hardware budget) the original space is the archs within it: the
-    uniform samples, the seeds and the neighbours all meet it."""
+    uniform samples, the seeds and the neighbours all meet it. The paper shrinks "ImageNet
+    under mobile constraints" (section 5, its Table 2) without saying how the constraint
+    enters the shrinkage; here it bounds the space before any label, so that no label is spent
+    on an arch the search may not return."""
     cfg = (cfg or LissnasConfig()).check()
     rule = cfg.rule(space)
     rng = np.random.default_rng(seed)
