@@ -25,7 +25,9 @@ one-shot and against random (the mean over its draws, same seed) with its 95 % i
 Every model is kept in ``--work``, keyed by what made it (the chain of masks, epochs and
 schedule), so criteria that make the same split share it, and a budget longer than one call
 is spread over several calls (each stage is skipped when its result is there; training
-resumes from its epoch checkpoints). The JSON sums the CPU seconds of what ran.
+resumes from its epoch checkpoints). Every model keeps the CPU seconds of its training, so
+the JSON's ``cpu_s_per_seed`` sums each seed's cost over every call (training, split
+decisions, scoring and search).
 
 CPU (2 cores, resumable; the issue's scale): python bench/nb201_fewshot.py --cpu \
     --data ../shared/data/cifar10-packed --seeds 0 1 2
@@ -152,8 +154,13 @@ class Models:
                 progress=self.args.progress,
                 desc=f"seed {self.seed} pretrain",
             )
-            self.seconds += time.process_time() - t
-            save_model(net, out, config=cfg, continuation=result.continuation)
+            save_model(
+                net,
+                out,
+                config=cfg,
+                extra=self._spent(t, result),
+                continuation=result.continuation,
+            )
             shutil.rmtree(self.root / "ckpt" / "supernet", ignore_errors=True)
         return out
 
@@ -177,16 +184,41 @@ class Models:
                 progress=self.args.progress,
                 desc=f"seed {self.seed} {what}",
             )
-            self.seconds += time.process_time() - t
             save_model(
                 child,
                 out,
                 mask=mask,
                 config=result.config,
-                extra={"made_by": what},
+                extra={"made_by": what, **self._spent(t, result)},
                 continuation=result.continuation,
             )
             shutil.rmtree(self.root / "ckpt" / key, ignore_errors=True)
+        return out
+
+    def _spent(self, start: float, result) -> dict:
+        """The CPU seconds of the training that finished a model, and its epochs (those run
+        before a resume are not in them), kept in the model's meta."""
+        seconds = time.process_time() - start
+        self.seconds += seconds
+        return {"train_cpu_s": seconds, "epochs_timed": result.epochs - result.start_epoch}
+
+    def cpu_account(self, names: list[str]) -> dict:
+        """What this seed's models and criteria cost in CPU seconds, over every call: the
+        training of every model kept (``train_recorded_s`` over ``epochs_timed`` of its
+        ``epochs``; models trained before the time was kept, or resumed, leave epochs
+        untimed), the split decisions and the scoring and search of ``names``."""
+        metas = [self.root / "supernet" / "meta.json", *self.root.glob("models/*/meta.json")]
+        out = {"train_recorded_s": 0.0, "epochs_timed": 0, "epochs": 0}
+        for path in filter(Path.is_file, metas):
+            meta = json.loads(path.read_text())
+            out["epochs"] += int(meta["epochs"])
+            out["train_recorded_s"] += float(meta.get("train_cpu_s", 0.0))
+            out["epochs_timed"] += int(meta.get("epochs_timed", 0))
+        parts = {"split_s": ("tree.json", "split_cpu_s")}
+        parts["score_and_search_s"] = ("result.json", "score_and_search_cpu_s")
+        for key, (file, field) in parts.items():
+            files = [self.root / name / file for name in names]
+            out[key] = sum(float(json.loads(f.read_text())[field]) for f in files if f.is_file())
         return out
 
 
@@ -421,11 +453,12 @@ def main() -> None:
     keys = ["top50", "top100", "top150"]
     per_seed: dict = {}
     details: dict = {}
-    cpu_s = 0.0
+    cpu_s, cpu = 0.0, {}
     for seed in args.seeds:
         models = Models(args, seed, train_data, device)
         per_seed[seed], details[seed] = {}, {}
         if args.finished_only:
+            cpu[seed] = models.cpu_account(names)
             for name in names:
                 done = models.root / name / "result.json"
                 if done.is_file():
@@ -463,6 +496,7 @@ def main() -> None:
             if uni not in keys:
                 keys.append(uni)
         cpu_s += models.seconds
+        cpu[seed] = models.cpu_account(names)
     report = {
         "benchmark": "nb201_fewshot",
         "scale": args.scale,
@@ -475,6 +509,7 @@ def main() -> None:
         "summary": summarise(per_seed, names, keys),
         "per_seed": details,
         "training_cpu_s_this_call": cpu_s,
+        "cpu_s_per_seed": cpu,
         "paper": PAPER,
     }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)

@@ -45,5 +45,8 @@ def test_gpu_command_runs_its_quick_setting_on_the_cpu(tmp_path):
     edges = {seed["lid"]["decisions"][n]["edge"] for n in ("r0", "r1")}
     assert seed["lid"]["decisions"]["r"]["edge"] not in edges  # never-partitioned edges only
     assert "minus_oneshot" in report["summary"]["lid"]["top50"]
+    cpu = report["cpu_s_per_seed"]["0"]  # a fresh run times every epoch it trains
+    assert cpu["epochs_timed"] == cpu["epochs"] >= 2 + 2 + 6  # pretraining, oneshot, lid
+    assert cpu["train_recorded_s"] > 0 and cpu["score_and_search_s"] > 0
     cost = json.loads((tmp_path / "split_cost-quick.json").read_text())
     assert cost
