@@ -231,10 +231,7 @@ def split_and_train(name: str, args, models: Models, batches: dict) -> tuple[lis
     if name == "oneshot":
         epochs = args.warmup_epochs * (args.rounds - 1) + args.finetune_epochs
         leaf = models.child(root_dir, space.full_mask(), epochs, "oneshot")
-        return [(space.full_mask(), leaf)], {
-            "leaf_sizes": [space.mask_size(space.full_mask())],
-            "split_cpu_s": 0.0,
-        }
+        return [(space.full_mask(), leaf)], UNSPLIT
     crit, rule = ("random", "partition") if name.startswith("random-") else CRITERIA[name]
     draw = int(name.split("-")[1]) if crit == "random" else 0
     configs = split.MeasureConfigs(
@@ -274,9 +271,20 @@ def split_and_train(name: str, args, models: Models, batches: dict) -> tuple[lis
         if done is None and final:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(json.dumps({"tree": tree.to_json(), "split_cpu_s": split_s}))
+    info = decisions(tree, split_s if done is None else done["split_cpu_s"])
+    return [(n.mask, dirs[n.id]) for n in tree.leaves()], info
+
+
+UNSPLIT = {"leaf_sizes": [nb201.SPACE.mask_size(nb201.SPACE.full_mask())], "split_cpu_s": 0.0}
+"""What one-shot decided: nothing; its one leaf is the whole space."""
+
+
+def decisions(tree: PartitionTree, split_s: float) -> dict:
+    """What a criterion decided (per split node: edge, rule, groups, every edge's score and
+    separability), the leaves' sizes, and the CPU seconds of the decisions."""
     names = nb201.OPS
-    info = {
-        "split_cpu_s": split_s if done is None else done["split_cpu_s"],
+    return {
+        "split_cpu_s": split_s,
         "decisions": {
             n.id: {
                 "edge": n.split_edge,
@@ -288,9 +296,22 @@ def split_and_train(name: str, args, models: Models, batches: dict) -> tuple[lis
             for n in tree.nodes.values()
             if n.split_edge is not None
         },
-        "leaf_sizes": [space.mask_size(n.mask) for n in tree.leaves()],
+        "leaf_sizes": [nb201.SPACE.mask_size(n.mask) for n in tree.leaves()],
     }
-    return [(n.mask, dirs[n.id]) for n in tree.leaves()], info
+
+
+def finished(models: Models, name: str) -> dict | None:
+    """A criterion's result and decisions from an earlier call, or ``None`` if not done."""
+    done, tree = models.root / name / "result.json", models.root / name / "tree.json"
+    if not done.is_file():
+        return None
+    out = json.loads(done.read_text())
+    if tree.is_file():
+        saved = json.loads(tree.read_text())
+        out |= decisions(PartitionTree.from_json(saved["tree"], str(tree)), saved["split_cpu_s"])
+    elif name == "oneshot":
+        out |= UNSPLIT
+    return out | {"sub_supernets": len(out["leaf_sizes"])}
 
 
 def score_and_search(name, args, models, leaves, valid, table, probe, uniform) -> dict:
@@ -460,9 +481,8 @@ def main() -> None:
         if args.finished_only:
             cpu[seed] = models.cpu_account(names)
             for name in names:
-                done = models.root / name / "result.json"
-                if done.is_file():
-                    per_seed[seed][name] = details[seed][name] = json.loads(done.read_text())
+                if (done := finished(models, name)) is not None:
+                    per_seed[seed][name] = details[seed][name] = done
                     uni = next(
                         k for k in per_seed[seed][name]["correlations"] if k.startswith("uniform")
                     )

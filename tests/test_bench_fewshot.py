@@ -48,5 +48,14 @@ def test_gpu_command_runs_its_quick_setting_on_the_cpu(tmp_path):
     cpu = report["cpu_s_per_seed"]["0"]  # a fresh run times every epoch it trains
     assert cpu["epochs_timed"] == cpu["epochs"] >= 2 + 2 + 6  # pretraining, oneshot, lid
     assert cpu["train_recorded_s"] > 0 and cpu["score_and_search_s"] > 0
+    again = tmp_path / "finished.json"  # a later call, training nothing, reports the same
+    subprocess.run(
+        [sys.executable, str(REPO / "bench" / "nb201_fewshot.py"), "--quick", "--finished-only",
+         "--seeds", "0", "--work", str(tmp_path / "work"), "--out", str(again)],
+        check=True, capture_output=True, timeout=600,
+    )  # fmt: skip
+    summary = json.loads(again.read_text())
+    assert summary["per_seed"] == report["per_seed"] and summary["summary"] == report["summary"]
+    assert summary["cpu_s_per_seed"] == report["cpu_s_per_seed"]
     cost = json.loads((tmp_path / "split_cost-quick.json").read_text())
     assert cost
