@@ -314,19 +314,36 @@ def finished(models: Models, name: str) -> dict | None:
     return out | {"sub_supernets": len(out["leaf_sizes"])}
 
 
-def score_and_search(name, args, models, leaves, valid, table, probe, uniform) -> dict:
-    path = models.root / name / "result.json"
-    if path.is_file():
-        return json.loads(path.read_text())
+def proxy(args, models: Models, leaves: list, valid) -> ProxyEvaluator:
+    """The inherited-weight proxy over ``leaves`` (mask, model folder): BN recalibrated on
+    class-stratified training batches, accuracy on ``args.val`` stratified validation images."""
     scoring = ScoringConfig(
         seed=models.seed,
         bn_batches=args.bn_batches,
         bn_batch_size=args.bn_batch_size,
         val_limit=args.val,
     )
-    evaluator = ProxyEvaluator(
+    return ProxyEvaluator(
         leaves, models.data, valid, scoring, device=models.device, space=nb201.SPACE
     )
+
+
+def probes(table, seed: int, sample: int) -> tuple[list, list]:
+    """The cells every criterion scores: the table's top 150 and ``sample`` connected cells
+    drawn uniformly (seeded); and those uniform cells alone."""
+    rng = np.random.default_rng(seed)
+    probe = [nb201.from_str(a) for a in table.top(150)]
+    uniform = [a for a in nb201.sample(rng, 3 * sample) if nb201.is_connected(a)]
+    uniform = list(dict.fromkeys(uniform))[:sample]
+    probe += [a for a in uniform if str(a) not in set(map(str, probe))]
+    return probe, uniform
+
+
+def score_and_search(name, args, models, leaves, valid, table, probe, uniform) -> dict:
+    path = models.root / name / "result.json"
+    if path.is_file():
+        return json.loads(path.read_text())
+    evaluator = proxy(args, models, leaves, valid)
     t = time.process_time()
     scores = dict(zip(map(str, probe), map(float, evaluator(probe))))
     ranking = rank_correlation(scores, table, uniform=[str(a) for a in uniform])
@@ -427,6 +444,28 @@ def markdown(summary: dict, keys: list[str]) -> str:
     return "\n".join(rows) + "\n"
 
 
+def apply_scale(args: argparse.Namespace) -> argparse.Namespace:
+    """``args`` with its scale's settings; the quick scale keeps its models apart."""
+    for k, v in SCALES[args.scale].items():
+        setattr(args, k, v)
+    if args.scale == "quick":
+        args.work = str(Path(args.work).with_name(Path(args.work).name + "-quick"))
+    return args
+
+
+def load_data(args: argparse.Namespace) -> tuple:
+    """The training and validation halves the scale runs on (synthetic when quick)."""
+    if args.scale == "quick":
+        return (
+            datasets.load("synthetic", split="train", n=512),
+            datasets.load("synthetic", split="valid", n=256),
+        )
+    return (
+        datasets.load("cifar10-valid", args.data, "train"),
+        datasets.load("cifar10-valid", args.data, "valid"),
+    )
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data", help="CIFAR-10 folder (packed npz, ImageFolder or torchvision)")
@@ -450,11 +489,7 @@ def main() -> None:
         help="train nothing: summarise the criteria whose results are already in --work "
         "(what a benchmark spread over several sittings has so far)",
     )
-    args = p.parse_args()
-    for k, v in SCALES[args.scale].items():
-        setattr(args, k, v)
-    if args.scale == "quick":
-        args.work = str(Path(args.work).with_name(Path(args.work).name + "-quick"))
+    args = apply_scale(p.parse_args())
     args.out = args.out or (
         "bench/results/nb201_fewshot.json"
         if args.scale == "cpu"
@@ -464,12 +499,7 @@ def main() -> None:
         p.error("--data: a CIFAR-10 folder is needed (e.g. ../shared/data/cifar10-packed)")
     device = resolve_device("auto")
     table = load_table(args.table)
-    if args.scale == "quick":
-        train_data = datasets.load("synthetic", split="train", n=512)
-        valid = datasets.load("synthetic", split="valid", n=256)
-    else:
-        train_data = datasets.load("cifar10-valid", args.data, "train")
-        valid = datasets.load("cifar10-valid", args.data, "valid")
+    train_data, valid = load_data(args)
     names = criteria_of(args)
     keys = ["top50", "top100", "top150"]
     per_seed: dict = {}
@@ -489,11 +519,7 @@ def main() -> None:
                     keys += [uni] if uni not in keys else []
             continue
         models.pretrained()
-        rng = np.random.default_rng(seed)
-        probe = [nb201.from_str(a) for a in table.top(150)]
-        uniform = [a for a in nb201.sample(rng, 3 * args.sample) if nb201.is_connected(a)]
-        uniform = list(dict.fromkeys(uniform))[: args.sample]
-        probe += [a for a in uniform if str(a) not in set(map(str, probe))]
+        probe, uniform = probes(table, seed, args.sample)
         batches = {
             "lid": sample_batches(train_data, args.profile_batch, 2, seed=seed, device=device),
             "gradient": sample_batches(

@@ -57,5 +57,17 @@ def test_gpu_command_runs_its_quick_setting_on_the_cpu(tmp_path):
     summary = json.loads(again.read_text())
     assert summary["per_seed"] == report["per_seed"] and summary["summary"] == report["summary"]
     assert summary["cpu_s_per_seed"] == report["cpu_s_per_seed"]
+    drift = tmp_path / "drift.json"  # the same proxy rebuilt from the kept models: same taus
+    subprocess.run(
+        [sys.executable, str(REPO / "bench" / "nb201_fewshot_drift.py"), "--quick",
+         "--seeds", "0", "--work", str(tmp_path / "work"), "--out", str(drift)],
+        check=True, capture_output=True, timeout=600,
+    )  # fmt: skip
+    rows = json.loads(drift.read_text())["per_seed"]["0"]
+    assert set(report["criteria"]) <= set(rows)
+    for name in report["criteria"]:
+        assert rows[name]["table"] == pytest.approx(rows[name]["recorded"], abs=1e-9)
+        assert -1 <= rows[name]["pretrained"] <= 1
+    assert rows["oneshot"]["oneshot"] == pytest.approx(1.0)
     cost = json.loads((tmp_path / "split_cost-quick.json").read_text())
     assert cost
