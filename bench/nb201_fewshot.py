@@ -84,6 +84,8 @@ CRITERIA = {  # name -> (split criterion, lid edge rule); random-D and oneshot a
     "lid-separability": ("lid", "separability"),
     "gradient": ("gradient", "partition"),
 }
+DEFAULT_CRITERIA = ["lid", "oneshot", "lid-separability", "random", "gradient"]
+"""What a run compares by default (``random``: ``random_draws`` independent draws)."""
 PAPER = {  # NAS-LID Table 2 (Kendall tau top-50/100/150) and Table 3 (best test accuracy)
     "lid": [0.47, 0.35, 0.34],
     "gradient": [0.34, 0.21, 0.23],
@@ -476,7 +478,7 @@ def main() -> None:
     p.add_argument(
         "--criteria",
         nargs="+",
-        default=["lid", "oneshot", "lid-separability", "random", "gradient"],
+        default=DEFAULT_CRITERIA,
         choices=[*CRITERIA, "random", "oneshot"],
     )
     p.add_argument("--table", default=f"table:{DEFAULT_NB201_CSV}:c10_test_acc_200")

@@ -15,8 +15,9 @@ Near 1 against the pretrained supernet: the fine-tuning left the ranking where i
 no split could change it. Per seed the figures are kept in ``--work/seed{S}/drift.json``, so
 seeds run as separate processes and a later call with every seed only summarises.
 
-CPU (after the few-shot benchmark):  python bench/nb201_fewshot_drift.py \
-    --data ../shared/data/cifar10-packed --seeds 0 1 2
+CPU (after the few-shot benchmark; one process per seed, then all seeds to summarise):
+    python bench/nb201_fewshot_drift.py --data ../shared/data/cifar10-packed --seeds 0 1 2
+Quick (the quick benchmark's models):  python bench/nb201_fewshot_drift.py --quick --seeds 0
 """
 
 from __future__ import annotations
@@ -28,8 +29,11 @@ import time
 from pathlib import Path
 
 from nb201_fewshot import (  # the benchmark's own models, probes and proxy (bench/ on sys.path)
+    CRITERIA,
+    DEFAULT_CRITERIA,
     Models,
     apply_scale,
+    criteria_of,
     finished,
     interval,
     load_data,
@@ -64,7 +68,7 @@ def seed_drift(args, seed: int, train_data, valid, table, device) -> dict:
     whole = [(nb201.SPACE.full_mask(), root)]
     scores = {"pretrained": list(map(float, proxy(args, models, whole, valid)(uniform)))}
     out: dict = {"cells": len(uniform), "pretrained": {"table": tau(scores["pretrained"], truth)}}
-    for name in ["oneshot", *(n for n in args.criteria if n != "oneshot")]:
+    for name in ["oneshot", *(n for n in criteria_of(args) if n != "oneshot")]:
         done = finished(models, name)
         if done is None:  # not finished: its models may not exist, and nothing is trained here
             if name == "oneshot":
@@ -94,17 +98,7 @@ def main() -> None:
     p.add_argument("--quick", dest="scale", action="store_const", const="quick", default="cpu")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument(
-        "--criteria",
-        nargs="+",
-        default=[
-            "oneshot",
-            "lid",
-            "lid-separability",
-            "random-0",
-            "random-1",
-            "random-2",
-            "gradient",
-        ],
+        "--criteria", nargs="+", default=DEFAULT_CRITERIA, choices=[*CRITERIA, "random", "oneshot"]
     )
     p.add_argument("--table", default=f"table:{DEFAULT_NB201_CSV}:c10_test_acc_200")
     p.add_argument("--work", default="bench/results/nb201_fewshot")
@@ -123,7 +117,7 @@ def main() -> None:
             write_json(path, seed_drift(args, seed, train_data, valid, table, device))
         per_seed[seed] = json.loads(path.read_text())
         print(f"seed {seed}: " + json.dumps(per_seed[seed]), flush=True)
-    names = [n for n in args.criteria if all(n in r for r in per_seed.values())]
+    names = [n for n in criteria_of(args) if all(n in r for r in per_seed.values())]
     summary = {
         "pretrained": {"table": interval([r["pretrained"]["table"] for r in per_seed.values()])},
         **{
