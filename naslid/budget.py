@@ -14,9 +14,10 @@ the search operators that *stay inside* it:
   a generation stays the paper's.
 - :meth:`Feasible.within_archs` lists the archs within the budget where the mask can be
   enumerated (NB201): the search's random share is drawn from that list, never skipped.
-  :meth:`Feasible.sample` (larger spaces) draws uniformly from the archs within the budget by
-  rejection; where rejection finds too few (a tight budget) the rest are *projected* draws: a uniform draw of the space is approached, slot by slot in random
-  order, from the cheapest arch, every step kept only while the arch stays within the budget.
+  :meth:`Feasible.sample` (larger spaces) draws uniformly from the archs within the budget
+  by rejection; where rejection finds too few (a tight budget) the rest are *projected*
+  draws: a uniform draw of the space is approached, slot by slot in random order, from the
+  cheapest arch, every step kept only while the arch stays within the budget.
 - :meth:`Feasible.check` refuses, before any work, a budget that nothing in the space (its
   mask, or an explicit set) meets, in one line giving the space's minimum.
 
@@ -46,8 +47,8 @@ LIMIT_FIELDS: dict[str, str] = {m: f"{m}_max" for m in METRICS}
 """The name of each metric's limit: a :class:`Budget` field, a config key, a CLI flag
 (``--flops-max``) and a pipeline parameter."""
 ENUMERATE_LIMIT = 1_000_000
-"""Spaces (masks) up to this size are enumerated: to find a cost's exact minimum, and by the
-search when rejection sampling finds no new arch."""
+"""Masks up to this size are enumerated (:meth:`Feasible.enumerated`): a cost's exact
+minimum, the archs within a budget, and the search's draws when rejection finds no new arch."""
 
 LatencyFn = Callable[[Arch], float]
 """An arch's predicted latency, milliseconds (:meth:`naslid.latency.LatencyTable.predict`)."""
@@ -166,22 +167,24 @@ class Feasible:
         return ok
 
     # ------------------------------------------------------------ minimum
-    def _pool(self, members: Sequence[Arch] | None) -> list[Arch] | None:
-        """``members``, else every arch of the mask when it is small enough to enumerate
-        (once), else None (the space is searched by descent)."""
-        if members is not None:
-            return list(members)
+    def enumerated(self) -> list[Arch] | None:
+        """Every arch of the mask, listed once, where the mask holds at most
+        :data:`ENUMERATE_LIMIT`; else None (too large: minima by descent, draws by rejection)."""
         if self._enumerated is None and self.space.mask_size(self.mask) <= ENUMERATE_LIMIT:
             self._enumerated = list(self.space.all_archs(self.mask))
         return self._enumerated
 
+    def _pool(self, members: Sequence[Arch] | None) -> list[Arch] | None:
+        """``members``, else :meth:`enumerated`."""
+        return list(members) if members is not None else self.enumerated()
+
     def within_archs(self) -> list[Arch] | None:
         """Every arch of the mask within the budget, where there is a limit and the mask is
         small enough to enumerate; else None."""
-        if not self.limits or self._pool(None) is None:
+        if not self.limits or self.enumerated() is None:
             return None
         if self._within_archs is None:
-            self._within_archs = [a for a in self._pool(None) or () if self.within(a)]
+            self._within_archs = [a for a in self.enumerated() or () if self.within(a)]
         return self._within_archs
 
     def inside(self, arch: Arch) -> bool:

@@ -46,7 +46,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from naslid.budget import ENUMERATE_LIMIT, Budget, Feasible, LatencyFn
+from naslid.budget import Budget, Feasible, LatencyFn
 from naslid.io import read_table, seal_meta, write_json, write_table
 from naslid.pareto import OBJECTIVES, front_indices
 from naslid.scorer import Scorer, scores_of
@@ -242,9 +242,8 @@ class _Archive:
                 out.append(arch)
                 if len(out) == n:
                     return out
-        if self.space.mask_size(self.mask) <= ENUMERATE_LIMIT:  # nearly exhausted: enumerate
-            legal = [a for a in self.space.all_archs(self.mask) if self.legal(a)]
-            out += self._draw_from(legal, rng, n - len(out), pending)
+        if (every := self.feasible.enumerated()) is not None:  # nearly exhausted: enumerate
+            out += self._draw_from([a for a in every if self.legal(a)], rng, n - len(out), pending)
         elif self.feasible.limits:  # a tight budget in a huge space: projected draws
             for _ in range(tries * (n - len(out))):
                 target = self.space.sample(rng, 1, self.mask)[0]
