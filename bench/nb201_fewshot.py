@@ -84,6 +84,8 @@ CRITERIA = {  # name -> (split criterion, lid edge rule); random-D and oneshot a
     "lid-separability": ("lid", "separability"),
     "gradient": ("gradient", "partition"),
 }
+UNSPLIT = {"leaf_sizes": [nb201.SPACE.mask_size(nb201.SPACE.full_mask())], "split_cpu_s": 0.0}
+"""What one-shot decided: nothing; its one leaf is the whole space."""
 DEFAULT_CRITERIA = ["lid", "oneshot", "lid-separability", "random", "gradient"]
 """What a run compares by default (``random``: ``random_draws`` independent draws)."""
 PAPER = {  # NAS-LID Table 2 (Kendall tau top-50/100/150) and Table 3 (best test accuracy)
@@ -275,10 +277,6 @@ def split_and_train(name: str, args, models: Models, batches: dict) -> tuple[lis
             path.write_text(json.dumps({"tree": tree.to_json(), "split_cpu_s": split_s}))
     info = decisions(tree, split_s if done is None else done["split_cpu_s"])
     return [(n.mask, dirs[n.id]) for n in tree.leaves()], info
-
-
-UNSPLIT = {"leaf_sizes": [nb201.SPACE.mask_size(nb201.SPACE.full_mask())], "split_cpu_s": 0.0}
-"""What one-shot decided: nothing; its one leaf is the whole space."""
 
 
 def decisions(tree: PartitionTree, split_s: float) -> dict:
